@@ -1,0 +1,363 @@
+/**
+ * The GPU context every op records into: pipeline cache, buffer creation, uniforms, recorded
+ * programs (replayed into one command encoder per step or request), readback and error surfacing.
+ */
+import { type GpuDevice, type GpuOptions, requestGpuDevice } from "./device.ts";
+import { Profiler } from "./profiler.ts";
+
+/** A float32 uniform value (plain numbers are u32). */
+export class F32 {
+  constructor(readonly value: number) {}
+}
+/** Marks a uniform value as f32. */
+export const f32 = (v: number): F32 => new F32(v);
+
+/** A GPU tensor: a float32 view into a storage buffer. Offsets and sizes count elements. */
+export class Tensor {
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly shape: readonly number[],
+    readonly offset = 0,
+  ) {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new Error(`Bad tensor shape [${shape}]`);
+    }
+  }
+  /** Number of elements. */
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+  /** A binding covering exactly this tensor (at least 4 bytes). */
+  get binding(): GPUBufferBinding {
+    return { buffer: this.buffer, offset: this.offset * 4, size: Math.max(4, this.size * 4) };
+  }
+  /** The same memory under another shape of equal size. */
+  view(shape: readonly number[]): Tensor {
+    const t = new Tensor(this.buffer, shape, this.offset);
+    if (t.size !== this.size) throw new Error(`Cannot view [${this.shape}] as [${shape}]`);
+    return t;
+  }
+  /** A sub-range `[start, start + shape.size)` (in elements) under a new shape. */
+  slice(start: number, shape: readonly number[]): Tensor {
+    const t = new Tensor(this.buffer, shape, this.offset + start);
+    if (start < 0 || start + t.size > this.size) {
+      throw new Error(`Slice ${start}+[${shape}] is outside [${this.shape}]`);
+    }
+    return t;
+  }
+}
+
+/** A compiled compute kernel. */
+export interface Kernel {
+  name: string;
+  pipeline: GPUComputePipeline;
+}
+
+type Cmd =
+  | { kind: "dispatch"; kernel: Kernel; bindGroup: GPUBindGroup; wg: [number, number, number] }
+  | { kind: "copy"; src: GPUBuffer; srcOff: number; dst: GPUBuffer; dstOff: number; bytes: number }
+  | { kind: "clear"; buf: GPUBuffer; off: number; bytes: number }
+  | {
+    kind: "toTexture";
+    src: GPUBuffer;
+    srcOff: number;
+    bytesPerRow: number;
+    rowsPerImage: number;
+    tex: GPUTexture;
+    size: [number, number, number];
+  };
+
+const kernelDir = new URL("../../kernels/", import.meta.url);
+const sourceCache = new Map<string, string>();
+
+/** Reads `kernels/<file>.wgsl` (cached). */
+export function kernelSource(file: string): string {
+  let src = sourceCache.get(file);
+  if (src === undefined) {
+    src = Deno.readTextFileSync(new URL(`${file}.wgsl`, kernelDir));
+    sourceCache.set(file, src);
+  }
+  return src;
+}
+
+/**
+ * A recorded sequence of GPU commands with prebuilt bind groups: built once (per batch size),
+ * then replayed into a command encoder for every step or request.
+ */
+export class Program {
+  readonly cmds: Cmd[] = [];
+  constructor(readonly gpu: Gpu, readonly label: string) {}
+
+  /** Records a dispatch of `kernel` with `resources` bound at 0..n-1 of group 0. */
+  dispatch(
+    kernel: Kernel,
+    resources: (GPUBindingResource | Tensor)[],
+    wg: [number, number?, number?],
+  ): void {
+    const entries = resources.map((r, i) => ({
+      binding: i,
+      resource: r instanceof Tensor ? r.binding : r,
+    }));
+    const bindGroup = this.gpu.device.createBindGroup({
+      label: `${this.label}/${kernel.name}`,
+      layout: kernel.pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    const [x, y = 1, z = 1] = wg;
+    const max = this.gpu.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new Error(`Kernel ${kernel.name}: dispatch [${x},${y},${z}] exceeds ${max} per dimension`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    this.cmds.push({ kind: "dispatch", kernel, bindGroup, wg: [x, y, z] });
+  }
+
+  /** Records a buffer copy of `count` elements between tensors. */
+  copy(src: Tensor, dst: Tensor, count = src.size): void {
+    if (count > dst.size) throw new Error(`Copy of ${count} elements into [${dst.shape}]`);
+    this.cmds.push({
+      kind: "copy",
+      src: src.buffer,
+      srcOff: src.offset * 4,
+      dst: dst.buffer,
+      dstOff: dst.offset * 4,
+      bytes: count * 4,
+    });
+  }
+
+  /** Records zero-filling of a tensor. */
+  clear(t: Tensor): void {
+    this.cmds.push({ kind: "clear", buf: t.buffer, off: t.offset * 4, bytes: t.size * 4 });
+  }
+
+  /** Appends another program's commands. */
+  append(other: Program): void {
+    this.cmds.push(...other.cmds);
+  }
+
+  /** Encodes every command into `enc`; consecutive dispatches share one compute pass. */
+  encode(enc: GPUCommandEncoder, profiler?: Profiler): void {
+    let pass: GPUComputePassEncoder | null = null;
+    const end = () => {
+      pass?.end();
+      pass = null;
+    };
+    for (const c of this.cmds) {
+      if (c.kind === "dispatch") {
+        if (profiler) {
+          end();
+          pass = enc.beginComputePass({ timestampWrites: profiler.next(c.kernel.name) });
+        } else if (!pass) pass = enc.beginComputePass({ label: this.label });
+        pass.setPipeline(c.kernel.pipeline);
+        pass.setBindGroup(0, c.bindGroup);
+        pass.dispatchWorkgroups(c.wg[0], c.wg[1], c.wg[2]);
+        if (profiler) end();
+        continue;
+      }
+      end();
+      if (c.kind === "copy") enc.copyBufferToBuffer(c.src, c.srcOff, c.dst, c.dstOff, c.bytes);
+      else if (c.kind === "clear") enc.clearBuffer(c.buf, c.off, c.bytes);
+      else {
+        enc.copyBufferToTexture(
+          {
+            buffer: c.src,
+            offset: c.srcOff,
+            bytesPerRow: c.bytesPerRow,
+            rowsPerImage: c.rowsPerImage,
+          },
+          { texture: c.tex },
+          c.size,
+        );
+      }
+    }
+    end();
+  }
+
+  /** Number of recorded dispatches. */
+  get dispatches(): number {
+    return this.cmds.filter((c) => c.kind === "dispatch").length;
+  }
+}
+
+/** The engine's GPU context. Create with {@linkcode Gpu.create}. */
+export class Gpu {
+  readonly device: GPUDevice;
+  readonly info: GpuDevice;
+  #pipelines = new Map<string, Kernel>();
+  #errors: string[] = [];
+  #bytes = 0;
+  profiler?: Profiler;
+
+  private constructor(info: GpuDevice) {
+    this.info = info;
+    this.device = info.device;
+    this.device.addEventListener("uncapturederror", (e) => {
+      this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
+    });
+    if (info.hasTimestamps) this.profiler = new Profiler(this.device);
+  }
+
+  /** Acquires an adapter and device (see {@linkcode requestGpuDevice}). */
+  static async create(options: GpuOptions = {}): Promise<Gpu> {
+    return new Gpu(await requestGpuDevice(options));
+  }
+
+  /** Total bytes of buffers created through this context. */
+  get allocatedBytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Compiles (or fetches from the cache) the kernel `file` with entry point `entry` and
+   * pipeline-overridable `constants`. Compilation errors name the kernel.
+   */
+  async kernel(
+    file: string,
+    constants: Record<string, number> = {},
+    entry = "main",
+  ): Promise<Kernel> {
+    const key = `${file}:${entry}:${JSON.stringify(constants)}`;
+    const hit = this.#pipelines.get(key);
+    if (hit) return hit;
+    const name = `${file}${entry === "main" ? "" : "." + entry}${
+      Object.keys(constants).length ? JSON.stringify(constants) : ""
+    }`;
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ label: name, code: kernelSource(file) });
+    const pipeline = this.device.createComputePipeline({
+      label: name,
+      layout: "auto",
+      compute: { module, entryPoint: entry, constants },
+    });
+    const err = await this.device.popErrorScope();
+    if (err) throw new Error(`Kernel ${name} failed to compile: ${err.message}`);
+    const kernel = { name, pipeline };
+    this.#pipelines.set(key, kernel);
+    return kernel;
+  }
+
+  /** Creates a zero-filled storage tensor. */
+  tensor(shape: readonly number[], label: string): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    return new Tensor(this.buffer(size * 4, label), shape);
+  }
+
+  /** Creates a storage buffer of at least `bytes` (rounded up to 256 bytes). */
+  buffer(bytes: number, label: string, extraUsage = 0): GPUBuffer {
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    if (size > this.device.limits.maxBufferSize) {
+      throw new Error(`Buffer ${label} of ${size} bytes exceeds maxBufferSize`);
+    }
+    this.#bytes += size;
+    return this.device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST |
+        extraUsage,
+    });
+  }
+
+  /** Creates a tensor holding `data`. */
+  upload(data: Float32Array, shape: readonly number[], label: string): Tensor {
+    const t = this.tensor(shape, label);
+    if (data.length !== t.size) {
+      throw new Error(`Upload ${label}: ${data.length} values for shape [${shape}]`);
+    }
+    this.write(t, data);
+    return t;
+  }
+
+  /** Writes host data into a tensor (queued before the next submit). */
+  write(t: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
+    if (data.length > t.size) throw new Error(`Write of ${data.length} values into [${t.shape}]`);
+    this.device.queue.writeBuffer(t.buffer, t.offset * 4, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /**
+   * A uniform buffer holding the given scalars in order (numbers as u32, {@linkcode f32} values as
+   * f32), padded to 16 bytes. Pass `writable` to update it later with {@linkcode Gpu.setUniform}.
+   */
+  uniform(values: (number | F32)[], label = "params"): GPUBuffer {
+    const buf = this.device.createBuffer({
+      label,
+      size: Math.max(16, Math.ceil(values.length / 4) * 16),
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.setUniform(buf, values);
+    return buf;
+  }
+
+  /** Overwrites a uniform buffer made by {@linkcode Gpu.uniform}. */
+  setUniform(buf: GPUBuffer, values: (number | F32)[]): void {
+    const data = new ArrayBuffer(Math.max(16, Math.ceil(values.length / 4) * 16));
+    const u = new Uint32Array(data);
+    const f = new Float32Array(data);
+    values.forEach((v, i) => {
+      if (v instanceof F32) f[i] = v.value;
+      else if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+        throw new Error(`Uniform ${label(buf)}[${i}] = ${v} is not a u32`);
+      } else u[i] = v;
+    });
+    this.device.queue.writeBuffer(buf, 0, data);
+  }
+
+  /** Creates a program to record commands into. */
+  program(label: string): Program {
+    return new Program(this, label);
+  }
+
+  /** Encodes the programs into one command encoder and submits it. */
+  submit(...programs: Program[]): void {
+    const enc = this.device.createCommandEncoder({ label: programs.map((p) => p.label).join("+") });
+    for (const p of programs) p.encode(enc, this.profiler?.active ? this.profiler : undefined);
+    this.profiler?.resolve(enc);
+    this.device.queue.submit([enc.finish()]);
+    this.throwIfError(programs.map((p) => p.label).join(", "));
+  }
+
+  /** Throws the first uncaptured validation error, if any, naming `context`. */
+  throwIfError(context: string): void {
+    if (this.#errors.length) {
+      const msg = this.#errors.splice(0).join("\n");
+      throw new Error(`WebGPU error in ${context}: ${msg}`);
+    }
+  }
+
+  /** Reads tensors back to the host with a single copy and a single `mapAsync`. */
+  async read(...tensors: Tensor[]): Promise<Float32Array[]> {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const t of tensors) {
+      offsets.push(total);
+      total += Math.ceil(t.size * 4 / 256) * 256;
+    }
+    const staging = this.device.createBuffer({
+      label: "readback",
+      size: Math.max(256, total),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder({ label: "readback" });
+    tensors.forEach((t, i) => {
+      const bytes = Math.ceil(t.size * 4 / 4) * 4;
+      if (bytes) enc.copyBufferToBuffer(t.buffer, t.offset * 4, staging, offsets[i], bytes);
+    });
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    this.throwIfError("readback");
+    const mapped = staging.getMappedRange();
+    const out = tensors.map((t, i) => new Float32Array(mapped.slice(offsets[i], offsets[i] + t.size * 4)));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Waits for all submitted work (costs one ~10 ms poll on Deno). */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfError("sync");
+  }
+}
+
+function label(buf: GPUBuffer): string {
+  return buf.label || "uniform";
+}
