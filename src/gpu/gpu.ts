@@ -27,6 +27,18 @@ export class Tensor {
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
+  /**
+   * A binding covering elements [start, start + count) of this tensor's buffer, widened to the
+   * device's offset alignment: returns the binding and the element offset of `start` inside it.
+   */
+  range(start: number, count: number, alignBytes: number): { binding: GPUBufferBinding; rel: number } {
+    const abs = this.offset + start;
+    const alignElems = alignBytes / 4;
+    const base = Math.floor(abs / alignElems) * alignElems;
+    const size = Math.max(4, (abs - base + count) * 4);
+    return { binding: { buffer: this.buffer, offset: base * 4, size }, rel: abs - base };
+  }
+
   /** A binding covering exactly this tensor (at least 4 bytes). */
   get binding(): GPUBufferBinding {
     return { buffer: this.buffer, offset: this.offset * 4, size: Math.max(4, this.size * 4) };
@@ -200,6 +212,12 @@ export class Gpu {
   /** Acquires an adapter and device (see {@linkcode requestGpuDevice}). */
   static async create(options: GpuOptions = {}): Promise<Gpu> {
     return new Gpu(await requestGpuDevice(options));
+  }
+
+  #dummy?: GPUBuffer;
+  /** A small placeholder buffer for optional bindings (never aliases a real operand). */
+  get dummy(): GPUBuffer {
+    return this.#dummy ??= this.buffer(256, "dummy");
   }
 
   /** Total bytes of buffers created through this context. */

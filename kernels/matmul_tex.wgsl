@@ -1,0 +1,94 @@
+// Texture-fed matmul for CPU adapters (llvmpipe), where texel fetches are vectorised and
+// storage-buffer loads are not. C[z] = alpha * op(A[z]) op(B[z]) (+ bias[n]) (+ C[z] if ACCUMULATE).
+// Operands are rgba32float 2-D array textures packed by pack_texture.wgsl: layer = batch z (or 0
+// when not batched); A has rows m and B rows n, each texel 4 consecutive k (zero padded past K).
+// Other layouts (dY W, dY^T X) are transposed while packing, so this one kernel serves them all.
+// Each invocation computes a 16x16 tile of C as 4x4 blocks of mat4x4 accumulators (register
+// blocking is what llvmpipe needs; loops over 4x4 blocks are written out so LLVM keeps them in
+// registers). Bindings: 0 A, 1 B, 2 C (storage rw), 3 bias (storage), 4 params (uniform).
+// Dispatch: (ceil(N/128), ceil(M/64), batch) with workgroup (8, 4).
+
+struct Params {
+  M: u32, N: u32, K: u32, B2: u32,
+  cOff: u32, cS1: u32, cS2: u32, ldc: u32,
+  aBatched: u32, bBatched: u32, biasOff: u32, _pad: u32,
+  alpha: f32, _p1: f32, _p2: f32, _p3: f32,
+}
+
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
+
+@group(0) @binding(0) var ta: texture_2d_array<f32>;
+@group(0) @binding(1) var tb: texture_2d_array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<uniform> P: Params;
+
+fn store(z: u32, m: u32, n: u32, v: f32) {
+  if (m >= P.M || n >= P.N) { return; }
+  let i = P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2 + m * P.ldc + n;
+  var r = P.alpha * v;
+  if (HAS_BIAS) { r += bias[P.biasOff + n]; }
+  if (ACCUMULATE) { r += c[i]; }
+  c[i] = r;
+}
+
+// Stores a 4x4 block whose column i holds C[m + i][n .. n + 3].
+fn storeBlock(z: u32, m: u32, n: u32, blk: mat4x4f) {
+  for (var i = 0u; i < 4u; i++) {
+    let col = blk[i];
+    store(z, m + i, n, col.x);
+    store(z, m + i, n + 1u, col.y);
+    store(z, m + i, n + 2u, col.z);
+    store(z, m + i, n + 3u, col.w);
+  }
+}
+
+fn la(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(ta, vec2u(x, y), l, 0); }
+fn lb(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(tb, vec2u(x, y), l, 0); }
+
+@compute @workgroup_size(8, 4)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let n0 = g.x * 16u;
+  let m0 = g.y * 16u;
+  let z = g.z;
+  if (n0 >= P.N || m0 >= P.M) { return; }
+  let la_ = select(0, i32(z), P.aBatched != 0u);
+  let lb_ = select(0, i32(z), P.bBatched != 0u);
+  // Clamped rows: out-of-range rows compute junk that store() drops.
+  var ra: array<u32, 16>;
+  var rb: array<u32, 16>;
+  for (var i = 0u; i < 16u; i++) {
+    ra[i] = min(m0 + i, P.M - 1u);
+    rb[i] = min(n0 + i, P.N - 1u);
+  }
+  var c00 = mat4x4f(); var c01 = mat4x4f(); var c02 = mat4x4f(); var c03 = mat4x4f();
+  var c10 = mat4x4f(); var c11 = mat4x4f(); var c12 = mat4x4f(); var c13 = mat4x4f();
+  var c20 = mat4x4f(); var c21 = mat4x4f(); var c22 = mat4x4f(); var c23 = mat4x4f();
+  var c30 = mat4x4f(); var c31 = mat4x4f(); var c32 = mat4x4f(); var c33 = mat4x4f();
+  let K4 = (P.K + 3u) / 4u;
+  for (var k = 0u; k < K4; k++) {
+    // transpose(A_I) * B_J: element [j][i] = sum_kk A[4I+i][kk] B[4J+j][kk].
+    let a0 = transpose(mat4x4f(la(k, ra[0], la_), la(k, ra[1], la_), la(k, ra[2], la_), la(k, ra[3], la_)));
+    let a1 = transpose(mat4x4f(la(k, ra[4], la_), la(k, ra[5], la_), la(k, ra[6], la_), la(k, ra[7], la_)));
+    let a2 = transpose(mat4x4f(la(k, ra[8], la_), la(k, ra[9], la_), la(k, ra[10], la_), la(k, ra[11], la_)));
+    let a3 = transpose(mat4x4f(la(k, ra[12], la_), la(k, ra[13], la_), la(k, ra[14], la_), la(k, ra[15], la_)));
+    let b0 = mat4x4f(lb(k, rb[0], lb_), lb(k, rb[1], lb_), lb(k, rb[2], lb_), lb(k, rb[3], lb_));
+    let b1 = mat4x4f(lb(k, rb[4], lb_), lb(k, rb[5], lb_), lb(k, rb[6], lb_), lb(k, rb[7], lb_));
+    let b2 = mat4x4f(lb(k, rb[8], lb_), lb(k, rb[9], lb_), lb(k, rb[10], lb_), lb(k, rb[11], lb_));
+    let b3 = mat4x4f(lb(k, rb[12], lb_), lb(k, rb[13], lb_), lb(k, rb[14], lb_), lb(k, rb[15], lb_));
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+  }
+  // cIJ[j][i] = C[m0+4I+i][n0+4J+j]; transpose to column-per-row for storeBlock.
+  storeBlock(z, m0, n0, transpose(c00)); storeBlock(z, m0, n0 + 4u, transpose(c01));
+  storeBlock(z, m0, n0 + 8u, transpose(c02)); storeBlock(z, m0, n0 + 12u, transpose(c03));
+  storeBlock(z, m0 + 4u, n0, transpose(c10)); storeBlock(z, m0 + 4u, n0 + 4u, transpose(c11));
+  storeBlock(z, m0 + 4u, n0 + 8u, transpose(c12)); storeBlock(z, m0 + 4u, n0 + 12u, transpose(c13));
+  storeBlock(z, m0 + 8u, n0, transpose(c20)); storeBlock(z, m0 + 8u, n0 + 4u, transpose(c21));
+  storeBlock(z, m0 + 8u, n0 + 8u, transpose(c22)); storeBlock(z, m0 + 8u, n0 + 12u, transpose(c23));
+  storeBlock(z, m0 + 12u, n0, transpose(c30)); storeBlock(z, m0 + 12u, n0 + 4u, transpose(c31));
+  storeBlock(z, m0 + 12u, n0 + 8u, transpose(c32)); storeBlock(z, m0 + 12u, n0 + 12u, transpose(c33));
+}

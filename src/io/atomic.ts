@@ -1,0 +1,53 @@
+/**
+ * Crash-safe file replacement: write a temporary file next to the target, fsync it, rename it
+ * over the target (atomic on POSIX file systems), then fsync the directory. A reader sees either
+ * the old complete file or the new complete file, never a partial one.
+ */
+import { basename, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Converts a `string | URL` path to a file-system path string. */
+function toPath(path: string | URL): string {
+  return path instanceof URL ? fileURLToPath(path) : path;
+}
+
+/**
+ * Writes `bytes` to `path` atomically: the data goes to a temporary `*.tmp` file in the same
+ * directory, is fsynced and then renamed over `path`. On any error the temporary file is removed
+ * and the target is left untouched.
+ */
+export async function writeFileAtomic(path: string | URL, bytes: Uint8Array): Promise<void> {
+  const target = toPath(path);
+  const dir = dirname(target);
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+  const tmp = `${dir}/.${basename(target)}.${Deno.pid}.${rand}.tmp`;
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+    file.close();
+    file = undefined;
+    await Deno.rename(tmp, target);
+  } catch (e) {
+    try {
+      file?.close();
+    } catch { /* already closed */ }
+    await Deno.remove(tmp).catch(() => {});
+    throw new Error(`Atomic write of ${target} failed: ${(e as Error).message}`, { cause: e });
+  }
+  await syncDir(dir);
+}
+
+/** Best-effort fsync of a directory so that a completed rename survives a power loss. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const d = await Deno.open(dir, { read: true });
+    try {
+      await d.sync();
+    } finally {
+      d.close();
+    }
+  } catch { /* some platforms cannot open or sync directories; the rename itself is done */ }
+}

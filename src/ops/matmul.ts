@@ -1,0 +1,287 @@
+/**
+ * Matmul launcher: C = alpha * op(A) op(B) (+ bias) (+ C), batched and strided, with two kernel
+ * families chosen per adapter: texture-fed on llvmpipe (operands packed into rgba32float
+ * textures, ~20x faster there), storage buffers with workgroup tiles on real GPUs.
+ */
+import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
+
+/** nt: A [M,K] B [N,K]; nn: A [M,K] B [K,N]; tn: A [K,M] B [K,N] (row-major, per batch). */
+export type Variant = "nt" | "nn" | "tn";
+
+/** A strided matrix view: element (z, r, c) at t.offset + off + (z/B2)*s1 + (z%B2)*s2 + r*ld + c. */
+export interface MatView {
+  t: Tensor;
+  /** Row stride in elements. */
+  ld: number;
+  off?: number;
+  s1?: number;
+  s2?: number;
+}
+
+/**
+ * A matrix kept packed (a weight on the texture path): `rows` x `cols` in the orientation the
+ * matmul reads (rows = output dimension, cols = reduction dimension). Its source is stored
+ * [rows, cols], or [cols, rows] when `transposed`. Re-run its pack program after each update.
+ */
+export class PackedMatrix {
+  constructor(
+    readonly texture: GPUTexture | null,
+    readonly rows: number,
+    readonly cols: number,
+    readonly source: MatView,
+    readonly transposed: boolean,
+  ) {}
+}
+
+/** Arguments of {@linkcode matmul}. */
+export interface MatmulArgs {
+  /** Storage layout of A and B when they are views (packed operands carry their own). */
+  variant: Variant;
+  M: number;
+  N: number;
+  K: number;
+  /** Batch as [B1, B2] (z = b1*B2 + b2); default [1, 1]. */
+  batch?: [number, number];
+  a: MatView | PackedMatrix;
+  b: MatView | PackedMatrix;
+  c: MatView;
+  bias?: Tensor;
+  alpha?: number;
+  accumulate?: boolean;
+}
+
+/** Rows per texture (maxTextureDimension2D is 8192 on many GPUs, 16384 on llvmpipe). */
+const MAX_ROWS = 8192;
+const MAX_LAYERS = 2048;
+
+const pools = new WeakMap<Gpu, Map<string, GPUTexture>>();
+
+function createTexture(gpu: Gpu, width: number, rows: number, layers: number, label: string) {
+  return gpu.device.createTexture({
+    label,
+    size: [width, rows, layers],
+    format: "rgba32float",
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+  });
+}
+
+/** Scratch textures shared by all matmuls of a context (commands run in order, so reuse is safe). */
+function pooledTexture(gpu: Gpu, width: number, rows: number, layers: number, slot: string) {
+  let pool = pools.get(gpu);
+  if (!pool) pools.set(gpu, pool = new Map());
+  const key = `${slot}:${width}x${rows}x${layers}`;
+  let tex = pool.get(key);
+  if (!tex) pool.set(key, tex = createTexture(gpu, width, rows, layers, `matmul-${key}`));
+  return tex;
+}
+
+/** Records packing of a [rows, cols] view (stored [cols, rows] if `transpose`) into `tex`. */
+async function recordPack(
+  p: Program,
+  v: MatView,
+  rows: number,
+  cols: number,
+  batch: [number, number],
+  tex: GPUTexture,
+  transpose: boolean,
+): Promise<void> {
+  const gpu = p.gpu;
+  const kernel = await gpu.kernel("pack_texture", { TRANSPOSE: transpose ? 1 : 0 });
+  const src = bindView(gpu, v, transpose ? cols : rows, transpose ? rows : cols, batch);
+  const params = gpu.uniform([
+    src.off,
+    v.s1 ?? 0,
+    v.s2 ?? 0,
+    batch[1],
+    v.ld,
+    rows,
+    cols,
+    0,
+  ], "pack-params");
+  p.dispatch(kernel, [src.binding, tex.createView({ dimension: "2d-array" }), {
+    buffer: params,
+  }], [Math.ceil(Math.ceil(cols / 4) / 64), rows, batch[0] * batch[1]]);
+}
+
+/**
+ * Makes a persistent packed operand from a weight view and records its packing into `p`
+ * (on the buffer path nothing is packed: the view is read directly).
+ */
+export async function packMatrix(
+  p: Program,
+  v: MatView,
+  rows: number,
+  cols: number,
+  transposed: boolean,
+  label: string,
+): Promise<PackedMatrix> {
+  checkView(v, transposed ? cols : rows, transposed ? rows : cols, [1, 1], label);
+  if (p.gpu.info.matmul === "buffer") return new PackedMatrix(null, rows, cols, v, transposed);
+  if (rows > MAX_ROWS) throw new Error(`Matrix ${label} has ${rows} rows, over ${MAX_ROWS}`);
+  const tex = createTexture(p.gpu, Math.ceil(cols / 4), rows, 1, label);
+  await recordPack(p, v, rows, cols, [1, 1], tex, transposed);
+  return new PackedMatrix(tex, rows, cols, v, transposed);
+}
+
+function checkView(v: MatView, rows: number, cols: number, batch: [number, number], what: string) {
+  const last = (v.off ?? 0) + (batch[0] - 1) * (v.s1 ?? 0) + (batch[1] - 1) * (v.s2 ?? 0) +
+    (rows - 1) * v.ld + cols;
+  if (rows > 0 && cols > 0 && last > v.t.size) {
+    throw new Error(
+      `Matmul ${what}: view of ${rows}x${cols} (ld ${v.ld}) runs past tensor [${v.t.shape}]`,
+    );
+  }
+}
+
+/** Elements spanned by a view of `rows` x `cols` over `batch`. */
+function extent(v: MatView, rows: number, cols: number, batch: [number, number]): number {
+  return (batch[0] - 1) * (v.s1 ?? 0) + (batch[1] - 1) * (v.s2 ?? 0) + (rows - 1) * v.ld + cols;
+}
+
+/** Binds just the span of a view (bindings are capped at 128 MiB; buffers are not). */
+function bindView(gpu: Gpu, v: MatView, rows: number, cols: number, batch: [number, number]) {
+  const align = gpu.device.limits.minStorageBufferOffsetAlignment;
+  const { binding, rel } = v.t.range(v.off ?? 0, extent(v, rows, cols, batch), align);
+  return { binding, off: rel };
+}
+
+/** Whether operand `w` of `variant` is stored with the reduction dimension as rows. */
+function kMajor(variant: Variant, w: "a" | "b"): boolean {
+  return w === "a" ? variant === "tn" : variant !== "nt";
+}
+
+/** Records C = alpha * op(A) op(B) (+ bias) (+ C if accumulate) into `p`. */
+export async function matmul(p: Program, args: MatmulArgs): Promise<void> {
+  const { variant, M, N, K } = args;
+  const batch = args.batch ?? [1, 1];
+  if (M <= 0 || N <= 0) return;
+  checkView(args.c, M, N, batch, "output");
+  for (const w of ["a", "b"] as const) {
+    const op = args[w];
+    const rows = w === "a" ? M : N;
+    if (op instanceof PackedMatrix) {
+      if (op.rows !== rows || op.cols !== K) {
+        throw new Error(`Matmul ${w}: packed ${op.rows}x${op.cols}, expected ${rows}x${K}`);
+      }
+    } else if (kMajor(variant, w)) checkView(op, K, rows, batch, w);
+    else checkView(op, rows, K, batch, w);
+  }
+  if (args.bias && args.bias.size < N) throw new Error(`Matmul bias has ${args.bias.size} < ${N}`);
+  if (p.gpu.info.matmul === "buffer") return await matmulBuffer(p, args, batch);
+  // Texture height limit: split M (rows of A) into chunks; N and K never reach it in a DiT.
+  if (M > MAX_ROWS) {
+    if (args.a instanceof PackedMatrix) throw new Error(`Matmul: packed A with ${M} rows`);
+    const a = args.a;
+    const step = kMajor(variant, "a") ? 1 : a.ld;
+    for (let m = 0; m < M; m += MAX_ROWS) {
+      await matmul(p, {
+        ...args,
+        M: Math.min(MAX_ROWS, M - m),
+        a: { ...a, off: (a.off ?? 0) + m * step },
+        c: { ...args.c, off: (args.c.off ?? 0) + m * args.c.ld },
+      });
+    }
+    return;
+  }
+  if (N > MAX_ROWS) throw new Error(`Matmul N = ${N} exceeds ${MAX_ROWS}`);
+  if (batch[0] * batch[1] > MAX_LAYERS) {
+    throw new Error(`Matmul batch ${batch[0] * batch[1]} exceeds ${MAX_LAYERS}`);
+  }
+  await matmulTexture(p, args, batch);
+}
+
+async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, number]) {
+  const gpu = p.gpu;
+  const { variant, M, N, K } = args;
+  const layers = batch[0] * batch[1];
+  const tex: GPUTexture[] = [];
+  const batched: number[] = [];
+  for (const w of ["a", "b"] as const) {
+    const op = args[w];
+    if (op instanceof PackedMatrix) {
+      tex.push(op.texture!);
+      batched.push(0);
+      continue;
+    }
+    // Pack A as [M,K] and B as [N,K], transposing where stored otherwise.
+    const rows = w === "a" ? M : N;
+    const isBatched = layers > 1 && ((op.s1 ?? 0) !== 0 || (op.s2 ?? 0) !== 0);
+    const t = pooledTexture(gpu, Math.ceil(K / 4), rows, isBatched ? layers : 1, w);
+    await recordPack(p, op, rows, K, isBatched ? batch : [1, 1], t, kMajor(variant, w));
+    tex.push(t);
+    batched.push(isBatched ? 1 : 0);
+  }
+  const kernel = await gpu.kernel("matmul_tex", {
+    HAS_BIAS: args.bias ? 1 : 0,
+    ACCUMULATE: args.accumulate ? 1 : 0,
+  });
+  const c = args.c;
+  const cb = bindView(gpu, c, M, N, batch);
+  const params = gpu.uniform([
+    M,
+    N,
+    K,
+    batch[1],
+    cb.off,
+    c.s1 ?? 0,
+    c.s2 ?? 0,
+    c.ld,
+    batched[0],
+    batched[1],
+    0,
+    0,
+    f32(args.alpha ?? 1),
+  ], "matmul-params");
+  p.dispatch(kernel, [
+    tex[0].createView({ dimension: "2d-array" }),
+    tex[1].createView({ dimension: "2d-array" }),
+    cb.binding,
+    args.bias?.binding ?? { buffer: gpu.dummy },
+    { buffer: params },
+  ], [Math.ceil(N / 128), Math.ceil(M / 64), layers]);
+}
+
+async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number]) {
+  const gpu = p.gpu;
+  const { variant, M, N, K } = args;
+  const views: MatView[] = [];
+  const kmaj: number[] = [];
+  for (const w of ["a", "b"] as const) {
+    const op = args[w];
+    views.push(op instanceof PackedMatrix ? op.source : op);
+    kmaj.push((op instanceof PackedMatrix ? op.transposed : kMajor(variant, w)) ? 1 : 0);
+  }
+  const [a, b] = views;
+  const c = args.c;
+  const ab = bindView(gpu, a, kmaj[0] ? K : M, kmaj[0] ? M : K, batch);
+  const bb = bindView(gpu, b, kmaj[1] ? K : N, kmaj[1] ? N : K, batch);
+  const cb = bindView(gpu, c, M, N, batch);
+  const kernel = await gpu.kernel("matmul_buf", {
+    A_KMAJOR: kmaj[0],
+    B_KMAJOR: kmaj[1],
+    HAS_BIAS: args.bias ? 1 : 0,
+    ACCUMULATE: args.accumulate ? 1 : 0,
+  });
+  const view = (v: MatView, off: number) => [off, v.s1 ?? 0, v.s2 ?? 0, v.ld];
+  const params = gpu.uniform([
+    M,
+    N,
+    K,
+    batch[1],
+    ...view(a, ab.off),
+    ...view(b, bb.off),
+    ...view(c, cb.off),
+    0,
+    0,
+    0,
+    0,
+    f32(args.alpha ?? 1),
+  ], "matmul-params");
+  p.dispatch(kernel, [
+    ab.binding,
+    bb.binding,
+    cb.binding,
+    args.bias?.binding ?? { buffer: gpu.dummy },
+    { buffer: params },
+  ], [Math.ceil(N / 64), Math.ceil(M / 64), batch[0] * batch[1]]);
+}

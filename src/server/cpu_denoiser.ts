@@ -1,0 +1,303 @@
+/**
+ * A real, exact CPU denoiser for tests and development: the data distribution of each class is a
+ * mixture of `modes` isotropic Gaussians (std `std`) around smooth class patterns, and the model
+ * is the Bayes-optimal x0 predictor of that distribution, computed in closed form:
+ *
+ *   E[x0 | x_t] = (sqrt(a) s^2 / v) x_t + (1 - a s^2 / v) * sum_j r_j(x_t) mu_j,  v = a s^2 + 1 - a,
+ *
+ * with r the posterior over mixture components. Sampling therefore converges to the class modes.
+ * Each step costs O(components * size) real arithmetic per sample, so time grows with the batch
+ * and the step count. Every sample draws its randomness from its own seed only.
+ *
+ * The module exports {@linkcode createDenoiser}, so the inference worker can load it.
+ *
+ * @module
+ */
+
+import { encode as encodePng } from "fast-png";
+import type {
+  DenoiseJob,
+  Denoiser,
+  DenoiserFactory,
+  DenoiserOptions,
+  ModelInfo,
+  RunTiming,
+} from "./denoiser.ts";
+import { sampleSize } from "./denoiser.ts";
+import {
+  CPU_SAMPLERS,
+  newSamplerState,
+  type SamplerName,
+  type SamplerState,
+  samplerStep,
+  samplingPlan,
+} from "./schedule.ts";
+import { SeededRandom } from "./seeds.ts";
+
+/** Settings of the analytic model (`--denoiser-config` JSON, or a `--ckpt` JSON file). */
+export interface CpuModelConfig {
+  /** Per-sample shape; `[C, H, W]` makes an image model, anything else a sequence model. */
+  shape: number[];
+  /** Number of classes of the mixture. */
+  numClasses: number;
+  /** Mixture components per class. */
+  modes: number;
+  /** Standard deviation of each component. */
+  std: number;
+  /** Seed of the class patterns (the "weights"). */
+  seed: number;
+  /** Conditioning: class labels, a vector of class logits (dim = numClasses), or none. */
+  condition: "class" | "vector" | "none";
+}
+
+/** Defaults: a DiT-like 4x32x32 latent, 10 classes with 4 modes each. */
+export const DEFAULT_CPU_CONFIG: CpuModelConfig = {
+  shape: [4, 32, 32],
+  numClasses: 10,
+  modes: 4,
+  std: 0.1,
+  seed: 0,
+  condition: "class",
+};
+
+/** The mixture: component means and norms, `modes` consecutive components per class. */
+class Mixture {
+  readonly size: number;
+  readonly means: Float64Array;
+  readonly norms: Float64Array;
+
+  constructor(readonly cfg: CpuModelConfig) {
+    const size = sampleSize(cfg.shape);
+    this.size = size;
+    const count = cfg.numClasses * cfg.modes;
+    this.means = new Float64Array(count * size);
+    this.norms = new Float64Array(count);
+    const rng = new SeededRandom(cfg.seed >>> 0);
+    const dims = cfg.shape;
+    const w = dims[dims.length - 1];
+    const h = dims.length >= 2 ? dims[dims.length - 2] : 1;
+    const channels = size / (w * h);
+    for (let c = 0; c < cfg.numClasses; c++) {
+      const fu = 0.5 + 2 * rng.uniform(), fv = 0.5 + 2 * rng.uniform();
+      const phases = Array.from({ length: channels }, () => 2 * Math.PI * rng.uniform());
+      for (let k = 0; k < cfg.modes; k++) {
+        const gu = 1 + 3 * rng.uniform(), gv = 1 + 3 * rng.uniform(), gp = 2 * Math.PI * rng.uniform();
+        const base = (c * cfg.modes + k) * size;
+        let norm = 0;
+        for (let i = 0; i < size; i++) {
+          const u = (i % w) / w, v = (Math.floor(i / w) % h) / h, ch = Math.floor(i / (w * h));
+          const value = 0.8 * Math.sin(2 * Math.PI * (fu * u + fv * v) + phases[ch]) +
+            0.3 * Math.cos(2 * Math.PI * (gu * u - gv * v) + gp + ch);
+          this.means[base + i] = value;
+          norm += value * value;
+        }
+        this.norms[c * cfg.modes + k] = norm;
+      }
+    }
+  }
+
+  /**
+   * Writes E[x0 | x] at alpha-bar `a` into `out`, over the components `first..first+count-1` with
+   * log prior weights `logw` (one per component).
+   */
+  posteriorMean(x: Float64Array, a: number, logw: Float64Array, out: Float64Array): void {
+    const size = this.size, s2 = this.cfg.std * this.cfg.std, sa = Math.sqrt(a);
+    const v = a * s2 + 1 - a;
+    const count = logw.length;
+    let xx = 0;
+    for (let i = 0; i < size; i++) xx += x[i] * x[i];
+    const logits = new Float64Array(count);
+    let best = -Infinity;
+    for (let j = 0; j < count; j++) {
+      if (logw[j] === -Infinity) {
+        logits[j] = -Infinity;
+        continue;
+      }
+      const base = j * size;
+      let dot = 0;
+      for (let i = 0; i < size; i++) dot += x[i] * this.means[base + i];
+      const dist = xx - 2 * sa * dot + a * this.norms[j];
+      logits[j] = logw[j] - dist / (2 * v);
+      if (logits[j] > best) best = logits[j];
+    }
+    let total = 0;
+    for (let j = 0; j < count; j++) {
+      logits[j] = Math.exp(logits[j] - best);
+      total += logits[j];
+    }
+    const gain = sa * s2 / v, keep = 1 - a * s2 / v;
+    for (let i = 0; i < size; i++) out[i] = gain * x[i];
+    for (let j = 0; j < count; j++) {
+      const r = keep * logits[j] / total;
+      if (r < 1e-12) continue;
+      const base = j * size;
+      for (let i = 0; i < size; i++) out[i] += r * this.means[base + i];
+    }
+  }
+}
+
+/** Per-sample log prior weights over all components, from a class, a logit vector, or nothing. */
+function logPrior(cfg: CpuModelConfig, cls: number | null, logits: Float32Array | null) {
+  const count = cfg.numClasses * cfg.modes;
+  const out = new Float64Array(count);
+  if (cls !== null) {
+    out.fill(-Infinity);
+    for (let k = 0; k < cfg.modes; k++) out[cls * cfg.modes + k] = 0;
+  } else if (logits !== null) {
+    for (let c = 0; c < cfg.numClasses; c++) {
+      for (let k = 0; k < cfg.modes; k++) out[c * cfg.modes + k] = logits[c];
+    }
+  }
+  return out;
+}
+
+/** One sample on its way through the sampler. */
+interface Trajectory {
+  job: number;
+  index: number;
+  x: Float64Array;
+  x0: Float64Array;
+  logw: Float64Array;
+  rng: SeededRandom;
+  state: SamplerState;
+}
+
+/** The analytic CPU denoiser. */
+export class CpuDenoiser implements Denoiser {
+  readonly info: ModelInfo;
+  readonly #mixture: Mixture;
+
+  /** Builds the mixture for a configuration. */
+  constructor(readonly config: CpuModelConfig) {
+    validateConfig(config);
+    this.#mixture = new Mixture(config);
+    const condition: ModelInfo["condition"] = config.condition === "class"
+      ? { kind: "class", numClasses: config.numClasses }
+      : config.condition === "vector"
+      ? { kind: "vector", dim: config.numClasses }
+      : { kind: "none" };
+    this.info = {
+      name: `cpu-gmm-${config.numClasses}x${config.modes}`,
+      arch: "analytic-gmm",
+      input: { kind: config.shape.length === 3 ? "image" : "sequence", shape: [...config.shape] },
+      condition,
+      samplers: [...CPU_SAMPLERS],
+    };
+  }
+
+  /** Runs the jobs as one batch, steps outermost, each sample on its own. */
+  run(
+    jobs: DenoiseJob[],
+    onPreview?: (jobIndex: number, step: number, x0: Float32Array) => void,
+  ): Promise<Float32Array[]> {
+    try {
+      return Promise.resolve(this.#runSync(jobs, onPreview));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #runSync(
+    jobs: DenoiseJob[],
+    onPreview?: (jobIndex: number, step: number, x0: Float32Array) => void,
+  ): Float32Array[] {
+    if (jobs.length === 0) return [];
+    const { steps, sampler } = jobs[0];
+    if (!(CPU_SAMPLERS as readonly string[]).includes(sampler)) {
+      throw new Error(`Unknown sampler '${sampler}'`);
+    }
+    const size = this.#mixture.size;
+    const samples: Trajectory[] = [];
+    jobs.forEach((job, j) => {
+      if (job.steps !== steps || job.sampler !== sampler) {
+        throw new Error("All jobs of a batch must share sampler and steps");
+      }
+      for (let i = 0; i < job.n; i++) {
+        const rng = new SeededRandom(job.seeds[i]);
+        const x = new Float64Array(size);
+        if (job.noise) {
+          for (let k = 0; k < size; k++) x[k] = job.noise[i * size + k];
+        } else rng.fillNormal(x);
+        const cls = job.classes ? job.classes[i] : null;
+        const cond = job.cond
+          ? job.cond.subarray(i * this.config.numClasses, (i + 1) * this.config.numClasses)
+          : null;
+        samples.push({
+          job: j,
+          index: i,
+          x,
+          x0: new Float64Array(size),
+          logw: logPrior(this.config, cls, cond),
+          rng,
+          state: newSamplerState(),
+        });
+      }
+    });
+    const plan = samplingPlan(steps);
+    const name = sampler as SamplerName;
+    const previews = onPreview ? jobs.map((job) => new Float32Array(job.n * size)) : [];
+    for (let step = 0; step < steps; step++) {
+      const a = plan.alphaBar[step], aNext = plan.alphaBarNext[step];
+      for (const s of samples) {
+        this.#mixture.posteriorMean(s.x, a, s.logw, s.x0);
+        if (onPreview) previews[s.job].set(s.x0, s.index * size);
+        samplerStep(name, s.x, s.x0, a, aNext, s.state, s.rng);
+      }
+      if (onPreview) previews.forEach((p, j) => onPreview(j, step + 1, p.slice()));
+    }
+    const out = jobs.map((job) => new Float32Array(job.n * size));
+    for (const s of samples) out[s.job].set(s.x, s.index * size);
+    return out;
+  }
+
+  /** Renders image samples: the first three channels as RGB (or channel 0 as grey), [-1, 1]. */
+  toPng(x0: Float32Array, n: number): Uint8Array[] {
+    const [channels, height, width] = this.config.shape;
+    if (this.config.shape.length !== 3) throw new Error("Only image models render PNGs");
+    const out: Uint8Array[] = [];
+    const plane = height * width, size = channels * plane, rgb = channels >= 3 ? 3 : 1;
+    for (let s = 0; s < n; s++) {
+      const data = new Uint8Array(plane * rgb);
+      for (let p = 0; p < plane; p++) {
+        for (let c = 0; c < rgb; c++) {
+          const v = x0[s * size + c * plane + p];
+          data[p * rgb + c] = Math.max(0, Math.min(255, Math.round((v + 1) * 127.5)));
+        }
+      }
+      out.push(encodePng({ width, height, data, channels: rgb, depth: 8 }));
+    }
+    return out;
+  }
+
+  /** The CPU has no readback. */
+  lastTiming(): RunTiming {
+    return { readbackMs: 0 };
+  }
+}
+
+function validateConfig(cfg: CpuModelConfig): void {
+  const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+  if (!Array.isArray(cfg.shape) || cfg.shape.length === 0 || !cfg.shape.every(positiveInt)) {
+    throw new Error("CPU denoiser: shape must be a list of positive integers");
+  }
+  if (!positiveInt(cfg.numClasses) || !positiveInt(cfg.modes)) {
+    throw new Error("CPU denoiser: numClasses and modes must be positive integers");
+  }
+  if (!(cfg.std > 0 && cfg.std < 1)) throw new Error("CPU denoiser: std must lie in (0, 1)");
+  if (!["class", "vector", "none"].includes(cfg.condition)) {
+    throw new Error("CPU denoiser: condition must be 'class', 'vector' or 'none'");
+  }
+}
+
+/**
+ * Loads the CPU denoiser: defaults, overridden by a `--ckpt` JSON file holding a
+ * {@linkcode CpuModelConfig}, overridden by `config`.
+ */
+export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => {
+  let fromFile: Partial<CpuModelConfig> = {};
+  if (opts.ckpt) fromFile = JSON.parse(await Deno.readTextFile(opts.ckpt));
+  const config = { ...DEFAULT_CPU_CONFIG, ...fromFile, ...(opts.config ?? {}) } as CpuModelConfig;
+  return new CpuDenoiser(config);
+};
+
+export default createDenoiser;
