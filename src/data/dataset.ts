@@ -42,7 +42,9 @@ export interface Dataset {
 /** Throws unless `i` is an integer index into `dataset`. */
 export function checkIndex(dataset: { name: string; length: number }, i: number): void {
   if (!Number.isInteger(i) || i < 0 || i >= dataset.length) {
-    throw new Error(`Index ${i} is out of range for dataset ${dataset.name} (length ${dataset.length})`);
+    throw new Error(
+      `Index ${i} is out of range for dataset ${dataset.name} (length ${dataset.length})`,
+    );
   }
 }
 
@@ -197,7 +199,9 @@ export class BatchIterator {
   /** Continues from a saved state; throws when it was saved by a differently configured iterator. */
   restore(state: IteratorState): void {
     const current = this.state();
-    if (state?.version !== 1) throw new Error(`Unsupported iterator state version ${state?.version}`);
+    if (state?.version !== 1) {
+      throw new Error(`Unsupported iterator state version ${state?.version}`);
+    }
     for (const key of ["seed", "batchSize", "flip", "count", "fingerprint"] as const) {
       if (state[key] !== current[key]) {
         throw new Error(
@@ -211,7 +215,9 @@ export class BatchIterator {
       !Number.isInteger(state.epoch) || state.epoch < 0 || !Number.isInteger(state.position) ||
       state.position < 0 || state.position >= this.#indices.length
     ) {
-      throw new Error(`Iterator state has an invalid epoch/position ${state.epoch}/${state.position}`);
+      throw new Error(
+        `Iterator state has an invalid epoch/position ${state.epoch}/${state.position}`,
+      );
     }
     this.#epoch = state.epoch;
     this.#position = state.position;

@@ -37,7 +37,7 @@
  */
 import emojiJson from "emoji-datasource-google/emoji.json" with { type: "json" };
 import { dirname, join } from "node:path";
-import { fromFileUrl } from "node:url";
+import { fileURLToPath } from "node:url";
 import type { Dataset } from "./dataset.ts";
 import { createPngDataset, type ImageOptions } from "./png_dataset.ts";
 
@@ -96,7 +96,9 @@ export function emojiEntries(skinTones = false): EmojiEntry[] {
     if (!skinTones || !e.skin_variations) continue;
     for (const key of Object.keys(e.skin_variations).sort()) {
       const v = e.skin_variations[key];
-      if (v.has_img_google === true) out.push({ name: `${e.short_name}:${key}`, image: v.image, label });
+      if (v.has_img_google === true) {
+        out.push({ name: `${e.short_name}:${key}`, image: v.image, label });
+      }
     }
   }
   return out;
@@ -113,7 +115,7 @@ export function emojiImageDir(): string {
   if (!url.startsWith("file:")) {
     throw new Error(`Package emoji-datasource-google resolved to ${url}, not a file: ${hint}`);
   }
-  const dir = join(dirname(fromFileUrl(url)), "img", "google", "64");
+  const dir = join(dirname(fileURLToPath(url)), "img", "google", "64");
   try {
     if (Deno.statSync(dir).isDirectory) return dir;
   } catch {

@@ -32,7 +32,10 @@ export interface LatentsOptions {
  * @throws with the path and the offending tensor/key: missing file, missing tensor or metadata,
  * wrong dtype or rank, shape different from `expectShape`, label out of range
  */
-export async function loadLatents(path: string, options: LatentsOptions = {}): Promise<LatentsDataset> {
+export async function loadLatents(
+  path: string,
+  options: LatentsOptions = {},
+): Promise<LatentsDataset> {
   let st: SafeTensors;
   try {
     st = await loadSafetensors(path);

@@ -185,7 +185,9 @@ export function encodePng(
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new Error(`PNG size must be positive integers, got ${width}x${height}`);
   }
-  if (channels !== 3 && channels !== 4) throw new Error(`PNG channels must be 3 or 4, got ${channels}`);
+  if (channels !== 3 && channels !== 4) {
+    throw new Error(`PNG channels must be 3 or 4, got ${channels}`);
+  }
   if (data.length !== width * height * channels) {
     throw new Error(
       `PNG data has ${data.length} bytes but ${width}x${height}x${channels} needs ${

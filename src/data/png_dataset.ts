@@ -2,7 +2,7 @@
  * A dataset over a list of PNG files with known labels, decoded lazily on first access and then
  * cached (at the output size, so the emoji set at 32x32x4 costs 16 KiB an image).
  */
-import { type Dataset, type Sample, checkIndex, type Shape3 } from "./dataset.ts";
+import { checkIndex, type Dataset, type Sample, type Shape3 } from "./dataset.ts";
 import { readPngFloat } from "./png.ts";
 import { prepareRgba } from "./transforms.ts";
 

@@ -31,7 +31,11 @@ export class Tensor {
    * A binding covering elements [start, start + count) of this tensor's buffer, widened to the
    * device's offset alignment: returns the binding and the element offset of `start` inside it.
    */
-  range(start: number, count: number, alignBytes: number): { binding: GPUBufferBinding; rel: number } {
+  range(
+    start: number,
+    count: number,
+    alignBytes: number,
+  ): { binding: GPUBufferBinding; rel: number } {
     const abs = this.offset + start;
     const alignElems = alignBytes / 4;
     const base = Math.floor(abs / alignElems) * alignElems;
@@ -118,7 +122,9 @@ export class Program {
     const [x, y = 1, z = 1] = wg;
     const max = this.gpu.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max) {
-      throw new Error(`Kernel ${kernel.name}: dispatch [${x},${y},${z}] exceeds ${max} per dimension`);
+      throw new Error(
+        `Kernel ${kernel.name}: dispatch [${x},${y},${z}] exceeds ${max} per dimension`,
+      );
     }
     if (x === 0 || y === 0 || z === 0) return;
     this.cmds.push({ kind: "dispatch", kernel, bindGroup, wg: [x, y, z] });
@@ -220,6 +226,11 @@ export class Gpu {
     return this.#dummy ??= this.buffer(256, "dummy");
   }
 
+  /** A placeholder tensor for unused optional tensor bindings. */
+  dummyU32(): Tensor {
+    return new Tensor(this.dummy, [64]);
+  }
+
   /** Total bytes of buffers created through this context. */
   get allocatedBytes(): number {
     return this.#bytes;
@@ -241,10 +252,17 @@ export class Gpu {
       Object.keys(constants).length ? JSON.stringify(constants) : ""
     }`;
     this.device.pushErrorScope("validation");
-    const module = this.device.createShaderModule({ label: name, code: kernelSource(file) });
+    const code = kernelSource(file);
+    const module = this.device.createShaderModule({ label: name, code });
+    const layout = this.device.createPipelineLayout({
+      label: name,
+      bindGroupLayouts: [
+        this.device.createBindGroupLayout({ label: name, entries: bindingLayout(code, file) }),
+      ],
+    });
     const pipeline = this.device.createComputePipeline({
       label: name,
-      layout: "auto",
+      layout,
       compute: { module, entryPoint: entry, constants },
     });
     const err = await this.device.popErrorScope();
@@ -288,12 +306,12 @@ export class Gpu {
   /** Writes host data into a tensor (queued before the next submit). */
   write(t: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
     if (data.length > t.size) throw new Error(`Write of ${data.length} values into [${t.shape}]`);
-    this.device.queue.writeBuffer(t.buffer, t.offset * 4, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(t.buffer, t.offset * 4, data as Float32Array<ArrayBuffer>);
   }
 
   /**
    * A uniform buffer holding the given scalars in order (numbers as u32, {@linkcode f32} values as
-   * f32), padded to 16 bytes. Pass `writable` to update it later with {@linkcode Gpu.setUniform}.
+   * f32), padded to 16 bytes; {@linkcode Gpu.setUniform} updates it later.
    */
   uniform(values: (number | F32)[], label = "params"): GPUBuffer {
     const buf = this.device.createBuffer({
@@ -363,7 +381,9 @@ export class Gpu {
     await staging.mapAsync(GPUMapMode.READ);
     this.throwIfError("readback");
     const mapped = staging.getMappedRange();
-    const out = tensors.map((t, i) => new Float32Array(mapped.slice(offsets[i], offsets[i] + t.size * 4)));
+    const out = tensors.map((t, i) =>
+      new Float32Array(mapped.slice(offsets[i], offsets[i] + t.size * 4))
+    );
     staging.unmap();
     staging.destroy();
     return out;
@@ -374,6 +394,41 @@ export class Gpu {
     await this.device.queue.onSubmittedWorkDone();
     this.throwIfError("sync");
   }
+}
+
+/**
+ * The group-0 bind group layout declared by a kernel's source, so that every entry point of a
+ * file shares one layout (with "auto" layouts, bindings an entry point does not use vanish).
+ */
+export function bindingLayout(code: string, file: string): GPUBindGroupLayoutEntry[] {
+  const re = /@group\(0\)\s*@binding\((\d+)\)\s*var(<[^>]*>)?\s*\w+\s*:\s*([^;]+);/g;
+  const entries: GPUBindGroupLayoutEntry[] = [];
+  for (const m of code.matchAll(re)) {
+    const binding = Number(m[1]);
+    const space = (m[2] ?? "").replace(/\s/g, "");
+    const type = m[3].replace(/\s/g, "");
+    const e: GPUBindGroupLayoutEntry = { binding, visibility: GPUShaderStage.COMPUTE };
+    if (space === "<uniform>") e.buffer = { type: "uniform" };
+    else if (space === "<storage,read_write>") e.buffer = { type: "storage" };
+    else if (space === "<storage,read>" || space === "<storage>") {
+      e.buffer = { type: "read-only-storage" };
+    } else if (type.startsWith("texture_storage_")) {
+      const [, dim, format] = /^texture_storage_(\w+?)<(\w+),/.exec(type) ?? [];
+      e.storageTexture = {
+        access: "write-only",
+        format: format as GPUTextureFormat,
+        viewDimension: dim.replace("_array", "-array") as GPUTextureViewDimension,
+      };
+    } else if (type.startsWith("texture_")) {
+      const dim = /^texture_(\w+?)</.exec(type)?.[1] ?? "2d";
+      e.texture = {
+        sampleType: "unfilterable-float",
+        viewDimension: dim.replace("_array", "-array") as GPUTextureViewDimension,
+      };
+    } else throw new Error(`Kernel ${file}: cannot derive a layout for binding ${binding}`);
+    entries.push(e);
+  }
+  return entries;
 }
 
 function label(buf: GPUBuffer): string {

@@ -58,7 +58,9 @@ export interface Denoiser {
   /**
    * Runs all jobs (same sampler and steps) as ONE batch: one GPU submit and one readback.
    * Returns x0 per job, `[n * prod(shape)]` each, in job order. `onPreview`, when given, is called
-   * with the current x0 estimate of each job after each step (step counts from 1).
+   * with the current x0 estimate of each job after each step (step counts from 1); the worker
+   * copies preview arrays. The returned arrays are transferred to the main thread, so return fresh
+   * arrays (views of one fresh buffer are fine), never views of a buffer the denoiser reuses.
    */
   run(
     jobs: DenoiseJob[],

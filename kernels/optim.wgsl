@@ -1,0 +1,78 @@
+// Optimizer kernels over flat parameter/gradient arrays (chunks bound by the launcher).
+//   sumsq_partial: partial[wg] = sum of g^2 over this workgroup's slice (workgroup 256)
+//   sumsq_final:   normsq[slot] (+)= sum(partial)  (one workgroup)
+//   adamw:         PyTorch AdamW with decoupled weight decay; gradients scaled by the clip factor
+//                  min(1, maxNorm / (sqrt(normsq[0]) + 1e-6)) when maxNorm > 0
+//   ema:           e = decay * e + (1 - decay) * p
+// Bindings: 0 p (rw), 1 g, 2 m (rw), 3 v (rw), 4 normsq (rw), 5 params.
+
+struct Params {
+  n: u32, stride: u32, count: u32, slot: u32,
+  lr: f32, beta1: f32, beta2: f32, eps: f32,
+  weightDecay: f32, bc1: f32, bc2: f32, maxNorm: f32,
+  decay: f32, _f0: f32, _f1: f32, _f2: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> p: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> normsq: array<f32>;
+@group(0) @binding(5) var<uniform> P: Params;
+
+var<workgroup> partial: array<f32, 256>;
+
+// Dispatch (count, 1, 1) workgroups; workgroup w sums g[w*per .. (w+1)*per) into m[w].
+@compute @workgroup_size(256)
+fn sumsq_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let per = (P.n + P.count - 1u) / P.count;
+  let start = wg.x * per;
+  let end = min(start + per, P.n);
+  var s = 0.0;
+  for (var i = start + l.x; i < end; i += 256u) { s += g[i] * g[i]; }
+  partial[l.x] = s;
+  workgroupBarrier();
+  for (var w = 128u; w > 0u; w /= 2u) {
+    if (l.x < w) { partial[l.x] += partial[l.x + w]; }
+    workgroupBarrier();
+  }
+  if (l.x == 0u) { m[wg.x] = partial[0]; }
+}
+
+// Sums the first `count` entries of m (the partials) into normsq[slot].
+@compute @workgroup_size(256)
+fn sumsq_final(@builtin(local_invocation_id) l: vec3u) {
+  var s = 0.0;
+  for (var i = l.x; i < P.count; i += 256u) { s += m[i]; }
+  partial[l.x] = s;
+  workgroupBarrier();
+  for (var w = 128u; w > 0u; w /= 2u) {
+    if (l.x < w) { partial[l.x] += partial[l.x + w]; }
+    workgroupBarrier();
+  }
+  if (l.x == 0u) { normsq[P.slot] += partial[0]; }
+}
+
+@compute @workgroup_size(256)
+fn adamw(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * P.stride;
+  if (i >= P.n) { return; }
+  var scale = 1.0;
+  if (P.maxNorm > 0.0) { scale = min(1.0, P.maxNorm / (sqrt(normsq[0]) + 1e-6)); }
+  let grad = g[i] * scale;
+  var param = p[i] * (1.0 - P.lr * P.weightDecay);
+  let mi = P.beta1 * m[i] + (1.0 - P.beta1) * grad;
+  let vi = P.beta2 * v[i] + (1.0 - P.beta2) * grad * grad;
+  m[i] = mi;
+  v[i] = vi;
+  let denom = sqrt(vi / P.bc2) + P.eps;
+  p[i] = param - P.lr * (mi / P.bc1) / denom;
+}
+
+// Here p = EMA weights (rw) and g = the model weights.
+@compute @workgroup_size(256)
+fn ema(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * P.stride;
+  if (i >= P.n) { return; }
+  p[i] = P.decay * p[i] + (1.0 - P.decay) * g[i];
+}

@@ -1,0 +1,50 @@
+// Patchify / unpatchify permutations between images [N, C, H, W] and tokens [N, T, p*p*C]
+// (T = (H/p)*(W/p), token t = row*(W/p) + col). Feature order inside a token: ORDER 0 =
+// (i, j, c) as the seed's reshape and both architectures' unpatchify; ORDER 1 = (c, i, j) as a
+// flattened Conv2d(C, D, p, stride p) weight (the official patch embedding).
+//   to_tokens: tokens[n, t, f] = img[n, c, row*p + i, col*p + j]   (one invocation per token element)
+//   to_image:  img[n, c, y, x] = tokens[n, t, f]                    (one invocation per pixel)
+// Each is the other's backward. Bindings: 0 src, 1 dst, 2 params.
+
+struct Params { N: u32, C: u32, H: u32, W: u32, p: u32, stride: u32, _p0: u32, _p1: u32 }
+
+override ORDER: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(2) var<uniform> P: Params;
+
+fn feature(c: u32, i: u32, j: u32) -> u32 {
+  if (ORDER == 1u) { return (c * P.p + i) * P.p + j; }
+  return (i * P.p + j) * P.C + c;
+}
+
+// Flat index of pixel (n, c, y, x) in tokens.
+fn tokenIndex(n: u32, c: u32, y: u32, x: u32) -> u32 {
+  let wp = P.W / P.p;
+  let t = (y / P.p) * wp + x / P.p;
+  let F = P.p * P.p * P.C;
+  return (n * ((P.H / P.p) * wp) + t) * F + feature(c, y % P.p, x % P.p);
+}
+
+@compute @workgroup_size(256)
+fn to_image(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x + g.y * P.stride;
+  if (i >= P.N * P.C * P.H * P.W) { return; }
+  let x = i % P.W;
+  let y = (i / P.W) % P.H;
+  let c = (i / (P.W * P.H)) % P.C;
+  let n = i / (P.W * P.H * P.C);
+  dst[i] = src[tokenIndex(n, c, y, x)];
+}
+
+@compute @workgroup_size(256)
+fn to_tokens(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x + g.y * P.stride;
+  if (i >= P.N * P.C * P.H * P.W) { return; }
+  let x = i % P.W;
+  let y = (i / P.W) % P.H;
+  let c = (i / (P.W * P.H)) % P.C;
+  let n = i / (P.W * P.H * P.C);
+  dst[tokenIndex(n, c, y, x)] = src[i];
+}

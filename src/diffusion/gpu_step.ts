@@ -1,0 +1,165 @@
+/**
+ * GPU launchers for the diffusion kernels: one sampler step from a coefficient table
+ * (`kernels/sampler_step.wgsl`), forward noising for training (`kernels/add_noise.wgsl`) and
+ * Philox normal noise (`kernels/philox_normal.wgsl`).
+ *
+ * All of them only record dispatches into a {@linkcode Program}: a whole trajectory (noise draws,
+ * model calls recorded by the model code, sampler steps) is recorded once and submitted without
+ * reading anything back between steps. Per-step values (step index, noise stream) live in small
+ * uniform buffers created at record time.
+ */
+import type { Gpu, Kernel, Program, Tensor } from "../gpu/gpu.ts";
+import type { NoiseSchedule } from "./schedule.ts";
+import { addNoiseTable, packPlan, type SamplerPlan } from "./samplers.ts";
+
+const WG = 256;
+const MAX_WG = 65535;
+
+/** 1-D grid covering `count` invocations of `wg`, folded into y past 65535 workgroups. */
+function grid(count: number, wg: number): [number, number, number] {
+  const groups = Math.ceil(count / wg);
+  return [Math.min(groups, MAX_WG), Math.ceil(groups / MAX_WG), 1];
+}
+
+/** Buffers of one sampler step. Shapes in elements; N samples of L elements each. */
+export interface StepBuffers {
+  /** Sample x_t, updated in place to x_prev. [N, L] */
+  x: Tensor;
+  /** Model output. [N, epsStride] (eps is the first L values of each sample's row) */
+  eps: Tensor;
+  /** Previous x0 in, this step's (clipped) x0 out. [N, L] */
+  x0: Tensor;
+  /** Standard normal noise for this step; required when the step's `s != 0`. [N, L] */
+  noise?: Tensor;
+  /** Elements per sample L (default: all of x, i.e. N = 1 layout-wise). */
+  perSample?: number;
+  /** Elements per sample in `eps` (default L). */
+  epsStride?: number;
+}
+
+/**
+ * Runs a {@linkcode SamplerPlan} on the GPU: the plan's rows live in a storage buffer
+ * `[numSteps, 8]`; {@linkcode GpuSampler.record} records step k.
+ */
+export class GpuSampler {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly plan: SamplerPlan,
+    readonly table: Tensor,
+    readonly kernel: Kernel,
+  ) {}
+
+  /** Uploads the plan's coefficient table and compiles the step kernel. */
+  static async create(gpu: Gpu, plan: SamplerPlan): Promise<GpuSampler> {
+    const packed = packPlan(plan);
+    const table = gpu.upload(packed, [plan.numSteps, 8], `sampler_table/${plan.sampler}`);
+    const kernel = await gpu.kernel("sampler_step", { WG });
+    return new GpuSampler(gpu, plan, table, kernel);
+  }
+
+  /** Records step `k` (x and x0 updated in place). */
+  record(program: Program, k: number, b: StepBuffers): void {
+    const row = this.plan.rows[k];
+    if (!row) throw new Error(`Step ${k} is outside the ${this.plan.numSteps}-step plan`);
+    const count = b.x.size;
+    const L = b.perSample ?? count;
+    const stride = b.epsStride ?? L;
+    if (count % L !== 0) throw new Error(`Sample of ${count} values is not a multiple of ${L}`);
+    if (stride < L || b.eps.size < (count / L) * stride - (stride - L)) {
+      throw new Error(`Model output [${b.eps.shape}] is too small for ${count / L} x ${L} (stride ${stride})`);
+    }
+    if (b.x0.size !== count) throw new Error(`x0 [${b.x0.shape}] does not match x [${b.x.shape}]`);
+    if (row.s !== 0 && (!b.noise || b.noise.size !== count)) {
+      throw new Error(`Step ${k} adds noise: pass a noise tensor of ${count} values`);
+    }
+    const params = this.gpu.uniform([k, count, L, stride], `sampler_step/${k}`);
+    program.dispatch(
+      this.kernel,
+      [{ buffer: params }, this.table, b.eps, b.noise ?? b.eps, b.x, b.x0],
+      grid(count, WG),
+    );
+  }
+}
+
+/** Forward noising for training: `out = sqrt(ab[t_n]) x0 + sqrt(1 - ab[t_n]) noise`. */
+export class GpuAddNoise {
+  private constructor(readonly gpu: Gpu, readonly table: Tensor, readonly kernel: Kernel) {}
+
+  /** Uploads the schedule's `[T, 2]` table and compiles the kernel. */
+  static async create(gpu: Gpu, schedule: NoiseSchedule): Promise<GpuAddNoise> {
+    const table = gpu.upload(addNoiseTable(schedule), [schedule.numTrainTimesteps, 2], "add_noise_table");
+    return new GpuAddNoise(gpu, table, await gpu.kernel("add_noise", { WG }));
+  }
+
+  /**
+   * Records `out = add_noise(x0, noise, t)`. `x0`, `noise`, `out`: [N, L]; `t`: [N] holding u32
+   * timesteps (write them with `gpu.write(t, Uint32Array)`).
+   */
+  record(program: Program, b: { x0: Tensor; noise: Tensor; t: Tensor; out: Tensor }): void {
+    const count = b.x0.size;
+    const N = b.t.size;
+    if (count % N !== 0 || b.noise.size !== count || b.out.size !== count) {
+      throw new Error(
+        `add_noise: x0 [${b.x0.shape}], noise [${b.noise.shape}], out [${b.out.shape}], t [${b.t.shape}]`,
+      );
+    }
+    const params = this.gpu.uniform([count, count / N], "add_noise");
+    program.dispatch(this.kernel, [{ buffer: params }, this.table, b.t, b.x0, b.noise, b.out], grid(count, WG));
+  }
+}
+
+/** Philox4x32-10 noise on the GPU (see `src/diffusion/philox.ts` for the layout). */
+export class GpuNoise {
+  static readonly WG = 64;
+  private constructor(readonly gpu: Gpu, readonly normal: Kernel, readonly bits: Kernel) {}
+
+  /** Compiles the normal and raw-bits variants of the kernel. */
+  static async create(gpu: Gpu): Promise<GpuNoise> {
+    const normal = await gpu.kernel("philox_normal", { WG: GpuNoise.WG, RAW_BITS: 0 });
+    const bits = await gpu.kernel("philox_normal", { WG: GpuNoise.WG, RAW_BITS: 1 });
+    return new GpuNoise(gpu, normal, bits);
+  }
+
+  /**
+   * Records filling `out` [N, L] with noise: row n keyed by `rows` [N, 4] u32 (seed_lo, seed_hi,
+   * stream, domain; see `philoxRowTable`), stream offset `stream` added to every row's stream
+   * (e.g. the step index). `raw` writes the Philox words instead of normals.
+   */
+  record(
+    program: Program,
+    b: { rows: Tensor; out: Tensor; stream?: number; raw?: boolean },
+  ): void {
+    const N = b.rows.size / 4;
+    if (!Number.isInteger(N) || N < 1) throw new Error(`Philox row table [${b.rows.shape}] is not [N, 4]`);
+    if (N > MAX_WG) throw new Error(`Philox noise for ${N} rows exceeds ${MAX_WG} rows per dispatch`);
+    const count = b.out.size;
+    if (count % N !== 0) throw new Error(`Noise [${b.out.shape}] is not a multiple of ${N} rows`);
+    const L = count / N;
+    const params = this.gpu.uniform([L, N, b.stream ?? 0], "philox_normal");
+    const blocks = Math.ceil(L / 4);
+    program.dispatch(
+      b.raw ? this.bits : this.normal,
+      [{ buffer: params }, b.rows, b.out],
+      [Math.ceil(blocks / GpuNoise.WG), N, 1],
+    );
+  }
+}
+
+/** Creates a [N, 4] row-table tensor from `philoxRowTable(keys)` output. */
+export function uploadRowTable(gpu: Gpu, table: Uint32Array, label = "philox_rows"): Tensor {
+  const t = gpu.tensor([table.length / 4, 4], label);
+  gpu.write(t, table);
+  return t;
+}
+
+/** Creates a [N] tensor of u32 timesteps for {@linkcode GpuAddNoise.record}. */
+export function uploadTimesteps(gpu: Gpu, t: ArrayLike<number>, label = "timesteps"): Tensor {
+  const tensor = gpu.tensor([t.length], label);
+  gpu.write(tensor, Uint32Array.from(t));
+  return tensor;
+}
+
+/** Reinterprets float32 readback data as the u32 words it holds. */
+export function asU32(data: Float32Array): Uint32Array {
+  return new Uint32Array(data.buffer, data.byteOffset, data.length);
+}

@@ -1,0 +1,111 @@
+/**
+ * Multi-head self-attention core on qkv [N, T, 3D] (q|k|v, heads contiguous hd = D/H slices):
+ * out [N, T, D] = softmax(q k^T / sqrt(hd)) v, run as batched matmuls over (sample, head) with
+ * the score matrices split into chunks of samples so that no binding exceeds `maxChunkBytes`.
+ * The probabilities are kept (one buffer per chunk) for the backward.
+ */
+import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
+import { matmul } from "./matmul.ts";
+import { softmaxBackward, softmaxForward } from "./misc.ts";
+
+/** Attention geometry. */
+export interface AttnGeom {
+  N: number;
+  T: number;
+  D: number;
+  H: number;
+}
+
+/** Saved state of one attention layer: probabilities per chunk of samples. */
+export interface AttnState {
+  geom: AttnGeom;
+  chunks: { n0: number; n: number; probs: Tensor; scratch: Tensor }[];
+}
+
+/** Score chunks stay at or below 64 MiB, well inside the 128 MiB binding limit. */
+const CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** Allocates the per-chunk probability buffers for one attention layer. */
+export function attentionState(
+  gpu: Gpu,
+  g: AttnGeom,
+  label: string,
+  withScratch: boolean,
+): AttnState {
+  if (g.D % g.H) throw new Error(`Width ${g.D} is not divisible by ${g.H} heads`);
+  const perSample = g.H * g.T * g.T * 4;
+  if (perSample > CHUNK_BYTES) {
+    throw new Error(`Attention over ${g.T} tokens needs ${perSample} bytes per sample`);
+  }
+  const per = Math.max(1, Math.floor(CHUNK_BYTES / perSample));
+  const chunks = [];
+  for (let n0 = 0; n0 < g.N; n0 += per) {
+    const n = Math.min(per, g.N - n0);
+    const shape = [n, g.H, g.T, g.T];
+    chunks.push({
+      n0,
+      n,
+      probs: gpu.tensor(shape, `${label}.probs${n0}`),
+      scratch: withScratch
+        ? gpu.tensor(shape, `${label}.dprobs${n0}`)
+        : gpu.tensor([1], `${label}.none`),
+    });
+  }
+  return { geom: g, chunks };
+}
+
+/** out = attention(qkv); saves probabilities into `st`. */
+export async function attentionForward(
+  p: Program,
+  st: AttnState,
+  qkv: Tensor,
+  out: Tensor,
+): Promise<void> {
+  const { T, D, H } = st.geom;
+  const hd = D / H;
+  const scale = 1 / Math.sqrt(hd);
+  for (const ch of st.chunks) {
+    const q = { t: qkv, off: ch.n0 * T * 3 * D, s1: T * 3 * D, s2: hd, ld: 3 * D };
+    const k = { ...q, off: q.off + D };
+    const v = { ...q, off: q.off + 2 * D };
+    const s = { t: ch.probs, s1: H * T * T, s2: T * T, ld: T };
+    const batch: [number, number] = [ch.n, H];
+    await matmul(p, { variant: "nt", M: T, N: T, K: hd, batch, a: q, b: k, c: s, alpha: scale });
+    await softmaxForward(p, ch.probs, ch.n * H * T, T);
+    const o = { t: out, off: ch.n0 * T * D, s1: T * D, s2: hd, ld: D };
+    await matmul(p, { variant: "nn", M: T, N: hd, K: T, batch, a: s, b: v, c: o });
+  }
+}
+
+/** dqkv = d attention / d qkv given dout [N, T, D]. */
+export async function attentionBackward(
+  p: Program,
+  st: AttnState,
+  qkv: Tensor,
+  dout: Tensor,
+  dqkv: Tensor,
+): Promise<void> {
+  const { T, D, H } = st.geom;
+  const hd = D / H;
+  const scale = 1 / Math.sqrt(hd);
+  for (const ch of st.chunks) {
+    const batch: [number, number] = [ch.n, H];
+    const q = { t: qkv, off: ch.n0 * T * 3 * D, s1: T * 3 * D, s2: hd, ld: 3 * D };
+    const k = { ...q, off: q.off + D };
+    const v = { ...q, off: q.off + 2 * D };
+    const dq = { ...q, t: dqkv };
+    const dk = { ...k, t: dqkv };
+    const dv = { ...v, t: dqkv };
+    const P = { t: ch.probs, s1: H * T * T, s2: T * T, ld: T };
+    const dP = { ...P, t: ch.scratch };
+    const dO = { t: dout, off: ch.n0 * T * D, s1: T * D, s2: hd, ld: D };
+    // dP = dO V^T; dV = P^T dO.
+    await matmul(p, { variant: "nt", M: T, N: T, K: hd, batch, a: dO, b: v, c: dP });
+    await matmul(p, { variant: "tn", M: T, N: hd, K: T, batch, a: P, b: dO, c: dv });
+    // dS = scale * P * (dP - rowsum(dP * P)), in place in the scratch.
+    await softmaxBackward(p, ch.probs, ch.scratch, ch.n * H * T, T, scale);
+    // dQ = dS K; dK = dS^T Q.
+    await matmul(p, { variant: "nn", M: T, N: hd, K: T, batch, a: dP, b: k, c: dq });
+    await matmul(p, { variant: "tn", M: T, N: hd, K: T, batch, a: dP, b: q, c: dk });
+  }
+}

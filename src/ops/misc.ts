@@ -1,0 +1,267 @@
+/**
+ * Column sums, softmax, patchify, embeddings, depthwise convolution and the MSE loss
+ * (kernels/reduce.wgsl, softmax.wgsl, patchify.wgsl, embed.wgsl, dwconv.wgsl, mse.wgsl).
+ */
+import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
+import { expectSize, launch } from "./_launch.ts";
+
+/** out[b, c] (+)= sum_r x[b, r, c]. */
+export async function sumRows(
+  p: Program,
+  x: Tensor,
+  B: number,
+  R: number,
+  C: number,
+  out: Tensor,
+  accumulate = false,
+): Promise<void> {
+  expectSize(x, B * R * C, "sum_rows x");
+  expectSize(out, B * C, "sum_rows out");
+  await launch(p, "reduce", "sum_rows", [x, out], (stride) => [B, R, C, stride], B * C, 64, {
+    ACCUMULATE: accumulate ? 1 : 0,
+  });
+}
+
+/** In-place row softmax of s [R, C]. */
+export async function softmaxForward(p: Program, s: Tensor, R: number, C: number) {
+  expectSize(s, R * C, "softmax");
+  await launch(
+    p,
+    "softmax",
+    "softmax_forward",
+    [s, s],
+    (stride) => [R, C, stride, 0, f32(1)],
+    R,
+    64,
+  );
+}
+
+/** In place: d = alpha * prob * (d - rowsum(d * prob)). `prob` must not alias `d`. */
+export async function softmaxBackward(
+  p: Program,
+  prob: Tensor,
+  d: Tensor,
+  R: number,
+  C: number,
+  alpha: number,
+) {
+  expectSize(prob, R * C, "softmax_backward p");
+  expectSize(d, R * C, "softmax_backward d");
+  await launch(
+    p,
+    "softmax",
+    "softmax_backward",
+    [prob, d],
+    (stride) => [R, C, stride, 0, f32(alpha)],
+    R,
+    64,
+  );
+}
+
+/** Token feature order: "seed" (i, j, c) or "conv" (c, i, j). */
+export type PatchOrder = "seed" | "conv";
+
+/** Image [N,C,H,W] <-> tokens [N,T,p*p*C]; direction "tokens" patchifies, "image" unpatchifies. */
+export async function patchPermute(
+  p: Program,
+  to: "tokens" | "image",
+  src: Tensor,
+  dst: Tensor,
+  dims: { N: number; C: number; H: number; W: number; p: number },
+  order: PatchOrder,
+): Promise<void> {
+  const { N, C, H, W } = dims;
+  if (H % dims.p || W % dims.p) {
+    throw new Error(`Image ${H}x${W} is not divisible by patch ${dims.p}`);
+  }
+  expectSize(src, N * C * H * W, `patchify ${to} src`);
+  expectSize(dst, N * C * H * W, `patchify ${to} dst`);
+  await launch(
+    p,
+    "patchify",
+    to === "tokens" ? "to_tokens" : "to_image",
+    [src, dst],
+    (stride) => [N, C, H, W, dims.p, stride, 0, 0],
+    N * C * H * W,
+    256,
+    { ORDER: order === "conv" ? 1 : 0 },
+  );
+}
+
+/** Sinusoidal timestep features [N, D] of float timesteps t [N]. */
+export async function timestepFeatures(
+  p: Program,
+  t: Tensor,
+  out: Tensor,
+  N: number,
+  D: number,
+  variant: "official" | "seed",
+) {
+  expectSize(out, N * D, "timestep features");
+  await launch(
+    p,
+    "embed",
+    "timestep_features",
+    [t, p.gpu.dummyU32(), out],
+    (stride) => [N, D, 1, stride],
+    N * D,
+    64,
+    {
+      VARIANT: variant === "seed" ? 1 : 0,
+    },
+  );
+}
+
+/** out[n] = table[ids[n]] for a table [rows, D] and u32 ids [N]. */
+export async function embeddingForward(
+  p: Program,
+  table: Tensor,
+  ids: Tensor,
+  out: Tensor,
+  N: number,
+  rows: number,
+  D: number,
+) {
+  expectSize(table, rows * D, "embedding table");
+  await launch(
+    p,
+    "embed",
+    "embedding_forward",
+    [table, ids, out],
+    (stride) => [N, D, rows, stride],
+    N * D,
+    64,
+  );
+}
+
+/** dtable (+)= scatter of dy [N, D] by ids. */
+export async function embeddingBackward(
+  p: Program,
+  dy: Tensor,
+  ids: Tensor,
+  dtable: Tensor,
+  N: number,
+  rows: number,
+  D: number,
+  accumulate = false,
+) {
+  expectSize(dtable, rows * D, "embedding dtable");
+  await launch(
+    p,
+    "embed",
+    "embedding_backward",
+    [dy, ids, dtable],
+    (stride) => [N, D, rows, stride],
+    rows * D,
+    64,
+    {
+      ACCUMULATE: accumulate ? 1 : 0,
+    },
+  );
+}
+
+/** Depthwise conv geometry over tokens [N, H*W, C] with a [C, 1, KH, KW] kernel. */
+export interface DwGeom {
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+  KH: number;
+  KW: number;
+  padT: number;
+  padL: number;
+}
+
+function dwParams(g: DwGeom) {
+  return (stride: number) => [g.N, g.H, g.W, g.C, g.KH, g.KW, g.padT, g.padL, stride, 0, 0, 0];
+}
+
+/** y = dwconv(x) + b. */
+export async function dwconvForward(
+  p: Program,
+  g: DwGeom,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  y: Tensor,
+) {
+  const n = g.N * g.H * g.W * g.C;
+  expectSize(x, n, "dwconv x");
+  expectSize(w, g.C * g.KH * g.KW, "dwconv weight");
+  await launch(p, "dwconv", "dwconv_forward", [x, w, b, y, y], dwParams(g), n, 256);
+}
+
+/** dx (+)= conv^T(dy); dw, db (+)= their gradients. */
+export async function dwconvBackward(
+  p: Program,
+  g: DwGeom,
+  x: Tensor,
+  w: Tensor,
+  dy: Tensor,
+  dx: Tensor,
+  dw: Tensor,
+  db: Tensor,
+  accumulate = false,
+) {
+  const n = g.N * g.H * g.W * g.C;
+  const c = { ACCUMULATE: accumulate ? 1 : 0 };
+  await launch(p, "dwconv", "dwconv_backward_input", [dy, w, dy, dx, dx], dwParams(g), n, 256);
+  await launch(
+    p,
+    "dwconv",
+    "dwconv_backward_weight",
+    [x, w, dy, dw, db],
+    dwParams(g),
+    g.C * (g.KH * g.KW + 1),
+    64,
+    c,
+  );
+}
+
+/** Loss geometry: pred [N, Cp, HW], target [N, Ct, HW]. */
+export interface MseGeom {
+  N: number;
+  Cp: number;
+  Ct: number;
+  HW: number;
+}
+
+function mseParams(g: MseGeom, slot: number, scale: number) {
+  return (stride: number) => [g.N, g.Cp, g.Ct, g.HW, stride, slot, 0, 0, f32(scale)];
+}
+
+/** loss[slot] = mean((pred[:, :Ct] - target)^2). */
+export async function mseForward(
+  p: Program,
+  g: MseGeom,
+  pred: Tensor,
+  target: Tensor,
+  loss: Tensor,
+  slot = 0,
+) {
+  expectSize(pred, g.N * g.Cp * g.HW, "mse pred");
+  expectSize(target, g.N * g.Ct * g.HW, "mse target");
+  const kernel = await p.gpu.kernel("mse", {}, "mse_forward");
+  const u = p.gpu.uniform(mseParams(g, slot, 1)(0), "mse");
+  p.dispatch(kernel, [pred, target, loss, { buffer: u }], [1]);
+}
+
+/** dpred = scale * d loss / d pred. */
+export async function mseBackward(
+  p: Program,
+  g: MseGeom,
+  pred: Tensor,
+  target: Tensor,
+  dpred: Tensor,
+  scale = 1,
+) {
+  await launch(
+    p,
+    "mse",
+    "mse_backward",
+    [pred, target, dpred],
+    mseParams(g, 0, scale),
+    pred.size,
+    256,
+  );
+}

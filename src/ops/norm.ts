@@ -1,0 +1,130 @@
+/** LayerNorm + adaLN modulation and the gated residual (kernels/layernorm.wgsl, gate.wgsl). */
+import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
+import { expectSize, launch } from "./_launch.ts";
+
+/** Where a modulation vector sits: columns [off, off + C) of mod [B, stride]. */
+export interface ModSlot {
+  mod: Tensor;
+  stride: number;
+}
+
+/** Shapes of a modulated LayerNorm: R = B*T rows of C. */
+export interface LnShape {
+  B: number;
+  T: number;
+  C: number;
+}
+
+function lnParams(s: LnShape, m: ModSlot, shiftOff: number, scaleOff: number) {
+  return (stride: number) => [
+    s.B * s.T,
+    s.C,
+    s.T,
+    m.stride,
+    shiftOff,
+    scaleOff,
+    stride,
+    0,
+    f32(1e-6),
+  ];
+}
+
+/** y = LN(x) * (1 + scale) + shift; saves mean and rstd [R]. */
+export async function lnModForward(
+  p: Program,
+  s: LnShape,
+  x: Tensor,
+  m: ModSlot,
+  shiftOff: number,
+  scaleOff: number,
+  y: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+): Promise<void> {
+  const R = s.B * s.T;
+  expectSize(x, R * s.C, "ln x");
+  expectSize(y, R * s.C, "ln y");
+  expectSize(m.mod, s.B * m.stride, "ln mod");
+  await launch(
+    p,
+    "layernorm",
+    "ln_forward",
+    [x, m.mod, x, mean, rstd, y],
+    lnParams(s, m, shiftOff, scaleOff),
+    R,
+    64,
+  );
+}
+
+/** dx (+)= d LN-mod / dx; dmod[shift], dmod[scale] = their gradients. */
+export async function lnModBackward(
+  p: Program,
+  s: LnShape,
+  x: Tensor,
+  m: ModSlot,
+  shiftOff: number,
+  scaleOff: number,
+  mean: Tensor,
+  rstd: Tensor,
+  dy: Tensor,
+  dx: Tensor,
+  dmod: Tensor,
+  accumulate: boolean,
+): Promise<void> {
+  const R = s.B * s.T;
+  const params = lnParams(s, m, shiftOff, scaleOff);
+  await launch(p, "layernorm", "ln_backward", [x, m.mod, dy, mean, rstd, dx], params, R, 64, {
+    ACCUMULATE: accumulate ? 1 : 0,
+  });
+  await launch(
+    p,
+    "layernorm",
+    "ln_backward_mod",
+    [x, m.mod, dy, mean, rstd, dmod],
+    params,
+    s.B * s.C,
+    64,
+  );
+}
+
+function gateParams(s: LnShape, m: ModSlot, gateOff: number) {
+  return (stride: number) => [s.B * s.T, s.C, s.T, m.stride, gateOff, stride, 0, 0];
+}
+
+/** out = x + gate * y. */
+export async function gateForward(
+  p: Program,
+  s: LnShape,
+  x: Tensor,
+  y: Tensor,
+  m: ModSlot,
+  gateOff: number,
+  out: Tensor,
+): Promise<void> {
+  expectSize(y, x.size, "gate y");
+  await launch(
+    p,
+    "gate",
+    "gate_forward",
+    [x, y, m.mod, out],
+    gateParams(s, m, gateOff),
+    x.size,
+    256,
+  );
+}
+
+/** dy = gate * dout; dmod[gate] = sum_t dout * y. */
+export async function gateBackward(
+  p: Program,
+  s: LnShape,
+  dout: Tensor,
+  y: Tensor,
+  m: ModSlot,
+  gateOff: number,
+  dy: Tensor,
+  dmod: Tensor,
+): Promise<void> {
+  const params = gateParams(s, m, gateOff);
+  await launch(p, "gate", "gate_backward_y", [dout, y, m.mod, dy], params, dout.size, 256);
+  await launch(p, "gate", "gate_backward_gate", [dout, y, m.mod, dmod], params, s.B * s.C, 64);
+}

@@ -1,0 +1,230 @@
+/**
+ * The denoising server: HTTP routes, websocket upgrades, model loading in the inference worker,
+ * and graceful shutdown.
+ *
+ * @module
+ */
+
+import denoConfig from "../../deno.json" with { type: "json" };
+import { encodeFrame } from "./codec.ts";
+import { Connection, type ConnectionContext } from "./connection.ts";
+import { Metrics } from "./metrics.ts";
+import { renderPage } from "./page.ts";
+import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
+import { Scheduler } from "./scheduler.ts";
+import { InferenceWorker } from "./worker_host.ts";
+
+/** Server settings; every field has a default. */
+export interface ServerOptions {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8000; 0 picks a free one). */
+  port?: number;
+  /** URL of the denoiser module the worker loads (default: the CPU denoiser). */
+  denoiserModule?: string;
+  /** Checkpoint handed to the denoiser factory. */
+  ckpt?: string;
+  /** Free-form denoiser settings handed to the factory. */
+  denoiserConfig?: Record<string, unknown>;
+  /** Longest wait for batch company while the worker is idle, ms (default 2). */
+  batchWindowMs?: number;
+  /** Most samples per batch and per request (default 32). */
+  maxBatch?: number;
+  /** Most sampling steps per request (default 1000). */
+  maxSteps?: number;
+  /** Most samples waiting in the queue (default 256). */
+  queueSamples?: number;
+  /** Largest accepted frame, bytes (default 8 MiB). */
+  maxFrameBytes?: number;
+  /** Most unanswered requests per connection (default 16). */
+  maxInflightPerConnection?: number;
+  /** Bearer token required at the websocket upgrade (none by default). */
+  token?: string;
+  /** Longest wait for queued and running work at shutdown, ms (default 30 s). */
+  drainTimeoutMs?: number;
+  /** Unsent bytes after which a slow client is disconnected (default 64 MiB). */
+  maxBufferedBytes?: number;
+  /** Longest model load and warm-up, ms (default 120 s). */
+  loadTimeoutMs?: number;
+  /** Logger for start-up and shutdown lines (default console.log; pass () => {} for quiet). */
+  log?: (line: string) => void;
+}
+
+/** A running server. */
+export interface DitServer {
+  /** Where it listens. */
+  addr: Deno.NetAddr;
+  /** `http://host:port`. */
+  url: string;
+  /** Resolves once the model is loaded and warmed up; rejects when loading fails. */
+  ready: Promise<void>;
+  /** The server's metrics. */
+  metrics: Metrics;
+  /** Stops accepting, finishes queued and running work, closes sockets (1001), stops the worker. */
+  shutdown(): Promise<void>;
+}
+
+/** Server name in the `hello` frame. */
+export const SERVER_NAME = "dit-serve";
+/** Server version in the `hello` frame (the package version). */
+export const SERVER_VERSION: string = denoConfig.version;
+
+const DEFAULT_MODULE = new URL("./cpu_denoiser.ts", import.meta.url).href;
+
+function timingSafeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a), y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+function tokenOf(req: Request, url: URL): string | null {
+  const auth = req.headers.get("authorization");
+  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim();
+  return url.searchParams.get("token");
+}
+
+function json(body: unknown, status: number): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+function wait(ms: number): { promise: Promise<void>; cancel: () => void } {
+  let timer: number | undefined;
+  const promise = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Starts listening at once and loads the model in the background (see {@linkcode DitServer.ready}). */
+export function startServer(options: ServerOptions = {}): DitServer {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const limits: Limits = {
+    maxBatch: options.maxBatch ?? 32,
+    maxSteps: options.maxSteps ?? 1000,
+    maxFrameBytes: options.maxFrameBytes ?? 8 * 1024 * 1024,
+    maxInflightPerConnection: options.maxInflightPerConnection ?? 16,
+  };
+  const metrics = new Metrics();
+  const connections = new Set<Connection>();
+  let context: ConnectionContext | null = null;
+  let worker: InferenceWorker | null = null;
+  let draining = false;
+  let stopped: Promise<void> | null = null;
+
+  const loading = InferenceWorker.start(options.denoiserModule ?? DEFAULT_MODULE, {
+    ckpt: options.ckpt,
+    maxBatch: limits.maxBatch,
+    maxSteps: limits.maxSteps,
+    config: options.denoiserConfig,
+  }, options.loadTimeoutMs);
+  const ready = loading.then((w) => {
+    worker = w;
+    const hello = encodeFrame({
+      type: "hello",
+      protocol: PROTOCOL_VERSION,
+      server: { name: SERVER_NAME, version: SERVER_VERSION },
+      model: {
+        name: w.info.name,
+        arch: w.info.arch,
+        input: w.info.input,
+        condition: w.info.condition,
+      },
+      samplers: w.info.samplers,
+      limits,
+    });
+    context = {
+      info: w.info,
+      limits,
+      canPng: w.canPng,
+      scheduler: new Scheduler(w, {
+        windowMs: options.batchWindowMs ?? 2,
+        maxBatch: limits.maxBatch,
+        queueSamples: options.queueSamples ?? 256,
+      }, metrics),
+      metrics,
+      hello,
+      draining: () => draining,
+      maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
+    };
+    log(`Model ${w.info.name} ready (warm-up ${w.warmupMs.toFixed(0)} ms)`);
+  });
+  ready.catch(() => {}); // Callers observe failures through `ready`.
+
+  const handler = (req: Request): Response => {
+    const url = new URL(req.url);
+    if (url.pathname === "/healthz") {
+      if (draining) return json({ status: "draining" }, 503);
+      if (worker?.dead) return json({ status: "failed", message: worker.dead.message }, 503);
+      return context ? json({ status: "ok" }, 200) : json({ status: "loading" }, 503);
+    }
+    if (url.pathname === "/metrics") {
+      return new Response(metrics.render(), {
+        headers: { "content-type": "text/plain; version=0.0.4" },
+      });
+    }
+    if (url.pathname === "/") {
+      return new Response(renderPage(), { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+    if (url.pathname !== "/v1/ws") return new Response("Not found\n", { status: 404 });
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("Upgrade to a websocket\n", { status: 426 });
+    }
+    if (options.token && !timingSafeEqual(tokenOf(req, url) ?? "", options.token)) {
+      return new Response("Missing or wrong bearer token\n", { status: 401 });
+    }
+    if (draining) return new Response("Server is shutting down\n", { status: 503 });
+    if (!context) return new Response("Model is loading\n", { status: 503 });
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    const connection = new Connection(socket, context);
+    connections.add(connection);
+    connection.closed.then(() => connections.delete(connection));
+    return response;
+  };
+
+  const http = Deno.serve({
+    hostname: options.host ?? "127.0.0.1",
+    port: options.port ?? 8000,
+    onListen: () => {},
+  }, handler);
+  const addr = http.addr as Deno.NetAddr;
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+
+  async function stop(): Promise<void> {
+    draining = true;
+    try {
+      await loading;
+    } catch {
+      // Nothing was loaded, so nothing runs.
+    }
+    const drainTimeout = options.drainTimeoutMs ?? 30_000;
+    if (context) {
+      const timer = wait(drainTimeout);
+      const idle = await Promise.race([
+        context.scheduler.whenIdle().then(() => true),
+        timer.promise.then(() => false),
+      ]);
+      timer.cancel();
+      if (!idle) {
+        log(`Shutdown: work still pending after ${drainTimeout} ms, dropping the queue`);
+        context.scheduler.abortQueued("cancelled", "The server shut down before running this");
+      }
+    }
+    for (const c of connections) c.close(1001, "Server shutting down");
+    const closeTimer = wait(2_000);
+    await Promise.race([Promise.all([...connections].map((c) => c.closed)), closeTimer.promise]);
+    closeTimer.cancel();
+    await worker?.close();
+    await http.shutdown();
+    log("Server stopped");
+  }
+
+  return {
+    addr,
+    url: `http://${host}:${addr.port}`,
+    ready,
+    metrics,
+    shutdown: () => (stopped ??= stop()),
+  };
+}

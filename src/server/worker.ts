@@ -1,0 +1,109 @@
+/**
+ * The inference worker: loads a denoiser module (a URL given in the `init` message), keeps the
+ * model resident and runs one batch at a time. Every blocking GPU wait happens on this thread, so
+ * the server's socket I/O on the main thread never stalls.
+ *
+ * The module must export a {@linkcode DenoiserFactory} as `createDenoiser` or as its default.
+ *
+ * @module
+ */
+
+import type { DenoiseJob, Denoiser, DenoiserFactory, ModelInfo } from "./denoiser.ts";
+import type { FromWorker, ToWorker, WorkerJob } from "./worker_messages.ts";
+
+interface WorkerScope {
+  postMessage(message: FromWorker, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  close(): void;
+}
+
+const scope = self as unknown as WorkerScope;
+let denoiser: Denoiser | null = null;
+let queue: Promise<void> = Promise.resolve();
+
+function post(message: FromWorker, transfer: Transferable[] = []): void {
+  scope.postMessage(message, transfer);
+}
+
+function buffersOf(arrays: ArrayBufferView[]): Transferable[] {
+  return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
+}
+
+function warmupJob(info: ModelInfo): DenoiseJob {
+  const job: DenoiseJob = {
+    id: "warmup",
+    n: 1,
+    steps: 2,
+    sampler: info.samplers[0],
+    seeds: [0],
+  };
+  if (info.condition.kind === "class") job.classes = new Int32Array(1);
+  if (info.condition.kind === "vector") job.cond = new Float32Array(info.condition.dim);
+  return job;
+}
+
+async function init(message: Extract<ToWorker, { type: "init" }>): Promise<void> {
+  try {
+    const mod = await import(message.module);
+    const factory: DenoiserFactory | undefined = mod.createDenoiser ?? mod.default;
+    if (typeof factory !== "function") {
+      throw new Error(`Module ${message.module} exports no createDenoiser function`);
+    }
+    denoiser = await factory(message.options);
+    const start = performance.now();
+    if (message.warmup) await denoiser.run([warmupJob(denoiser.info)]);
+    post({
+      type: "ready",
+      info: denoiser.info,
+      canPng: typeof denoiser.toPng === "function",
+      warmupMs: performance.now() - start,
+    });
+  } catch (error) {
+    post({ type: "init_failed", message: (error as Error)?.message ?? String(error) });
+  }
+}
+
+async function run(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
+  const { batch, jobs } = message;
+  try {
+    if (!denoiser) throw new Error("The denoiser is not loaded");
+    const model = denoiser;
+    const onPreview = message.previews
+      ? (job: number, step: number, x0: Float32Array) => {
+        const copy = x0.slice(); // the denoiser may reuse its buffer
+        post({ type: "preview", batch, job, step, x0: copy }, [copy.buffer]);
+      }
+      : undefined;
+    const start = performance.now();
+    const denoiseJobs = jobs.map(({ png: _png, ...job }: WorkerJob) => job);
+    const x0 = await model.run(denoiseJobs, onPreview);
+    const computeMs = performance.now() - start;
+    const readbackMs = model.lastTiming?.().readbackMs ?? 0;
+    if (x0.length !== jobs.length) {
+      throw new Error(`The denoiser returned ${x0.length} results for ${jobs.length} jobs`);
+    }
+    const png = jobs.map((job, i) => (job.png && model.toPng ? model.toPng(x0[i], job.n) : null));
+    post({ type: "done", batch, x0, png, computeMs, readbackMs }, buffersOf(x0));
+  } catch (error) {
+    post({ type: "failed", batch, message: (error as Error)?.message ?? String(error) });
+  }
+}
+
+async function close(): Promise<void> {
+  try {
+    await denoiser?.dispose?.();
+  } finally {
+    denoiser = null;
+    post({ type: "closed" });
+  }
+}
+
+scope.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  const task = message.type === "init"
+    ? () => init(message)
+    : message.type === "run"
+    ? () => run(message)
+    : () => close();
+  queue = queue.then(task);
+};
