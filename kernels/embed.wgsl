@@ -18,6 +18,13 @@ override ACCUMULATE: bool = false;
 
 const LN_10000: f32 = 9.210340371976184;
 
+// sin/cos after Cody-Waite reduction by 2*pi (split into an exactly representable head and a
+// tail): arguments reach ~1000 rad, where GPU sin/cos lose accuracy without it.
+fn reduce(x: f32) -> f32 {
+  let k = round(x * 0.15915494309189535);
+  return (x - k * 6.28125) - k * 0.0019353071795864769;
+}
+
 @compute @workgroup_size(64)
 fn timestep_features(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x + g.y * P.stride;
@@ -34,10 +41,12 @@ fn timestep_features(@builtin(global_invocation_id) g: vec3u) {
   var v = 0.0;
   if (VARIANT == 0u) {
     let arg = t * exp(-LN_10000 * f32(kk) / f32(half));
-    v = select(sin(arg), cos(arg), k < half);
+    let r = reduce(arg);
+    v = select(sin(r), cos(r), k < half);
   } else {
     let arg = t * exp(-LN_10000 * f32(kk) / f32(half - 1u));
-    v = select(cos(arg), sin(arg), k < half);
+    let r = reduce(arg);
+    v = select(cos(r), sin(r), k < half);
   }
   out[i] = v;
 }

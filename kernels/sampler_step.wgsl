@@ -3,10 +3,11 @@
 //   e      = eps[(i / L) * eps_stride + i % L]          (model output; eps_stride >= L lets eps be
 //                                                         the first L values of a wider per-sample
 //                                                         output, e.g. DiT's learned-sigma channels)
-//   x0_new = x0x * x[i] + x0e * e, clamped to [-clip, clip] when clip > 0
+//   x0_new = x0x * (x[i] + q * e), clamped to [-clip, clip] when clip > 0
 //   x[i]   = a * x[i] + b * x0_new + c * x0[i] + d * e + s * noise[i]
 //   x0[i]  = x0_new
-// with (x0x, x0e, clip, a, b, c, d, s) = table[step]. The step index comes from the uniform, so a
+// with (x0x, q, clip, a, b, c, d, s) = table[step] (q = x0e / x0x of the plan row; this form rounds
+// like diffusers' (x - sqrt(1 - ab) * eps) / sqrt(ab)). The step index comes from the uniform, so a
 // whole trajectory is recorded once (one small uniform per step) and runs with no readback.
 //
 // Bindings (group 0):
@@ -42,7 +43,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   let r = params.step * 8u;
   let x0x = table[r];
-  let x0e = table[r + 1u];
+  let q = table[r + 1u];
   let clip = table[r + 2u];
   let a = table[r + 3u];
   let b = table[r + 4u];
@@ -52,7 +53,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let L = params.per_sample;
   let e = eps[(i / L) * params.eps_stride + i % L];
   let xi = x[i];
-  var p = x0x * xi + x0e * e;
+  var p = x0x * (xi + q * e);
   if (clip > 0.0) {
     p = clamp(p, -clip, clip);
   }

@@ -117,10 +117,14 @@ Deno.test("safetensors", async (t) => {
     assert.throws(() => readSafetensors(good.subarray(0, 100)), /header length 7136 exceeds/);
     // Cut inside the data section: the error names the first tensor that no longer fits.
     const st = readSafetensors(good);
-    const last = st.names().reduce((a, b) => st.info(a).dataOffsets[1] > st.info(b).dataOffsets[1] ? a : b);
+    const last = st.names().reduce((a, b) =>
+      st.info(a).dataOffsets[1] > st.info(b).dataOffsets[1] ? a : b
+    );
     assert.throws(
       () => readSafetensors(good.subarray(0, good.length - 10)),
-      new RegExp(`Tensor ${last}: data_offsets .* reach past the .*data section \\(file truncated\\?\\)`),
+      new RegExp(
+        `Tensor ${last}: data_offsets .* reach past the .*data section \\(file truncated\\?\\)`,
+      ),
     );
     const bad = good.slice();
     bad[8] = 0x5b; // "[" instead of "{"
@@ -132,7 +136,10 @@ Deno.test("safetensors", async (t) => {
     assert.ok(n > 0);
     const four = new Uint8Array(16);
     assert.throws(
-      () => readSafetensors(rawFile({ a: { dtype: "F32", shape: [2, 2], data_offsets: [0, 12] } }, four)),
+      () =>
+        readSafetensors(
+          rawFile({ a: { dtype: "F32", shape: [2, 2], data_offsets: [0, 12] } }, four),
+        ),
       /Tensor a: 12 data bytes, but F32 \[2,2\] needs 16/,
     );
     assert.throws(
@@ -144,11 +151,13 @@ Deno.test("safetensors", async (t) => {
       /Tensor b bytes \[4,12\] overlap tensor a bytes \[0,8\]/,
     );
     assert.throws(
-      () => readSafetensors(rawFile({ a: { dtype: "Q4", shape: [1], data_offsets: [0, 1] } }, four)),
+      () =>
+        readSafetensors(rawFile({ a: { dtype: "Q4", shape: [1], data_offsets: [0, 1] } }, four)),
       /Tensor a: unsupported dtype "Q4"/,
     );
     assert.throws(
-      () => readSafetensors(rawFile({ a: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, four)),
+      () =>
+        readSafetensors(rawFile({ a: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, four)),
       /Tensor a: bad shape \[-1\]/,
     );
     assert.throws(
@@ -180,7 +189,10 @@ Deno.test("safetensors", async (t) => {
       assert.deepEqual(names, ["a.safetensors"]);
       // A failing rename (target is a non-empty directory) removes the temporary file.
       await Deno.mkdir(`${dir}/sub/inner`, { recursive: true });
-      await assert.rejects(() => writeFileAtomic(`${dir}/sub`, new Uint8Array([1])), /Atomic write/);
+      await assert.rejects(
+        () => writeFileAtomic(`${dir}/sub`, new Uint8Array([1])),
+        /Atomic write/,
+      );
       const after = [];
       for await (const e of Deno.readDir(dir)) after.push(e.name);
       assert.deepEqual(after.sort(), ["a.safetensors", "sub"]);

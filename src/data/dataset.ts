@@ -11,6 +11,7 @@
 import { hash32, Rng, shuffleInPlace } from "../util/prng.ts";
 import { flipHorizontal, type Shape3 } from "./transforms.ts";
 
+/** A [C,H,W] shape (re-exported from transforms.ts). */
 export type { Shape3 } from "./transforms.ts";
 
 /** One training example: `x` is [C,H,W] (images in [-1,1], or latents), `label` a class index. */

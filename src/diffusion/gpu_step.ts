@@ -66,7 +66,9 @@ export class GpuSampler {
     const stride = b.epsStride ?? L;
     if (count % L !== 0) throw new Error(`Sample of ${count} values is not a multiple of ${L}`);
     if (stride < L || b.eps.size < (count / L) * stride - (stride - L)) {
-      throw new Error(`Model output [${b.eps.shape}] is too small for ${count / L} x ${L} (stride ${stride})`);
+      throw new Error(
+        `Model output [${b.eps.shape}] is too small for ${count / L} x ${L} (stride ${stride})`,
+      );
     }
     if (b.x0.size !== count) throw new Error(`x0 [${b.x0.shape}] does not match x [${b.x.shape}]`);
     if (row.s !== 0 && (!b.noise || b.noise.size !== count)) {
@@ -87,7 +89,11 @@ export class GpuAddNoise {
 
   /** Uploads the schedule's `[T, 2]` table and compiles the kernel. */
   static async create(gpu: Gpu, schedule: NoiseSchedule): Promise<GpuAddNoise> {
-    const table = gpu.upload(addNoiseTable(schedule), [schedule.numTrainTimesteps, 2], "add_noise_table");
+    const table = gpu.upload(
+      addNoiseTable(schedule),
+      [schedule.numTrainTimesteps, 2],
+      "add_noise_table",
+    );
     return new GpuAddNoise(gpu, table, await gpu.kernel("add_noise", { WG }));
   }
 
@@ -100,11 +106,15 @@ export class GpuAddNoise {
     const N = b.t.size;
     if (count % N !== 0 || b.noise.size !== count || b.out.size !== count) {
       throw new Error(
-        `add_noise: x0 [${b.x0.shape}], noise [${b.noise.shape}], out [${b.out.shape}], t [${b.t.shape}]`,
+        `Add noise shapes do not match: x0 [${b.x0.shape}], noise [${b.noise.shape}], out [${b.out.shape}], t [${b.t.shape}]`,
       );
     }
     const params = this.gpu.uniform([count, count / N], "add_noise");
-    program.dispatch(this.kernel, [{ buffer: params }, this.table, b.t, b.x0, b.noise, b.out], grid(count, WG));
+    program.dispatch(
+      this.kernel,
+      [{ buffer: params }, this.table, b.t, b.x0, b.noise, b.out],
+      grid(count, WG),
+    );
   }
 }
 
@@ -130,8 +140,12 @@ export class GpuNoise {
     b: { rows: Tensor; out: Tensor; stream?: number; raw?: boolean },
   ): void {
     const N = b.rows.size / 4;
-    if (!Number.isInteger(N) || N < 1) throw new Error(`Philox row table [${b.rows.shape}] is not [N, 4]`);
-    if (N > MAX_WG) throw new Error(`Philox noise for ${N} rows exceeds ${MAX_WG} rows per dispatch`);
+    if (!Number.isInteger(N) || N < 1) {
+      throw new Error(`Philox row table [${b.rows.shape}] is not [N, 4]`);
+    }
+    if (N > MAX_WG) {
+      throw new Error(`Philox noise for ${N} rows exceeds ${MAX_WG} rows per dispatch`);
+    }
     const count = b.out.size;
     if (count % N !== 0) throw new Error(`Noise [${b.out.shape}] is not a multiple of ${N} rows`);
     const L = count / N;

@@ -69,21 +69,97 @@ export function philox4x32(
   return out;
 }
 
-const F32_2PI = Math.fround(2 * Math.PI);
+// ln(1 + f) = f + f^2 * Q(f) on [sqrt(1/2) - 1, sqrt(2) - 1]: degree-9 least-squares fit on
+// Chebyshev nodes (< 0.9 ulp in float32 Horner evaluation).
+const LOG_Q = [
+  -0.5,
+  0.3333331048488617,
+  -0.25000032782554626,
+  0.20002254843711853,
+  -0.16667477786540985,
+  0.14216960966587067,
+  -0.12409283220767975,
+  0.11907040327787399,
+  -0.11670336127281189,
+  0.0670795887708664,
+].map(Math.fround);
+const LN2 = Math.fround(Math.LN2);
+const SQRT2 = Math.fround(Math.SQRT2);
+// Taylor coefficients of sin(2 pi w) / w and (cos(2 pi w) - 1) / w^2 in w^2, for |w| <= 1/8.
+const SIN_C = [0, 1, 2, 3, 4].map((k) =>
+  Math.fround((-1) ** k * (2 * Math.PI) ** (2 * k + 1) / factorial(2 * k + 1))
+);
+const COS_C = [1, 2, 3, 4, 5].map((k) =>
+  Math.fround((-1) ** k * (2 * Math.PI) ** (2 * k) / factorial(2 * k))
+);
+
+function factorial(n: number): number {
+  return n <= 1 ? 1 : n * factorial(n - 1);
+}
+
+/** Horner evaluation in float32 steps: c[0] + x (c[1] + x (c[2] + ...)). */
+function hornerF32(c: number[], x: number): number {
+  const f = Math.fround;
+  let q = c[c.length - 1];
+  for (let i = c.length - 2; i >= 0; i--) q = f(f(q * x) + c[i]);
+  return q;
+}
+
+/**
+ * ln(k * 2^-24) for an integer k in [1, 2^24], in the float32 steps of the WGSL kernel: exact
+ * split k * 2^-24 = m * 2^e with m in [sqrt(1/2), sqrt(2)), then e ln 2 + ln(1 + (m - 1)).
+ * Within ~1 ulp of the true value; only +, * and exact bit operations, so the GPU agrees.
+ */
+export function logU24(k: number): number {
+  const f = Math.fround;
+  const p = 31 - Math.clz32(k);
+  let m = k * 2 ** -p; // exact, in [1, 2)
+  let e = p - 24;
+  if (m > SQRT2) {
+    m *= 0.5;
+    e += 1;
+  }
+  const x = f(m - 1);
+  const q = hornerF32(LOG_Q, x);
+  return f(f(e * LN2) + f(x + f(f(x * x) * q)));
+}
+
+/**
+ * (cos(2 pi v), sin(2 pi v)) for v on the 2^-24 grid in [-0.5, 0.5], in the float32 steps of the
+ * WGSL kernel: exact quadrant reduction w = v - q/4 (|w| <= 1/8), Taylor polynomials in w,
+ * quadrant rotation. Within ~2 ulp of the true values.
+ */
+export function cosSinTurns(v: number): [number, number] {
+  const f = Math.fround;
+  const q = Math.floor(v * 4 + 0.5);
+  const w = v - q * 0.25; // exact
+  const w2 = f(w * w);
+  const s = f(w * hornerF32(SIN_C, w2));
+  const c = f(1 + f(w2 * hornerF32(COS_C, w2)));
+  switch (q & 3) {
+    case 0:
+      return [c, s];
+    case 1:
+      return [-s, c];
+    case 2:
+      return [-c, -s];
+    default:
+      return [s, -c];
+  }
+}
 
 /**
  * Box-Muller on two u32 words, in the same float32 steps as the WGSL kernel:
- * `u = (float(a >> 8) + 1) * 2^-24` in (0, 1], `v = float(b >> 8) * 2^-24 - 0.5` in [-0.5, 0.5),
- * `r = sqrt(-2 ln u)`, `theta = 2 pi v`; returns `[r cos(theta), r sin(theta)]`. Largest
- * magnitude: sqrt(2 * 24 ln 2) = 5.77.
+ * `u = ((a >> 8) + 1) * 2^-24` in (0, 1], `v = (b >> 8) * 2^-24 - 0.5` in [-0.5, 0.5),
+ * `r = sqrt(-2 ln u)`; returns `[r cos(2 pi v), r sin(2 pi v)]`. Largest magnitude
+ * sqrt(48 ln 2) = 5.77. ln, cos and sin are our own polynomials ({@linkcode logU24},
+ * {@linkcode cosSinTurns}) so the GPU reproduces these values to ~1 ulp on any device.
  */
 export function boxMuller(a: number, b: number): [number, number] {
   const f = Math.fround;
-  const u = ((a >>> 8) + 1) * 2 ** -24;
-  const v = (b >>> 8) * 2 ** -24 - 0.5;
-  const r = f(Math.sqrt(f(-2 * f(Math.log(u)))));
-  const theta = f(F32_2PI * v);
-  return [f(r * f(Math.cos(theta))), f(r * f(Math.sin(theta)))];
+  const r = f(Math.sqrt(f(-2 * logU24((a >>> 8) + 1))));
+  const [c, s] = cosSinTurns((b >>> 8) * 2 ** -24 - 0.5);
+  return [f(r * c), f(r * s)];
 }
 
 /** A 64-bit seed as the two u32 key words `[lo, hi]` (numbers must be safe non-negative integers). */

@@ -64,14 +64,19 @@ export interface Sampler {
   plan(numSteps: number): SamplerPlan;
 }
 
-/** Number of floats per packed row: x0x, x0e, clip, a, b, c, d, s. */
+/** Number of floats per packed row: x0x, x0e / x0x, clip, a, b, c, d, s. */
 export const ROW_FLOATS = 8;
 
-/** Packs a plan's rows as float32 `[numSteps, 8]` (x0x, x0e, clip, a, b, c, d, s) for the GPU. */
+/**
+ * Packs a plan's rows as float32 `[numSteps, 8]` = (x0x, x0e / x0x, clip, a, b, c, d, s) for the
+ * GPU, which computes x0 = x0x * (x + (x0e / x0x) * eps): the same value as x0x * x + x0e * eps,
+ * but rounded like diffusers' `(x - sqrt(1 - ab) * eps) / sqrt(ab)`. At high noise levels
+ * (1 / sqrt(ab) = 32 at t = 980) the two float32 forms differ by several 1e-6.
+ */
 export function packPlan(plan: SamplerPlan): Float32Array {
   const out = new Float32Array(plan.rows.length * ROW_FLOATS);
   plan.rows.forEach((r, k) => {
-    out.set([r.x0x, r.x0e, r.clip, r.a, r.b, r.c, r.d, r.s], k * ROW_FLOATS);
+    out.set([r.x0x, r.x0e / r.x0x, r.clip, r.a, r.b, r.c, r.d, r.s], k * ROW_FLOATS);
   });
   return out;
 }
@@ -148,7 +153,7 @@ export class DdpmSampler implements Sampler {
 
   constructor(options: DdxmOptions = {}) {
     this.schedule = options.schedule ?? makeSchedule(options);
-    this.clip = options.clipSample ?? true ? options.clipSampleRange ?? 1 : 0;
+    this.clip = (options.clipSample ?? true) ? (options.clipSampleRange ?? 1) : 0;
     this.timestepSpacing = options.timestepSpacing ?? "leading";
     this.stepsOffset = options.stepsOffset ?? 0;
   }
@@ -223,10 +228,10 @@ export class DdimSampler implements Sampler {
 
   constructor(options: DdimOptions = {}) {
     this.schedule = options.schedule ?? makeSchedule(options);
-    this.clip = options.clipSample ?? true ? options.clipSampleRange ?? 1 : 0;
+    this.clip = (options.clipSample ?? true) ? (options.clipSampleRange ?? 1) : 0;
     this.eta = options.eta ?? 0;
     if (!(this.eta >= 0)) throw new Error(`DDIM eta ${this.eta} must be >= 0`);
-    this.finalAlphaCumprod = options.setAlphaToOne ?? true ? 1 : this.schedule.alphasCumprod[0];
+    this.finalAlphaCumprod = (options.setAlphaToOne ?? true) ? 1 : this.schedule.alphasCumprod[0];
     this.useClippedModelOutput = options.useClippedModelOutput ?? false;
     this.timestepSpacing = options.timestepSpacing ?? "leading";
     this.stepsOffset = options.stepsOffset ?? 0;
@@ -259,7 +264,16 @@ export class DdimSampler implements Sampler {
       if (this.useClippedModelOutput) {
         // eps' = (x - sqrt(abT) x0) / sqrt(betaT)
         const k = dir / Math.sqrt(betaT);
-        return { t, prevT, ...base, a: k, b: Math.sqrt(abP) - k * Math.sqrt(abT), c: 0, d: 0, s: std };
+        return {
+          t,
+          prevT,
+          ...base,
+          a: k,
+          b: Math.sqrt(abP) - k * Math.sqrt(abT),
+          c: 0,
+          d: 0,
+          s: std,
+        };
       }
       return { t, prevT, ...base, a: 0, b: Math.sqrt(abP), c: 0, d: dir, s: std };
     });
@@ -376,7 +390,18 @@ export class DpmSolverSampler implements Sampler {
       const expMinusH = st / s0;
       const a = (st * alphaT) / (s0 * alphaS0);
       const B = alphaT * (1 - expMinusH);
-      const row = { t, prevT: i + 1 < n ? ts[i + 1] : -1, x0x, x0e, clip: 0, a, b: B, c: 0, d: 0, s: 0 };
+      const row = {
+        t,
+        prevT: i + 1 < n ? ts[i + 1] : -1,
+        x0x,
+        x0e,
+        clip: 0,
+        a,
+        b: B,
+        c: 0,
+        d: 0,
+        s: 0,
+      };
       if (!(this.solverOrder === 1 || lowerOrderNums < 1 || lowerOrderFinal)) {
         const s1 = sigmas[i - 1];
         const h = Math.log(s0 / st);
@@ -415,13 +440,17 @@ export function addNoise(
 ): Float32Array {
   const N = t.length;
   if (x0.length !== noise.length || x0.length % N !== 0) {
-    throw new Error(`add_noise: ${x0.length} samples, ${noise.length} noise values, ${N} timesteps`);
+    throw new Error(
+      `Add noise needs matching sizes: ${x0.length} sample values, ${noise.length} noise values, ${N} timesteps`,
+    );
   }
   const L = x0.length / N;
   const out = new Float32Array(x0.length);
   for (let n = 0; n < N; n++) {
     const ab = schedule.alphasCumprod[t[n]];
-    if (ab === undefined) throw new Error(`add_noise: timestep ${t[n]} is out of range`);
+    if (ab === undefined) {
+      throw new Error(`Add noise timestep ${t[n]} is outside 0..${schedule.numTrainTimesteps - 1}`);
+    }
     const sa = Math.sqrt(ab);
     const sb = Math.sqrt(1 - ab);
     for (let i = n * L; i < (n + 1) * L; i++) out[i] = sa * x0[i] + sb * noise[i];
@@ -456,7 +485,9 @@ export function sampleCpu(
   let x0Prev: Float32Array | undefined;
   plan.rows.forEach((row, k) => {
     const eps = model(x, row.t, k);
-    if (row.s !== 0 && !noise) throw new Error(`Step ${k} needs noise but no noise source was given`);
+    if (row.s !== 0 && !noise) {
+      throw new Error(`Step ${k} needs noise but no noise source was given`);
+    }
     const r = stepCpu(row, { x, eps, x0Prev, noise: row.s !== 0 ? noise!(k) : undefined });
     out.push(r);
     x = r.prevSample;

@@ -93,7 +93,9 @@ export function makeSchedule(config: ScheduleConfig = {}): NoiseSchedule {
     precision: config.precision ?? "float64",
   };
   const T = c.numTrainTimesteps;
-  if (!Number.isInteger(T) || T < 1) throw new Error(`numTrainTimesteps ${T} must be a positive integer`);
+  if (!Number.isInteger(T) || T < 1) {
+    throw new Error(`numTrainTimesteps ${T} must be a positive integer`);
+  }
   const f32 = c.precision === "float32";
   let betas: Float64Array;
   if (c.betaSchedule === "linear") {

@@ -109,14 +109,18 @@ export class SafeTensors {
     const n64 = dv.getBigUint64(0, true);
     if (n64 > BigInt(bytes.length - 8)) {
       throw new Error(
-        `Safetensors header length ${n64} exceeds the ${bytes.length - 8} bytes after the length field (truncated or not a safetensors file)`,
+        `Safetensors header length ${n64} exceeds the ${
+          bytes.length - 8
+        } bytes after the length field (truncated or not a safetensors file)`,
       );
     }
     const n = Number(n64);
     if (n > MAX_HEADER) throw new Error(`Safetensors header length ${n} exceeds ${MAX_HEADER}`);
     let header: unknown;
     try {
-      header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+      header = JSON.parse(
+        new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)),
+      );
     } catch (e) {
       throw new Error(`Safetensors header is not valid UTF-8 JSON: ${(e as Error).message}`);
     }
@@ -134,7 +138,9 @@ export class SafeTensors {
           throw new Error("Safetensors __metadata__ is not an object");
         }
         for (const [k, v] of Object.entries(raw)) {
-          if (typeof v !== "string") throw new Error(`Safetensors __metadata__ value ${k} is not a string`);
+          if (typeof v !== "string") {
+            throw new Error(`Safetensors __metadata__ value ${k} is not a string`);
+          }
           this.metadata[k] = v;
         }
         continue;
@@ -271,7 +277,9 @@ function parseInfo(name: string, raw: unknown, dataLen: number): TensorInfo {
     throw new Error(`Tensor ${name}: header entry is not an object`);
   }
   const { dtype, shape, data_offsets: offs } = raw as Record<string, unknown>;
-  if (!isDtype(dtype)) throw new Error(`Tensor ${name}: unsupported dtype ${JSON.stringify(dtype)}`);
+  if (!isDtype(dtype)) {
+    throw new Error(`Tensor ${name}: unsupported dtype ${JSON.stringify(dtype)}`);
+  }
   if (
     !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)
   ) {
@@ -284,7 +292,9 @@ function parseInfo(name: string, raw: unknown, dataLen: number): TensorInfo {
     throw new Error(`Tensor ${name}: bad data_offsets ${JSON.stringify(offs)}`);
   }
   const [begin, end] = offs as [number, number];
-  if (end < begin) throw new Error(`Tensor ${name}: data_offsets [${begin}, ${end}] end before begin`);
+  if (end < begin) {
+    throw new Error(`Tensor ${name}: data_offsets [${begin}, ${end}] end before begin`);
+  }
   if (end > dataLen) {
     throw new Error(
       `Tensor ${name}: data_offsets [${begin}, ${end}] reach past the ${dataLen}-byte data section (file truncated?)`,

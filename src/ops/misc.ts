@@ -29,7 +29,7 @@ export async function softmaxForward(p: Program, s: Tensor, R: number, C: number
     p,
     "softmax",
     "softmax_forward",
-    [s, s],
+    [p.gpu.dummyU32(), s],
     (stride) => [R, C, stride, 0, f32(1)],
     R,
     64,

@@ -68,7 +68,9 @@ export class Connection {
 
   /** Closes the socket with `code` (1001 on shutdown). */
   close(code = 1001, reason = "Server shutting down"): void {
-    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+    if (
+      this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING
+    ) {
       try {
         this.socket.close(code, reason);
       } catch {
@@ -108,12 +110,14 @@ export class Connection {
 
   #error(code: ErrorCode, message: string, id?: RequestId): void {
     this.ctx.metrics.error(code);
-    this.#send(id === undefined ? { type: "error", code, message } : {
-      type: "error",
-      id,
-      code,
-      message,
-    });
+    this.#send(
+      id === undefined ? { type: "error", code, message } : {
+        type: "error",
+        id,
+        code,
+        message,
+      },
+    );
   }
 
   #onMessage(data: unknown, receivedAt: number): void {
@@ -137,7 +141,9 @@ export class Connection {
         "Text frames are not supported: send MessagePack in binary frames",
       );
     }
-    if (!(data instanceof ArrayBuffer)) throw new ProtocolError("bad_request", "Unknown frame kind");
+    if (!(data instanceof ArrayBuffer)) {
+      throw new ProtocolError("bad_request", "Unknown frame kind");
+    }
     if (data.byteLength > limits.maxFrameBytes) {
       throw new ProtocolError(
         "too_large",

@@ -81,7 +81,9 @@ class Mixture {
       const fu = 0.5 + 2 * rng.uniform(), fv = 0.5 + 2 * rng.uniform();
       const phases = Array.from({ length: channels }, () => 2 * Math.PI * rng.uniform());
       for (let k = 0; k < cfg.modes; k++) {
-        const gu = 1 + 3 * rng.uniform(), gv = 1 + 3 * rng.uniform(), gp = 2 * Math.PI * rng.uniform();
+        const gu = 1 + 3 * rng.uniform(),
+          gv = 1 + 3 * rng.uniform(),
+          gp = 2 * Math.PI * rng.uniform();
         const base = (c * cfg.modes + k) * size;
         let norm = 0;
         for (let i = 0; i < size; i++) {
@@ -183,6 +185,12 @@ export class CpuDenoiser implements Denoiser {
       condition,
       samplers: [...CPU_SAMPLERS],
     };
+  }
+
+  /** Mean of mixture component `k` of class `cls` (what samples of that class gather around). */
+  mode(cls: number, k: number): Float32Array {
+    const size = this.#mixture.size, base = (cls * this.config.modes + k) * size;
+    return Float32Array.from(this.#mixture.means.subarray(base, base + size));
   }
 
   /** Runs the jobs as one batch, steps outermost, each sample on its own. */

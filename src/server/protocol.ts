@@ -146,7 +146,9 @@ export function parseClientFrame(frame: unknown, ctx: ValidationContext): Client
 function validateSample(f: SampleFrame, ctx: ValidationContext): ClientMessage {
   const { info, limits } = ctx;
   const fail = (code: ErrorCode, message: string) => new ProtocolError(code, message, f.id);
-  if (f.n > limits.maxBatch) throw fail("too_large", `n is ${f.n}, the limit is ${limits.maxBatch}`);
+  if (f.n > limits.maxBatch) {
+    throw fail("too_large", `n is ${f.n}, the limit is ${limits.maxBatch}`);
+  }
   if (f.steps > limits.maxSteps) {
     throw fail("too_large", `steps is ${f.steps}, the limit is ${limits.maxSteps}`);
   }

@@ -15,6 +15,8 @@ import type { Metrics } from "./metrics.ts";
 import type { InferenceWorker } from "./worker_host.ts";
 import type { WorkerJob } from "./worker_messages.ts";
 
+type Timer = ReturnType<typeof setTimeout>;
+
 /** How a piece of work ended. */
 export type Outcome =
   | {
@@ -71,7 +73,7 @@ export class Scheduler {
   #queue: Work[] = [];
   #queuedSamples = 0;
   #running: Work[] | null = null;
-  #timer: number | undefined;
+  #timer: Timer | undefined;
   #idle: PromiseWithResolvers<void> | null = null;
 
   /** Binds the scheduler to a worker. */

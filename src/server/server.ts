@@ -14,6 +14,8 @@ import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
 import { Scheduler } from "./scheduler.ts";
 import { InferenceWorker } from "./worker_host.ts";
 
+type Timer = ReturnType<typeof setTimeout>;
+
 /** Server settings; every field has a default. */
 export interface ServerOptions {
   /** Interface to listen on (default 127.0.0.1). */
@@ -92,7 +94,7 @@ function json(body: unknown, status: number): Response {
 }
 
 function wait(ms: number): { promise: Promise<void>; cancel: () => void } {
-  let timer: number | undefined;
+  let timer: Timer | undefined;
   const promise = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
   return { promise, cancel: () => clearTimeout(timer) };
 }
@@ -165,7 +167,9 @@ export function startServer(options: ServerOptions = {}): DitServer {
       });
     }
     if (url.pathname === "/") {
-      return new Response(renderPage(), { headers: { "content-type": "text/html; charset=utf-8" } });
+      return new Response(renderPage(), {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      });
     }
     if (url.pathname !== "/v1/ws") return new Response("Not found\n", { status: 404 });
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {

@@ -55,7 +55,7 @@ async function init(message: Extract<ToWorker, { type: "init" }>): Promise<void>
     post({
       type: "ready",
       info: denoiser.info,
-      canPng: typeof denoiser.toPng === "function",
+      canPng: typeof denoiser.toPng === "function" && denoiser.info.input.kind === "image",
       warmupMs: performance.now() - start,
     });
   } catch (error) {

@@ -8,6 +8,8 @@
 import type { DenoiserOptions, ModelInfo } from "./denoiser.ts";
 import type { FromWorker, ToWorker, WorkerJob } from "./worker_messages.ts";
 
+type Timer = ReturnType<typeof setTimeout>;
+
 /** What a finished batch brings back. */
 export interface BatchOutput {
   x0: Float32Array[];
@@ -141,7 +143,7 @@ export class InferenceWorker {
     if (!this.#dead) {
       this.#closed = Promise.withResolvers<void>();
       this.#worker.postMessage({ type: "close" } satisfies ToWorker);
-      let timer: number | undefined;
+      let timer: Timer | undefined;
       const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
       await Promise.race([this.#closed.promise, timeout]);
       clearTimeout(timer);

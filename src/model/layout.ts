@@ -1,0 +1,180 @@
+/**
+ * The flat parameter layout: every parameter under its upstream state-dict name (official DiT or
+ * the seed's dit.py), at an offset aligned to 64 floats (256 bytes, the storage offset alignment
+ * of real GPUs) inside one flat buffer, so that AdamW, EMA and the gradient norm each run over
+ * one array. Frozen tensors (the official fixed pos_embed) live in a separate buffer.
+ */
+import { dims, type DiTConfig } from "./config.ts";
+
+/** How a parameter is initialised (as the official DiT's initialize_weights). */
+export type InitKind =
+  | "xavier" // Linear weight [out, in]: xavier_uniform
+  | "xavier-flat" // conv patch weight: xavier_uniform on w.view(out, -1)
+  | "zero"
+  | "normal0.02"
+  | "pos-sincos-2d" // official fixed 2-D sin-cos
+  | "pos-seed" // seed's interleaved 1-D sin/cos init (learnable)
+  | "dwconv-default"; // PyTorch Conv2d default init (kaiming_uniform a=sqrt(5)), fan_in = k*k
+
+/** One tensor of the layout. */
+export interface ParamEntry {
+  name: string;
+  shape: number[];
+  size: number;
+  /** Offset in elements inside its buffer (params or frozen). */
+  offset: number;
+  init: InitKind;
+  trainable: boolean;
+}
+
+/** Upstream names of every parameter role, per architecture. */
+export interface ParamNames {
+  pos: string;
+  xW: string;
+  xB: string;
+  t1W: string;
+  t1B: string;
+  t2W: string;
+  t2B: string;
+  yTable?: string;
+  cW?: string;
+  cB?: string;
+  blocks: {
+    adaW: string;
+    adaB: string;
+    qkvW: string;
+    qkvB: string;
+    projW: string;
+    projB: string;
+    fc1W: string;
+    fc1B: string;
+    dwW?: string;
+    dwB?: string;
+    fc2W: string;
+    fc2B: string;
+  }[];
+  fAdaW: string;
+  fAdaB: string;
+  fW: string;
+  fB: string;
+}
+
+/** The names for a config. */
+export function paramNames(cfg: DiTConfig): ParamNames {
+  const seed = cfg.arch === "seed";
+  const blocks = [];
+  for (let i = 0; i < cfg.depth; i++) {
+    const b = `blocks.${i}`;
+    blocks.push({
+      adaW: `${b}.adaLN_modulation.1.weight`,
+      adaB: `${b}.adaLN_modulation.1.bias`,
+      qkvW: seed ? `${b}.attn.c_attn.weight` : `${b}.attn.qkv.weight`,
+      qkvB: seed ? `${b}.attn.c_attn.bias` : `${b}.attn.qkv.bias`,
+      projW: seed ? `${b}.attn.c_proj.weight` : `${b}.attn.proj.weight`,
+      projB: seed ? `${b}.attn.c_proj.bias` : `${b}.attn.proj.bias`,
+      fc1W: seed ? `${b}.mlp.c_fc.weight` : `${b}.mlp.fc1.weight`,
+      fc1B: seed ? `${b}.mlp.c_fc.bias` : `${b}.mlp.fc1.bias`,
+      dwW: cfg.dwKernel ? `${b}.mlp.depthwise_conv.weight` : undefined,
+      dwB: cfg.dwKernel ? `${b}.mlp.depthwise_conv.bias` : undefined,
+      fc2W: seed ? `${b}.mlp.c_proj.weight` : `${b}.mlp.fc2.weight`,
+      fc2B: seed ? `${b}.mlp.c_proj.bias` : `${b}.mlp.fc2.bias`,
+    });
+  }
+  const first = seed ? "first_layer." : "";
+  const cond = cfg.condition;
+  return {
+    pos: `${first}pos_embed`,
+    xW: seed ? "first_layer.patchify.projection.weight" : "x_embedder.proj.weight",
+    xB: seed ? "first_layer.patchify.projection.bias" : "x_embedder.proj.bias",
+    t1W: seed ? "first_layer.t_embedder.1.weight" : "t_embedder.mlp.0.weight",
+    t1B: seed ? "first_layer.t_embedder.1.bias" : "t_embedder.mlp.0.bias",
+    t2W: seed ? "first_layer.t_embedder.3.weight" : "t_embedder.mlp.2.weight",
+    t2B: seed ? "first_layer.t_embedder.3.bias" : "t_embedder.mlp.2.bias",
+    yTable: cond.kind === "class"
+      ? (seed ? "first_layer.y_embedder.weight" : "y_embedder.embedding_table.weight")
+      : undefined,
+    cW: cond.kind === "vector" ? `${first}c_embedder.weight` : undefined,
+    cB: cond.kind === "vector" ? `${first}c_embedder.bias` : undefined,
+    blocks,
+    fAdaW: "final_layer.adaLN_modulation.1.weight",
+    fAdaB: "final_layer.adaLN_modulation.1.bias",
+    fW: "final_layer.linear.weight",
+    fB: "final_layer.linear.bias",
+  };
+}
+
+/** The layout of a config: entries in upstream state-dict order. */
+export class ParamLayout {
+  readonly entries: ParamEntry[] = [];
+  readonly byName = new Map<string, ParamEntry>();
+  /** Elements of the trainable flat buffer (padded). */
+  paramsSize = 0;
+  /** Elements of the frozen buffer (padded, at least 64). */
+  frozenSize = 0;
+  readonly names: ParamNames;
+
+  constructor(readonly cfg: DiTConfig) {
+    const d = dims(cfg);
+    const n = this.names = paramNames(cfg);
+    const D = d.D;
+    const seed = cfg.arch === "seed";
+    const add = (name: string, shape: number[], init: InitKind, trainable = true) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const offset = trainable ? this.paramsSize : this.frozenSize;
+      const padded = Math.ceil(size / 64) * 64;
+      if (trainable) this.paramsSize += padded;
+      else this.frozenSize += padded;
+      const e = { name, shape, size, offset, init, trainable };
+      this.entries.push(e);
+      this.byName.set(name, e);
+    };
+    add(n.pos, [1, d.T, D], seed ? "pos-seed" : "pos-sincos-2d", seed);
+    const img = cfg.input.kind === "image";
+    const xShape = img && !seed ? [D, cfg.input.channels, cfg.patchSize, cfg.patchSize] : [D, d.F];
+    add(n.xW, xShape, "xavier-flat");
+    add(n.xB, [D], "zero");
+    add(n.t1W, [D, d.tFreq], "normal0.02");
+    add(n.t1B, [D], "zero");
+    add(n.t2W, [D, D], "normal0.02");
+    add(n.t2B, [D], "zero");
+    if (n.yTable) add(n.yTable, [d.labelRows, D], "normal0.02");
+    if (n.cW && cfg.condition.kind === "vector") {
+      add(n.cW, [D, cfg.condition.dim], "xavier");
+      add(n.cB!, [D], "zero");
+    }
+    for (const b of n.blocks) {
+      add(b.qkvW, [3 * D, D], "xavier");
+      add(b.qkvB, [3 * D], "zero");
+      add(b.projW, [D, D], "xavier");
+      add(b.projB, [D], "zero");
+      add(b.fc1W, [d.hidden4, D], "xavier");
+      add(b.fc1B, [d.hidden4], "zero");
+      // dit.py declares c_proj before depthwise_conv, as the state dict lists them.
+      add(b.fc2W, [D, d.hidden4], "xavier");
+      add(b.fc2B, [D], "zero");
+      if (b.dwW) {
+        add(b.dwW, [d.hidden4, 1, cfg.dwKernel, cfg.dwKernel], "dwconv-default");
+        add(b.dwB!, [d.hidden4], "dwconv-default");
+      }
+      add(b.adaW, [6 * D, D], "zero");
+      add(b.adaB, [6 * D], "zero");
+    }
+    add(n.fW, [d.Fout, D], "zero");
+    add(n.fB, [d.Fout], "zero");
+    add(n.fAdaW, [2 * D, D], "zero");
+    add(n.fAdaB, [2 * D], "zero");
+    this.frozenSize = Math.max(64, this.frozenSize);
+  }
+
+  /** The entry of `name`, or a clear error. */
+  get(name: string): ParamEntry {
+    const e = this.byName.get(name);
+    if (!e) throw new Error(`No parameter named ${name}`);
+    return e;
+  }
+
+  /** Number of trainable scalars (without padding). */
+  get trainableCount(): number {
+    return this.entries.filter((e) => e.trainable).reduce((a, e) => a + e.size, 0);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Helpers for the server's tests and benchmark: a quiet in-process server on a free port and a
+ * raw websocket that reads frames with timeouts.
+ *
+ * @module
+ */
+
+import { decodeFrame, encodeFrame } from "./codec.ts";
+import { type DitServer, type ServerOptions, startServer } from "./server.ts";
+
+/** Starts a quiet server on a free loopback port (small 4x16x16 CPU model unless overridden). */
+export async function startTestServer(options: ServerOptions = {}): Promise<DitServer> {
+  const server = startServer({
+    port: 0,
+    log: () => {},
+    denoiserConfig: { shape: [4, 16, 16] },
+    ...options,
+  });
+  try {
+    await server.ready;
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
+  return server;
+}
+
+/** A websocket that queues incoming frames, decoded. */
+export class RawSocket {
+  readonly socket: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<CloseEvent>;
+  #frames: unknown[] = [];
+  #waiters: ((frame: unknown) => void)[] = [];
+
+  /** Opens `ws://…/v1/ws` of a server URL, optionally with headers or a query. */
+  constructor(
+    serverUrl: string,
+    options: { headers?: Record<string, string>; query?: string } = {},
+  ) {
+    const url = serverUrl.replace(/^http/, "ws") + "/v1/ws" + (options.query ?? "");
+    this.socket = options.headers
+      ? new WebSocket(url, { headers: options.headers })
+      : new WebSocket(url);
+    this.socket.binaryType = "arraybuffer";
+    const opened = Promise.withResolvers<void>();
+    const closed = Promise.withResolvers<CloseEvent>();
+    this.opened = opened.promise;
+    this.closed = closed.promise;
+    this.opened.catch(() => {});
+    this.socket.onopen = () => opened.resolve();
+    this.socket.onerror = (e) => e.preventDefault();
+    this.socket.onclose = (e) => {
+      opened.reject(new Error(`Closed before open (${e.code})`));
+      closed.resolve(e);
+    };
+    this.socket.onmessage = (e: MessageEvent) => {
+      const frame = typeof e.data === "string" ? e.data : decodeFrame(new Uint8Array(e.data));
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter(frame);
+      else this.#frames.push(frame);
+    };
+  }
+
+  /** The next frame, or an error after `timeoutMs`. */
+  next(timeoutMs = 5_000): Promise<Record<string, unknown>> {
+    const queued = this.#frames.shift();
+    if (queued !== undefined) return Promise.resolve(queued as Record<string, unknown>);
+    return new Promise((resolve, reject) => {
+      const waiter = (frame: unknown) => {
+        clearTimeout(timer);
+        resolve(frame as Record<string, unknown>);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Error(`No frame within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Frames received and not yet read. */
+  get backlog(): number {
+    return this.#frames.length;
+  }
+
+  /** Sends a value as a MessagePack binary frame. */
+  send(value: unknown): void {
+    this.socket.send(encodeFrame(value));
+  }
+
+  /** Sends raw bytes or text. */
+  sendRaw(data: Uint8Array | string): void {
+    this.socket.send(data);
+  }
+
+  /** Closes and waits for the close event. */
+  async close(): Promise<CloseEvent> {
+    if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(1000);
+    return await this.closed;
+  }
+}
+
+/** Opens a raw socket and reads the `hello` frame. */
+export async function openRaw(
+  serverUrl: string,
+  options?: { headers?: Record<string, string>; query?: string },
+): Promise<{ ws: RawSocket; hello: Record<string, unknown> }> {
+  const ws = new RawSocket(serverUrl, options);
+  await ws.opened;
+  const hello = await ws.next();
+  return { ws, hello };
+}

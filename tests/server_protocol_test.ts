@@ -1,0 +1,155 @@
+// Protocol round trips against an in-process server (CPU denoiser in a worker) on a free port.
+
+import assert from "node:assert/strict";
+import { bytesOf } from "../src/server/codec.ts";
+import { connect } from "../src/server/client.ts";
+import { sampleSeeds } from "../src/server/seeds.ts";
+import { openRaw, startTestServer } from "../src/server/testing.ts";
+import { CpuDenoiser, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
+
+Deno.test("protocol: TypeScript client round trip", async (t) => {
+  const server = await startTestServer();
+  const client = await connect(server.url, { timeoutMs: 10_000 });
+  try {
+    await t.step("hello", () => {
+      assert.equal(client.hello.protocol, 1);
+      assert.equal(client.hello.server.name, "dit-serve");
+      assert.deepEqual(client.hello.model.input, { kind: "image", shape: [4, 16, 16] });
+      assert.deepEqual(client.hello.model.condition, { kind: "class", numClasses: 10 });
+      assert.deepEqual(client.hello.samplers, ["ddim", "dpm++2m", "ddpm"]);
+      assert.equal(client.hello.limits.maxBatch, 32);
+    });
+    await t.step("result matches the denoiser run directly", async () => {
+      const result = await client.sample({ n: 3, steps: 8, class: [1, 2, 3], seed: 77 });
+      assert.deepEqual(result.shape, [3, 4, 16, 16]);
+      assert.equal(result.seed, 77);
+      assert.equal(result.steps, 8);
+      assert.equal(result.sampler, "ddim");
+      const t = result.timing;
+      assert.ok(t.totalMs >= t.queueMs + t.computeMs - 1e-6 && t.computeMs > 0);
+      const cpu = new CpuDenoiser({ ...DEFAULT_CPU_CONFIG, shape: [4, 16, 16] });
+      const [direct] = await cpu.run([{
+        id: "x",
+        n: 3,
+        steps: 8,
+        sampler: "ddim",
+        seeds: sampleSeeds(77, 3),
+        classes: Int32Array.from([1, 2, 3]),
+      }]);
+      assert.deepEqual(result.x0, direct);
+    });
+    await t.step("a missing seed is drawn and reported, and reproduces", async () => {
+      const a = await client.sample({ steps: 3, class: 4, sampler: "ddpm" });
+      assert.ok(Number.isInteger(a.seed) && a.seed >= 0 && a.seed <= 0xffffffff);
+      const b = await client.sample({ steps: 3, class: 4, sampler: "ddpm", seed: a.seed });
+      assert.deepEqual(b.x0, a.x0);
+    });
+    await t.step("png and previews", async () => {
+      const steps: number[] = [];
+      const result = await client.sample({
+        n: 2,
+        steps: 4,
+        class: 0,
+        sampler: "dpm++2m",
+        return: ["png"],
+        onPreview: (step, x0) => {
+          assert.equal(x0.length, 2 * 4 * 16 * 16);
+          steps.push(step);
+        },
+      });
+      assert.deepEqual(steps, [1, 2, 3, 4]);
+      assert.equal(result.x0, undefined);
+      assert.equal(result.png?.length, 2);
+      assert.deepEqual([...result.png![0].subarray(1, 4)], [80, 78, 71]);
+    });
+    await t.step("given noise is used as x_T", async () => {
+      const noise = new Float32Array(4 * 16 * 16).fill(0.5);
+      const a = await client.sample({ steps: 5, class: 1, seed: 1, noise });
+      const b = await client.sample({ steps: 5, class: 1, seed: 2, noise });
+      assert.deepEqual(a.x0, b.x0); // DDIM is deterministic given x_T
+    });
+    await t.step("routes: healthz, metrics, page, 404, 426", async () => {
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: "ok" });
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, /dit_results_total [1-9]/);
+      assert.match(metrics, /dit_batch_size_bucket/);
+      assert.match(metrics, /dit_queue_seconds_count/);
+      const page = await fetch(`${server.url}/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /function mpDecode/);
+      const missing = await fetch(`${server.url}/nope`);
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+      const plain = await fetch(`${server.url}/v1/ws`);
+      assert.equal(plain.status, 426);
+      await plain.body?.cancel();
+    });
+  } finally {
+    await client.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("protocol: numpy conventions and numeric ids over a raw socket", async () => {
+  const server = await startTestServer({ denoiserConfig: { shape: [2, 2, 2] } });
+  const { ws, hello } = await openRaw(server.url);
+  try {
+    assert.equal(hello.type, "hello");
+    const values = new Float32Array([-1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75]);
+    const key = (s: string) => new TextEncoder().encode(s);
+    const base = { type: "sample", n: 1, steps: 5, sampler: "ddim", seed: 1, class: 2 };
+    ws.send({ ...base, id: 1, noise: { dtype: "float32", shape: [1, 2, 2, 2], data: bytesOf(values) } });
+    ws.send({
+      ...base,
+      id: "mn",
+      noise: new Map<unknown, unknown>([
+        [key("nd"), true],
+        [key("type"), "<f4"],
+        [key("kind"), new Uint8Array()],
+        [key("shape"), [1, 2, 2, 2]],
+        [key("data"), bytesOf(values)],
+      ]),
+    });
+    ws.send({
+      ...base,
+      id: "op",
+      noise: new Map<unknown, unknown>([
+        [key("__ndarray__"), true],
+        [key("data"), new Uint8Array(new Float64Array(values).buffer)],
+        [key("dtype"), "<f8"],
+        [key("shape"), [2, 2, 2]],
+      ]),
+    });
+    const results = [await ws.next(), await ws.next(), await ws.next()];
+    const byId = new Map(results.map((r) => [r.id, r]));
+    assert.deepEqual([...byId.keys()].sort(), [1, "mn", "op"].sort());
+    const x0 = (r: Record<string, unknown>) => (r.x0 as { data: Uint8Array }).data;
+    for (const r of results) {
+      assert.equal(r.type, "result");
+      assert.deepEqual((r.x0 as { shape: number[] }).shape, [1, 2, 2, 2]);
+      assert.deepEqual(x0(r), x0(results[0]));
+    }
+  } finally {
+    await ws.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("protocol: vector-conditioned model takes cond tensors", async () => {
+  const server = await startTestServer({ denoiserConfig: { shape: [4, 4], condition: "vector" } });
+  const client = await connect(server.url);
+  try {
+    assert.deepEqual(client.hello.model.condition, { kind: "vector", dim: 10 });
+    assert.equal(client.hello.model.input.kind, "sequence");
+    const logits = new Float32Array(10).fill(-30);
+    logits[6] = 0;
+    const one = await client.sample({ steps: 20, cond: logits, seed: 5 });
+    const both = await client.sample({ n: 2, steps: 20, cond: logits, seed: 5 });
+    assert.deepEqual(both.x0!.subarray(0, 16), one.x0);
+  } finally {
+    await client.close();
+    await server.shutdown();
+  }
+});
