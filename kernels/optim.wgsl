@@ -60,7 +60,7 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u) {
   var scale = 1.0;
   if (P.maxNorm > 0.0) { scale = min(1.0, P.maxNorm / (sqrt(normsq[0]) + 1e-6)); }
   let grad = g[i] * scale;
-  var param = p[i] * (1.0 - P.lr * P.weightDecay);
+  let param = p[i] * (1.0 - P.lr * P.weightDecay);
   let mi = P.beta1 * m[i] + (1.0 - P.beta1) * grad;
   let vi = P.beta2 * v[i] + (1.0 - P.beta2) * grad * grad;
   m[i] = mi;

@@ -55,30 +55,70 @@ Deno.test("bad input: each malformed frame gets an error and the connection stay
     ["class missing", () => ws.send({ ...GOOD, id: "l", class: undefined }), "bad_request", "l"],
     ["class out of range", () => ws.send({ ...GOOD, id: "m", class: 10 }), "bad_request", "m"],
     ["class negative", () => ws.send({ ...GOOD, id: "n", class: -1 }), "bad_request", "n"],
-    ["class list length", () => ws.send({ ...GOOD, id: "o", n: 2, class: [1] }), "bad_request", "o"],
-    ["cond on a class model", () =>
-      ws.send({ ...GOOD, id: "p", cond: noise([10]) }), "unsupported", "p"],
-    ["noise wrong shape", () =>
-      ws.send({ ...GOOD, id: "q", noise: noise([1, 4, 16, 15]) }), "bad_request", "q"],
-    ["noise byte count", () =>
-      ws.send({
-        ...GOOD,
-        id: "r",
-        noise: { dtype: "float32", shape: [1, 4, 16, 16], data: new Uint8Array(12) },
-      }), "bad_request", "r"],
-    ["noise NaN", () => ws.send({ ...GOOD, id: "s", noise: noise([1, 4, 16, 16], NaN) }), "bad_request", "s"],
-    ["noise Inf", () =>
-      ws.send({ ...GOOD, id: "t", noise: noise([1, 4, 16, 16], -Infinity) }), "bad_request", "t"],
-    ["noise dtype", () =>
-      ws.send({
-        ...GOOD,
-        id: "u",
-        noise: { dtype: "int32", shape: [1, 4, 16, 16], data: new Uint8Array(SAMPLE_SIZE * 4) },
-      }), "unsupported", "u"],
-    ["noise not a tensor", () => ws.send({ ...GOOD, id: "v", noise: [1, 2, 3] }), "bad_request", "v"],
+    [
+      "class list length",
+      () => ws.send({ ...GOOD, id: "o", n: 2, class: [1] }),
+      "bad_request",
+      "o",
+    ],
+    [
+      "cond on a class model",
+      () => ws.send({ ...GOOD, id: "p", cond: noise([10]) }),
+      "unsupported",
+      "p",
+    ],
+    [
+      "noise wrong shape",
+      () => ws.send({ ...GOOD, id: "q", noise: noise([1, 4, 16, 15]) }),
+      "bad_request",
+      "q",
+    ],
+    [
+      "noise byte count",
+      () =>
+        ws.send({
+          ...GOOD,
+          id: "r",
+          noise: { dtype: "float32", shape: [1, 4, 16, 16], data: new Uint8Array(12) },
+        }),
+      "bad_request",
+      "r",
+    ],
+    [
+      "noise NaN",
+      () => ws.send({ ...GOOD, id: "s", noise: noise([1, 4, 16, 16], NaN) }),
+      "bad_request",
+      "s",
+    ],
+    [
+      "noise Inf",
+      () => ws.send({ ...GOOD, id: "t", noise: noise([1, 4, 16, 16], -Infinity) }),
+      "bad_request",
+      "t",
+    ],
+    [
+      "noise dtype",
+      () =>
+        ws.send({
+          ...GOOD,
+          id: "u",
+          noise: { dtype: "int32", shape: [1, 4, 16, 16], data: new Uint8Array(SAMPLE_SIZE * 4) },
+        }),
+      "unsupported",
+      "u",
+    ],
+    [
+      "noise not a tensor",
+      () => ws.send({ ...GOOD, id: "v", noise: [1, 2, 3] }),
+      "bad_request",
+      "v",
+    ],
     ["return unknown", () => ws.send({ ...GOOD, id: "w", return: ["latent"] }), "bad_request", "w"],
-    ["frame over maxFrameBytes", () =>
-      ws.send({ ...GOOD, id: "x", pad: new Uint8Array(70 * 1024) }), "too_large"],
+    [
+      "frame over maxFrameBytes",
+      () => ws.send({ ...GOOD, id: "x", pad: new Uint8Array(70 * 1024) }),
+      "too_large",
+    ],
     ["deep nesting", () => {
       let deep: unknown = 1;
       for (let i = 0; i < 100; i++) deep = { a: deep };

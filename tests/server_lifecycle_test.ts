@@ -39,7 +39,10 @@ Deno.test("cancel: the TypeScript client's cancel rejects with code cancelled", 
   try {
     const pending = client.sample({ id: "x", n: 8, steps: 200, sampler: "ddpm", class: 0 });
     client.cancel("x");
-    await assert.rejects(pending, (e: unknown) => e instanceof ClientError && e.code === "cancelled");
+    await assert.rejects(
+      pending,
+      (e: unknown) => e instanceof ClientError && e.code === "cancelled",
+    );
   } finally {
     await client.close();
     await server.shutdown();
@@ -47,11 +50,15 @@ Deno.test("cancel: the TypeScript client's cancel rejects with code cancelled", 
 });
 
 Deno.test("overload: a full queue and too many in flight answer overloaded at once", async () => {
-  const server = await startTestServer({ queueSamples: 4, maxInflightPerConnection: 3 });
+  const server = await startTestServer({
+    queueSamples: 4,
+    maxBatch: 4,
+    maxInflightPerConnection: 3,
+  });
   const { ws: a } = await openRaw(server.url);
   const { ws: b } = await openRaw(server.url);
   try {
-    a.send({ ...LONG, id: "busy" }); // occupies the worker
+    a.send({ ...LONG, n: 4, steps: 400, id: "busy" }); // occupies the worker
     await new Promise((r) => setTimeout(r, 10));
     a.send({ ...SHORT, id: "q1", n: 3 });
     a.send({ ...SHORT, id: "q2", n: 2 }); // 3 + 2 > 4 queued samples
@@ -80,7 +87,9 @@ Deno.test("token: upgrades without the right token get 401", async (t) => {
   const server = await startTestServer({ token: "s3cret" });
   try {
     await t.step("missing and wrong tokens", async () => {
-      for (const options of [{}, { headers: { authorization: "Bearer nope" } }, { query: "?token=x" }]) {
+      for (
+        const options of [{}, { headers: { authorization: "Bearer nope" } }, { query: "?token=x" }]
+      ) {
         const ws = new RawSocket(server.url, options);
         await assert.rejects(ws.opened);
         await ws.closed;
@@ -161,5 +170,53 @@ Deno.test("client: per-request timeout cancels, reconnect after a server restart
     }
   } finally {
     await client.close();
+  }
+});
+
+Deno.test("main: the CLI serves, and SIGTERM drains and exits 0", async () => {
+  const main = new URL("../src/server/main.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", main, "--port", "0", "--denoiser", "src/server/cpu_denoiser.ts"]
+      .concat(["--denoiser-config", '{"shape":[4,16,16]}', "--max-batch", "8"]),
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const deadline = Date.now() + 30_000;
+  try {
+    let url: string | undefined;
+    while (!url && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+      url = out.match(/Listening on (http:\/\/\S+)/)?.[1];
+    }
+    assert.ok(url, `no listening line in: ${out}`);
+    let healthy = false;
+    while (!healthy && Date.now() < deadline) {
+      const res = await fetch(`${url}/healthz`);
+      await res.body?.cancel();
+      healthy = res.status === 200;
+      if (!healthy) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(healthy);
+    const { ws, hello } = await openRaw(url);
+    assert.equal((hello.limits as { maxBatch: number }).maxBatch, 8);
+    ws.send({ ...LONG, id: "last" });
+    await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGTERM");
+    const result = await ws.next();
+    assert.deepEqual([result.type, result.id], ["result", "last"]);
+    assert.equal((await ws.closed).code, 1001);
+    assert.equal((await child.status).code, 0);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+    while (!(await reader.read()).done) { /* drain */ }
   }
 });

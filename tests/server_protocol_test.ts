@@ -6,6 +6,7 @@ import { connect } from "../src/server/client.ts";
 import { sampleSeeds } from "../src/server/seeds.ts";
 import { openRaw, startTestServer } from "../src/server/testing.ts";
 import { CpuDenoiser, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
+import { renderPage } from "../src/server/page.ts";
 
 Deno.test("protocol: TypeScript client round trip", async (t) => {
   const server = await startTestServer();
@@ -100,7 +101,11 @@ Deno.test("protocol: numpy conventions and numeric ids over a raw socket", async
     const values = new Float32Array([-1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75]);
     const key = (s: string) => new TextEncoder().encode(s);
     const base = { type: "sample", n: 1, steps: 5, sampler: "ddim", seed: 1, class: 2 };
-    ws.send({ ...base, id: 1, noise: { dtype: "float32", shape: [1, 2, 2, 2], data: bytesOf(values) } });
+    ws.send({
+      ...base,
+      id: 1,
+      noise: { dtype: "float32", shape: [1, 2, 2, 2], data: bytesOf(values) },
+    });
     ws.send({
       ...base,
       id: "mn",
@@ -150,6 +155,91 @@ Deno.test("protocol: vector-conditioned model takes cond tensors", async () => {
     assert.deepEqual(both.x0!.subarray(0, 16), one.x0);
   } finally {
     await client.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("protocol: Deno's built-in WebSocket works too, and large results arrive whole", async () => {
+  const server = await startTestServer({ denoiserConfig: { shape: [4, 32, 32] } });
+  const { ws, hello } = await openRaw(server.url, { builtin: true });
+  const client = await connect(server.url);
+  try {
+    assert.equal(hello.type, "hello");
+    ws.send({ type: "sample", id: "b", n: 1, steps: 2, sampler: "ddim", class: 1, seed: 3 });
+    const frame = await ws.next();
+    assert.equal(frame.type, "result");
+    // 32 samples of 4x32x32 floats: a 512 KiB frame through the TCP_NODELAY transport.
+    const big = await client.sample({ n: 32, steps: 2, class: 1, seed: 3 });
+    assert.equal(big.x0!.length, 32 * 4096);
+    // Sample 0 of a request depends on the request seed only, not on n.
+    const data = (frame.x0 as { data: Uint8Array }).data;
+    const first = new Float32Array(new Uint8Array(data).buffer);
+    assert.deepEqual(big.x0!.slice(0, 4096), first);
+  } finally {
+    await client.close();
+    await ws.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("page: the demo script samples through a real socket (stubbed DOM)", async () => {
+  const server = await startTestServer();
+  type Stub = Record<string, unknown> & { children: Stub[]; textContent: string };
+  const element = (): Stub => {
+    const e: Stub = {
+      value: "",
+      checked: false,
+      textContent: "",
+      style: {},
+      children: [],
+      appendChild: (c: Stub) => e.children.push(c),
+      insertBefore: (c: Stub) => e.children.unshift(c),
+      removeChild: (c: Stub) => e.children.splice(e.children.indexOf(c), 1),
+      getContext: () => ({
+        createImageData: (w: number, h: number) => ({ data: new Uint8ClampedArray(w * h * 4) }),
+        putImageData: () => {},
+        drawImage: () => {},
+      }),
+    };
+    Object.defineProperty(e, "firstChild", { get: () => e.children[0] });
+    Object.defineProperty(e, "lastChild", { get: () => e.children[e.children.length - 1] });
+    return e;
+  };
+  const ids: Record<string, Stub> = {};
+  const byId = (id: string) => ids[id] ??= element();
+  Object.assign(byId("n"), { value: "2" });
+  Object.assign(byId("steps"), { value: "3" });
+  Object.assign(byId("class"), { value: "4" });
+  Object.assign(byId("seed"), { value: "9" });
+  Object.assign(byId("sampler"), { value: "ddim" });
+  const sockets: WebSocket[] = [];
+  class PageSocket extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+    }
+  }
+  const document = { getElementById: byId, createElement: element };
+  const location = { protocol: "http:", host: server.url.replace("http://", ""), search: "" };
+  const script = renderPage().match(/<script>([\s\S]*)<\/script>/)![1];
+  new Function("document", "location", "WebSocket", script)(document, location, PageSocket);
+  try {
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(ok());
+    };
+    await until(() => byId("model").textContent.includes("cpu-gmm"));
+    (byId("go").onclick as () => void)();
+    await until(() => byId("results").children.length === 1);
+    const card = byId("results").children[0];
+    assert.equal(card.children.length, 3); // two canvases and the caption
+    assert.match(card.children[2].textContent, /3 steps · seed 9 .* batch 2/);
+  } finally {
+    for (const s of sockets) {
+      s.onclose = null;
+      s.close();
+    }
+    await new Promise((r) => setTimeout(r, 50));
     await server.shutdown();
   }
 });

@@ -5,6 +5,7 @@ import { Packr } from "msgpackr";
 import { bytesOf, DecodeError, decodeFrame, encodeFrame } from "../src/server/codec.ts";
 import { CpuDenoiser, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
 import { Metrics } from "../src/server/metrics.ts";
+import { renderPage } from "../src/server/page.ts";
 import { MSGPACK_JS } from "../src/server/page_codec.ts";
 import { parseClientFrame, type ValidationContext } from "../src/server/protocol.ts";
 import { samplingPlan } from "../src/server/schedule.ts";
@@ -83,7 +84,9 @@ Deno.test("tensor: native, msgpack-numpy (real Python bytes) and openpi formats"
   });
   await t.step("native round trip through the codec (unaligned bytes)", () => {
     const data = Float32Array.from(EXPECTED);
-    const wire = decodeFrame(encodeFrame({ a: 1, t: { dtype: "float32", shape: [8], data: bytesOf(data) } }));
+    const wire = decodeFrame(
+      encodeFrame({ a: 1, t: { dtype: "float32", shape: [8], data: bytesOf(data) } }),
+    );
     assert.deepEqual([...decodeTensor((wire as { t: unknown }).t, "t").data], EXPECTED);
   });
   await t.step("refusals", () => {
@@ -103,7 +106,10 @@ Deno.test("tensor: native, msgpack-numpy (real Python bytes) and openpi formats"
     bad({ dtype: ">f4", shape: [2], data }, "unsupported");
     bad({ dtype: "float32", shape: [-1], data }, "bad_request");
     bad({ dtype: "float32", shape: [2], data: [1, 2] }, "bad_request");
-    bad({ nd: true, type: "<f4", kind: new TextEncoder().encode("V"), shape: [2], data }, "unsupported");
+    bad(
+      { nd: true, type: "<f4", kind: new TextEncoder().encode("V"), shape: [2], data },
+      "unsupported",
+    );
     bad(bytesOf(new Float32Array(2)), "bad_request");
     const inf = new Uint8Array(new Float64Array([1e300]).buffer);
     bad({ dtype: "<f8", shape: [1], data: inf }, "bad_request");
@@ -151,6 +157,14 @@ Deno.test("page codec: the embedded browser msgpack agrees with msgpackr", () =>
     new Map([[new TextEncoder().encode("k"), 1]]),
   );
   assert.deepEqual(mpDecode(new Uint8Array(withBinKey)), { k: 1 });
+});
+
+Deno.test("page: the demo page's script parses and embeds no remote resource", () => {
+  const html = renderPage();
+  const script = html.match(/<script>([\s\S]*)<\/script>/)![1];
+  new Function(script); // throws a SyntaxError if the script is malformed
+  assert.doesNotMatch(html, /https?:\/\//);
+  assert.match(script, /\/v1\/ws/);
 });
 
 Deno.test("cpu denoiser: DDIM converges to the requested class's modes", async () => {

@@ -51,6 +51,8 @@ export interface GraphOptions {
   training: boolean;
   /** Also compute d loss / d x (parity checks); training does not need it. */
   inputGrad?: boolean;
+  /** Multiplies the loss gradient (1 / accumulation steps). */
+  lossScale?: number;
 }
 
 interface BlockActs {
@@ -95,6 +97,8 @@ export class DiTGraph {
   readonly acts = new Map<string, Tensor>();
   readonly forward: Program;
   readonly lossAndBackward: Program;
+  /** The loss alone into loss[1] (validation), recorded when training. */
+  readonly lossOnly: Program;
   /** Packs weights into textures: run after every parameter update (texture path). */
   readonly pack: Program;
   readonly d: DiTDims;
@@ -116,6 +120,7 @@ export class DiTGraph {
     this.gradX = gpu.tensor([N, d.T * d.F], "grad_x");
     this.forward = gpu.program("forward");
     this.lossAndBackward = gpu.program("backward");
+    this.lossOnly = gpu.program("loss");
     this.pack = gpu.program("pack-weights");
   }
 
@@ -346,9 +351,10 @@ export class DiTGraph {
     if (cfg.outChannels < C) {
       throw new Error(`outChannels ${cfg.outChannels} < input channels ${C}`);
     }
+    await mseForward(this.lossOnly, mg, this.out, this.target, this.loss, 1);
     await mseForward(b, mg, this.out, this.target, this.loss);
     const dout = tensor([N, T * Fout], "d_out");
-    await mseBackward(b, mg, this.out, this.target, dout);
+    await mseBackward(b, mg, this.out, this.target, dout, this.opts.lossScale ?? 1);
     const dTok = img ? tensor([NT, Fout], "d_final.tokens") : dout;
     if (img) {
       await patchPermute(b, "tokens", dout, dTok, { N, C: cfg.outChannels, H, W: H, p }, "seed");

@@ -20,6 +20,7 @@ import {
   serverFrameSchema,
 } from "./protocol.ts";
 import { decodeTensor } from "./tensor.ts";
+import { type SocketLike, TcpWebSocket } from "./ws_transport.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -134,8 +135,9 @@ export function websocketUrl(url: string): URL {
 
 class Client implements DitClient {
   hello!: HelloFrame;
-  #socket: WebSocket | null = null;
+  #socket: SocketLike | null = null;
   #pending = new Map<string, Pending>();
+  #waiting = new Map<string, (error: ClientError) => void>();
   #nextId = 1;
   #closing = false;
   #attempt = 0;
@@ -159,9 +161,11 @@ class Client implements DitClient {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     const url = new URL(this.url);
     const token = this.options.token;
-    let socket: WebSocket;
-    if (token && typeof Deno !== "undefined") {
-      socket = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    let socket: SocketLike;
+    if (typeof Deno !== "undefined") {
+      // Deno's WebSocket leaves Nagle on (40 ms stalls): use the TCP_NODELAY transport.
+      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+      socket = new TcpWebSocket(url, { headers });
     } else {
       if (token) url.searchParams.set("token", token);
       socket = new WebSocket(url);
@@ -289,23 +293,28 @@ class Client implements DitClient {
     return promise;
   }
 
-  async sample(options: SampleOptions): Promise<SampleResult> {
+  sample(options: SampleOptions): Promise<SampleResult> {
     const id = options.id ?? `c${this.#nextId++}`;
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 60_000;
     const deadline = performance.now() + timeoutMs;
-    let timer: Timer | undefined;
-    const gate = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ClientError("timeout", `Request ${id} timed out`, id)),
-        timeoutMs,
-      );
-    });
-    try {
-      await Promise.race([this.#whenConnected(), gate]);
-    } finally {
-      clearTimeout(timer);
+    if (this.#pending.has(id) || this.#waiting.has(id)) {
+      return Promise.reject(new ClientError("bad_request", `Request ${id} is in flight`, id));
     }
-    if (this.#pending.has(id)) throw new ClientError("bad_request", `Request ${id} is in flight`);
+    if (this.connected) return this.#start(id, options, deadline);
+    // Not connected (yet): wait for a reconnect, within the request's time.
+    const gate = Promise.withResolvers<never>();
+    const timer = setTimeout(
+      () => gate.reject(new ClientError("timeout", `Request ${id} timed out`, id)),
+      timeoutMs,
+    );
+    this.#waiting.set(id, gate.reject);
+    return Promise.race([this.#whenConnected(), gate.promise]).finally(() => {
+      clearTimeout(timer);
+      this.#waiting.delete(id);
+    }).then(() => this.#start(id, options, deadline));
+  }
+
+  #start(id: string, options: SampleOptions, deadline: number): Promise<SampleResult> {
     const frame: Record<string, unknown> = {
       type: "sample",
       id,
@@ -361,7 +370,10 @@ class Client implements DitClient {
   cancel(id: RequestId): void {
     const key = String(id);
     const pending = this.#pending.get(key);
-    if (!pending) return;
+    if (!pending) {
+      this.#waiting.get(key)?.(new ClientError("cancelled", "Request cancelled", id));
+      return;
+    }
     if (this.connected) {
       this.#trySend({ type: "cancel", id });
     } else {

@@ -52,7 +52,7 @@ export const sampleSchema = z.object({
   steps: z.number().int().min(1),
   sampler: z.string().min(1).max(64),
   seed: z.number().int().min(0).max(0xffffffff).nullish(),
-  class: z.union([z.number().int(), z.array(z.number().int())]).nullish(),
+  class: z.union([z.number().int(), z.array(z.number().int()).max(1 << 16)]).nullish(),
   cond: z.unknown().optional(),
   noise: z.unknown().optional(),
   return: z.array(z.enum(["x0", "png"])).min(1).max(2).nullish(),

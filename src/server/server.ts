@@ -34,7 +34,7 @@ export interface ServerOptions {
   maxBatch?: number;
   /** Most sampling steps per request (default 1000). */
   maxSteps?: number;
-  /** Most samples waiting in the queue (default 256). */
+  /** Most samples waiting in the queue (default 256; raised to maxBatch if lower). */
   queueSamples?: number;
   /** Largest accepted frame, bytes (default 8 MiB). */
   maxFrameBytes?: number;
@@ -143,7 +143,7 @@ export function startServer(options: ServerOptions = {}): DitServer {
       scheduler: new Scheduler(w, {
         windowMs: options.batchWindowMs ?? 2,
         maxBatch: limits.maxBatch,
-        queueSamples: options.queueSamples ?? 256,
+        queueSamples: Math.max(options.queueSamples ?? 256, limits.maxBatch),
       }, metrics),
       metrics,
       hello,

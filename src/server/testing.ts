@@ -7,6 +7,7 @@
 
 import { decodeFrame, encodeFrame } from "./codec.ts";
 import { type DitServer, type ServerOptions, startServer } from "./server.ts";
+import { type SocketLike, TcpWebSocket } from "./ws_transport.ts";
 
 /** Starts a quiet server on a free loopback port (small 4x16x16 CPU model unless overridden). */
 export async function startTestServer(options: ServerOptions = {}): Promise<DitServer> {
@@ -25,23 +26,31 @@ export async function startTestServer(options: ServerOptions = {}): Promise<DitS
   return server;
 }
 
+/** Options of {@linkcode RawSocket}. */
+export interface RawSocketOptions {
+  headers?: Record<string, string>;
+  query?: string;
+  builtin?: boolean;
+}
+
 /** A websocket that queues incoming frames, decoded. */
 export class RawSocket {
-  readonly socket: WebSocket;
+  readonly socket: SocketLike;
   readonly opened: Promise<void>;
   readonly closed: Promise<CloseEvent>;
   #frames: unknown[] = [];
   #waiters: ((frame: unknown) => void)[] = [];
 
-  /** Opens `ws://…/v1/ws` of a server URL, optionally with headers or a query. */
-  constructor(
-    serverUrl: string,
-    options: { headers?: Record<string, string>; query?: string } = {},
-  ) {
+  /**
+   * Opens `ws://…/v1/ws` of a server URL, optionally with headers or a query. It uses the
+   * TCP_NODELAY transport unless `builtin` asks for Deno's own `WebSocket`.
+   */
+  constructor(serverUrl: string, options: RawSocketOptions = {}) {
     const url = serverUrl.replace(/^http/, "ws") + "/v1/ws" + (options.query ?? "");
-    this.socket = options.headers
-      ? new WebSocket(url, { headers: options.headers })
-      : new WebSocket(url);
+    const headers = options.headers ?? {};
+    this.socket = options.builtin
+      ? new WebSocket(url, { headers })
+      : new TcpWebSocket(url, { headers });
     this.socket.binaryType = "arraybuffer";
     const opened = Promise.withResolvers<void>();
     const closed = Promise.withResolvers<CloseEvent>();
@@ -104,7 +113,7 @@ export class RawSocket {
 /** Opens a raw socket and reads the `hello` frame. */
 export async function openRaw(
   serverUrl: string,
-  options?: { headers?: Record<string, string>; query?: string },
+  options?: RawSocketOptions,
 ): Promise<{ ws: RawSocket; hello: Record<string, unknown> }> {
   const ws = new RawSocket(serverUrl, options);
   await ws.opened;

@@ -1,0 +1,248 @@
+/**
+ * `deno task bench:serve`: drives the denoising server over loopback.
+ *
+ * Starts `src/server/main.ts` as a subprocess (CPU denoiser unless `--denoiser <module>`), then for
+ * 1, 8 and 32 concurrent clients (n = 1, DDIM with 1, 10 and 50 steps) runs a closed loop for a few
+ * seconds per cell and reports p50/p90/p99 latency, samples/s and where the time went: queue,
+ * compute (without the readback), the single readback (reported by the denoiser; 0 on CPU) and
+ * everything else (codec, sockets, scheduling). `--soak 60` instead runs 32 clients with mixed step
+ * counts for 60 s and fails on any error or lost request. The last line printed is one JSON object.
+ *
+ * Flags: --clients 1,8,32  --steps 1,10,50  --duration 3 (s per cell)  --soak <s>
+ *        --denoiser <module>  --denoiser-config <json>  --batch-window-ms <ms>  --max-batch <n>
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { ClientError, connect, type DitClient, type SampleResult } from "../src/server/client.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    clients: { type: "string", default: "1,8,32" },
+    steps: { type: "string", default: "1,10,50" },
+    duration: { type: "string", default: "3" },
+    soak: { type: "string" },
+    denoiser: { type: "string" },
+    "denoiser-config": { type: "string" },
+    "batch-window-ms": { type: "string" },
+    "max-batch": { type: "string" },
+  },
+});
+
+const MAX_REQUESTS_PER_CELL = 200_000;
+const WARMUP_MS = 300;
+
+interface Sample {
+  rtt: number;
+  timing: SampleResult["timing"];
+}
+
+interface Cell {
+  clients: number;
+  steps: number;
+  n: number;
+  requests: number;
+  seconds: number;
+  samplesPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; mean: number };
+  splitMs: { queue: number; compute: number; readback: number; other: number };
+  meanBatch: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+async function startServerProcess(): Promise<{ url: string; process: Deno.ChildProcess }> {
+  const args = [
+    "run",
+    "-A",
+    new URL("../src/server/main.ts", import.meta.url).pathname,
+    "--port",
+    "0",
+  ];
+  if (values.denoiser) args.push("--denoiser", values.denoiser);
+  else args.push("--denoiser", new URL("../src/server/cpu_denoiser.ts", import.meta.url).href);
+  if (values["denoiser-config"]) args.push("--denoiser-config", values["denoiser-config"]);
+  if (values["batch-window-ms"]) args.push("--batch-window-ms", values["batch-window-ms"]);
+  args.push("--max-batch", values["max-batch"] ?? "32");
+  const process = new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "inherit",
+    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+  }).spawn();
+  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  const deadline = Date.now() + 60_000;
+  let url: string | null = null;
+  while (!url && Date.now() < deadline) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error("The server exited before listening");
+    buffered += value;
+    url = buffered.match(/Listening on (http:\/\/\S+)/)?.[1] ?? null;
+  }
+  if (!url) throw new Error("The server did not start listening within 60 s");
+  // Keep draining stdout so the server never blocks on a full pipe.
+  (async () => {
+    while (!(await lines.read()).done) { /* discard */ }
+  })();
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/healthz`).catch(() => null);
+    await res?.body?.cancel();
+    if (res?.status === 200) return { url, process };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("The server did not become healthy within 60 s");
+}
+
+async function closedLoop(
+  clients: DitClient[],
+  steps: (client: number, i: number) => number,
+  ms: number,
+  record: boolean,
+): Promise<{ samples: Sample[]; errors: unknown[]; sent: number; seconds: number }> {
+  const samples: Sample[] = [];
+  const errors: unknown[] = [];
+  let sent = 0;
+  const start = performance.now(), stopAt = start + ms;
+  await Promise.all(clients.map(async (client, c) => {
+    for (let i = 0; performance.now() < stopAt && sent < MAX_REQUESTS_PER_CELL; i++) {
+      sent++;
+      const t0 = performance.now();
+      try {
+        const r = await client.sample({ n: 1, steps: steps(c, i), class: (c + i) % 10, seed: i });
+        if (record) samples.push({ rtt: performance.now() - t0, timing: r.timing });
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  }));
+  return { samples, errors, sent, seconds: (performance.now() - start) / 1000 };
+}
+
+function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeof closedLoop>>) {
+  const rtts = run.samples.map((s) => s.rtt).sort((a, b) => a - b);
+  const queue = mean(run.samples.map((s) => s.timing.queueMs));
+  const readback = mean(run.samples.map((s) => s.timing.readbackMs ?? 0));
+  const compute = mean(run.samples.map((s) => s.timing.computeMs)) - readback;
+  const cell: Cell = {
+    clients,
+    steps,
+    n: 1,
+    requests: run.samples.length,
+    seconds: round(run.seconds),
+    samplesPerSec: round(run.samples.length / run.seconds, 1),
+    latencyMs: {
+      p50: round(quantile(rtts, 0.5)),
+      p90: round(quantile(rtts, 0.9)),
+      p99: round(quantile(rtts, 0.99)),
+      mean: round(mean(rtts)),
+    },
+    splitMs: {
+      queue: round(queue),
+      compute: round(compute),
+      readback: round(readback),
+      other: round(mean(rtts) - queue - compute - readback),
+    },
+    meanBatch: round(mean(run.samples.map((s) => s.timing.batchSamples ?? 1)), 1),
+  };
+  return cell;
+}
+
+function table(cells: Cell[]): string {
+  const head =
+    "clients steps   req/s    p50 ms   p90 ms   p99 ms | queue  compute readback  other | batch";
+  const rows = cells.map((c) =>
+    [
+      String(c.clients).padStart(7),
+      String(c.steps).padStart(5),
+      c.samplesPerSec.toFixed(1).padStart(7),
+      c.latencyMs.p50.toFixed(2).padStart(9),
+      c.latencyMs.p90.toFixed(2).padStart(8),
+      c.latencyMs.p99.toFixed(2).padStart(8),
+      " |" + c.splitMs.queue.toFixed(2).padStart(6),
+      c.splitMs.compute.toFixed(2).padStart(8),
+      c.splitMs.readback.toFixed(2).padStart(8),
+      c.splitMs.other.toFixed(2).padStart(6),
+      " |" + c.meanBatch.toFixed(1).padStart(6),
+    ].join(" ")
+  );
+  return [head, ...rows].join("\n");
+}
+
+async function main(): Promise<number> {
+  const { url, process } = await startServerProcess();
+  const clientCounts = values.clients!.split(",").map(Number);
+  const maxClients = values.soak ? 32 : Math.max(...clientCounts);
+  const clients: DitClient[] = [];
+  let code = 0;
+  const report: Record<string, unknown> = { server: url, denoiser: values.denoiser ?? "cpu" };
+  try {
+    for (let i = 0; i < maxClients; i++) clients.push(await connect(url, { timeoutMs: 60_000 }));
+    report.model = clients[0].hello.model.name;
+    if (values.soak) {
+      const seconds = Number(values.soak);
+      console.log(`Soak: 32 clients, mixed DDIM 1/10/50 steps, ${seconds} s`);
+      const run = await closedLoop(
+        clients,
+        (c, i) => [1, 10, 50][(c + i) % 3],
+        seconds * 1000,
+        true,
+      );
+      const lost = run.sent - run.samples.length - run.errors.length;
+      const soak = {
+        seconds: round(run.seconds),
+        sent: run.sent,
+        answered: run.samples.length,
+        errors: run.errors.length,
+        lost,
+        samplesPerSec: round(run.samples.length / run.seconds, 1),
+        p99Ms: round(quantile(run.samples.map((s) => s.rtt).sort((a, b) => a - b), 0.99)),
+      };
+      for (const e of run.errors.slice(0, 5)) {
+        console.error(e instanceof ClientError ? `${e.code}: ${e.message}` : e);
+      }
+      console.log(
+        `sent ${soak.sent}, answered ${soak.answered}, errors ${soak.errors}, lost ${lost}, ` +
+          `${soak.samplesPerSec} samples/s, p99 ${soak.p99Ms} ms`,
+      );
+      report.soak = soak;
+      if (soak.errors > 0 || lost !== 0) code = 1;
+    } else {
+      const cells: Cell[] = [];
+      const ms = Number(values.duration) * 1000;
+      for (const steps of values.steps!.split(",").map(Number)) {
+        for (const count of clientCounts) {
+          const group = clients.slice(0, count);
+          await closedLoop(group, () => steps, WARMUP_MS, false);
+          const run = await closedLoop(group, () => steps, ms, true);
+          if (run.errors.length > 0) {
+            code = 1;
+            console.error(`${run.errors.length} errors, first: ${run.errors[0]}`);
+          }
+          cells.push(summarize(count, steps, run));
+        }
+      }
+      console.log(table(cells));
+      report.cells = cells;
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    const t0 = performance.now();
+    process.kill("SIGTERM");
+    const status = await process.status;
+    report.shutdownMs = round(performance.now() - t0, 1);
+    report.serverExit = status.code;
+  }
+  console.log(JSON.stringify(report));
+  return code;
+}
+
+Deno.exit(await main());

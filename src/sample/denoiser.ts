@@ -1,0 +1,183 @@
+/**
+ * Conditioned sampling without classifier-free guidance, wholly on the GPU: initial noise from
+ * the per-sample Philox stream (or given), then every step (timestep copy, network forward,
+ * sampler update, step noise) recorded into one program and submitted at once, with a single
+ * readback of the result. A sample depends only on its own seed and condition, never on the
+ * batch it runs in (batches are padded up to a power of two with throwaway samples).
+ */
+import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
+import { GpuNoise, GpuSampler } from "../diffusion/gpu_step.ts";
+import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
+import type { BetaSchedule } from "../diffusion/schedule.ts";
+import { DiTGraph } from "../model/graph.ts";
+import type { DiTModel } from "../model/model.ts";
+import { makeSampler } from "./samplers.ts";
+
+/** What to sample. */
+export interface SampleJob {
+  sampler: string;
+  steps: number;
+  /** One seed per sample (u53 integers); its length is the number of samples. */
+  seeds: number[];
+  /** Class labels [n] (class-conditioned models). */
+  labels?: ArrayLike<number>;
+  /** Condition vectors [n * dim] (vector-conditioned models). */
+  cond?: Float32Array;
+  /** Initial noise x_T [n * L] instead of the seeded draw. */
+  noise?: Float32Array;
+}
+
+/** Timing of one {@linkcode GpuDenoiser.sample} call. */
+export interface SampleTiming {
+  /** Host time to record or fetch the program and write inputs. */
+  encodeMs: number;
+  /** Submit to result on the host, including the single readback. */
+  gpuMs: number;
+}
+
+interface Recorded {
+  graph: DiTGraph;
+  program: Program;
+  rows: Tensor; // [B, 4] Philox row keys
+  tTable: Tensor; // [steps, B] float timesteps
+}
+
+/** Samples from a model; keeps one recorded program per (batch, sampler, steps). */
+export class GpuDenoiser {
+  #graphs = new Map<number, DiTGraph>();
+  #programs = new Map<string, Recorded>();
+  #noise?: GpuNoise;
+  readonly maxSteps = 1000;
+  /** Elements per sample. */
+  readonly L: number;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly model: DiTModel,
+    readonly betaSchedule: BetaSchedule = "squaredcos_cap_v2",
+  ) {
+    const d = model.cfg.input;
+    this.L = d.kind === "image" ? d.channels * d.size * d.size : d.channels * d.length;
+  }
+
+  /** The padded batch size for n samples. */
+  static bucket(n: number): number {
+    return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+  }
+
+  async #graph(B: number): Promise<DiTGraph> {
+    let g = this.#graphs.get(B);
+    if (!g) {
+      g = await DiTGraph.build(this.gpu, this.model, { batch: B, training: false });
+      this.#graphs.set(B, g);
+      this.gpu.submit(g.pack);
+    }
+    return g;
+  }
+
+  /** Re-packs weights after the parameters changed (texture path). */
+  weightsChanged(): void {
+    for (const g of this.#graphs.values()) this.gpu.submit(g.pack);
+  }
+
+  async #record(B: number, sampler: string, steps: number, givenNoise: boolean): Promise<Recorded> {
+    const key = `${B}/${sampler}/${steps}/${givenNoise}`;
+    const hit = this.#programs.get(key);
+    if (hit) return hit;
+    const gpu = this.gpu;
+    const graph = await this.#graph(B);
+    const plan = makeSampler(sampler, this.betaSchedule).plan(steps);
+    const gs = await GpuSampler.create(gpu, plan);
+    this.#noise ??= await GpuNoise.create(gpu);
+    const p = gpu.program(`sample/${key}`);
+    const rows = gpu.tensor([B, 4], "philox_rows");
+    const tTable = gpu.tensor([plan.numSteps, B], "t_table");
+    const t = new Float32Array(plan.numSteps * B);
+    plan.rows.forEach((r, k) => t.fill(r.t, k * B, (k + 1) * B));
+    gpu.write(tTable, t);
+    const L = this.L;
+    const x0 = gpu.tensor([B, L], "x0_pred");
+    const stepNoise = plan.noisy ? gpu.tensor([B, L], "step_noise") : undefined;
+    if (!givenNoise) {
+      this.#noise.record(p, { rows, out: graph.x, stream: 0 });
+    }
+    for (let k = 0; k < plan.numSteps; k++) {
+      p.copy(tTable.slice(k * B, [B]), graph.t);
+      p.append(graph.forward);
+      if (plan.rows[k].s !== 0 && stepNoise) {
+        // Step noise: the same per-sample key, domain "step", stream k.
+        this.#noise.record(p, { rows: this.#stepRows(rows, B), out: stepNoise, stream: k });
+      }
+      gs.record(p, k, {
+        x: graph.x,
+        eps: graph.out,
+        x0,
+        noise: stepNoise,
+        perSample: L,
+        epsStride: graph.out.size / B,
+      });
+    }
+    const rec = { graph, program: p, rows, tTable };
+    this.#programs.set(key, rec);
+    return rec;
+  }
+
+  #stepRowsCache = new Map<Tensor, Tensor>();
+  /** A row table that mirrors `rows` with the step domain (kept in sync by {@linkcode sample}). */
+  #stepRows(rows: Tensor, B: number): Tensor {
+    let t = this.#stepRowsCache.get(rows);
+    if (!t) this.#stepRowsCache.set(rows, t = this.gpu.tensor([B, 4], "philox_step_rows"));
+    return t;
+  }
+
+  /** Runs a job; returns x0 [n * L] and timings. One submit, one readback. */
+  async sample(job: SampleJob): Promise<{ x0: Float32Array; timing: SampleTiming }> {
+    const t0 = performance.now();
+    const n = job.seeds.length;
+    if (n < 1) throw new Error("A sample job needs at least one seed");
+    if (!Number.isInteger(job.steps) || job.steps < 1 || job.steps > this.maxSteps) {
+      throw new Error(`Steps must be an integer in [1, ${this.maxSteps}], got ${job.steps}`);
+    }
+    const B = GpuDenoiser.bucket(n);
+    const rec = await this.#record(B, job.sampler, job.steps, !!job.noise);
+    const gpu = this.gpu;
+    const cond = this.model.cfg.condition;
+    // Pad to B with copies of sample 0's inputs (their results are dropped).
+    const pad = <T>(a: ArrayLike<T>, per: number): T[] => {
+      const out: T[] = [];
+      for (let i = 0; i < B; i++) {
+        for (let j = 0; j < per; j++) out.push(a[(i < n ? i : 0) * per + j]);
+      }
+      return out;
+    };
+    const seeds = pad(job.seeds, 1);
+    const keys = seeds.map((s) => ({ seed: s, domain: NoiseDomain.initial }));
+    gpu.write(rec.rows, philoxRowTable(keys));
+    gpu.write(
+      this.#stepRows(rec.rows, B),
+      philoxRowTable(seeds.map((s) => ({ seed: s, domain: NoiseDomain.step }))),
+    );
+    const t = new Float32Array(B).fill(rec.graph.d.T); // placeholder; the program copies per step
+    if (cond.kind === "class") {
+      if (!job.labels || job.labels.length !== n) throw new Error(`Expected ${n} class labels`);
+      rec.graph.setConditioning(t, pad(job.labels, 1));
+    } else if (cond.kind === "vector") {
+      if (!job.cond || job.cond.length !== n * cond.dim) {
+        throw new Error(`Expected cond [${n}, ${cond.dim}]`);
+      }
+      rec.graph.setConditioning(t, undefined, Float32Array.from(pad(job.cond, cond.dim)));
+    }
+    if (job.noise) {
+      if (job.noise.length !== n * this.L) throw new Error(`Expected noise [${n}, ${this.L}]`);
+      for (let i = 0; i < job.noise.length; i++) {
+        if (!Number.isFinite(job.noise[i])) throw new Error(`Noise value at ${i} is not finite`);
+      }
+      gpu.write(rec.graph.x, Float32Array.from(pad(job.noise, this.L)));
+    }
+    const t1 = performance.now();
+    gpu.submit(rec.program);
+    const [x] = await gpu.read(rec.graph.x);
+    const t2 = performance.now();
+    return { x0: x.slice(0, n * this.L), timing: { encodeMs: t1 - t0, gpuMs: t2 - t1 } };
+  }
+}

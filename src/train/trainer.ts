@@ -1,0 +1,569 @@
+/**
+ * The training loop: epsilon-prediction diffusion with the simple MSE loss on latents, AdamW with
+ * optional warm-up and cosine decay, gradient clipping and accumulation, EMA weights, label
+ * dropout; progress bar, JSONL metrics, validation loss at fixed timestep buckets, sample grids
+ * from the EMA weights and loss plots, atomic checkpoints and exact resume.
+ *
+ * Per step the host writes the batch, timesteps and labels, then submits one recorded program
+ * (noise draw, noising, forward, loss, backward, optimizer, weight packing). The loss is read
+ * back only every `logEvery` steps.
+ */
+import { Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
+import { GpuAddNoise, GpuNoise } from "../diffusion/gpu_step.ts";
+import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
+import { type BetaSchedule, makeSchedule } from "../diffusion/schedule.ts";
+import { dims, type DiTConfig } from "../model/config.ts";
+import { DiTGraph } from "../model/graph.ts";
+import { DiTModel } from "../model/model.ts";
+import { GpuDenoiser } from "../sample/denoiser.ts";
+import {
+  BatchIterator,
+  type Dataset,
+  type IteratorState,
+  orderedBatches,
+  splitDataset,
+} from "../data/dataset.ts";
+import { gridPng } from "../data/grid.ts";
+import { lossPlotPng } from "../data/plot.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { hash32 } from "../util/prng.ts";
+import { Progress } from "../util/progress.ts";
+import { GpuAdamW } from "./optimizer.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+
+/** Trainer options (CLI flags map onto these). */
+export interface TrainOptions {
+  steps: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  out: string;
+  beta1: number;
+  beta2: number;
+  weightDecay: number;
+  emaDecay: number;
+  clipNorm: number;
+  warmup: number;
+  cosine: boolean;
+  accum: number;
+  labelDropout: number;
+  logEvery: number;
+  sampleEvery: number;
+  ckptEvery: number;
+  keep: number;
+  valEvery: number;
+  sampleSteps: number;
+  sampler: string;
+  betaSchedule: BetaSchedule;
+}
+
+/** Defaults: AdamW lr 1e-4, betas 0.9/0.999, no weight decay, EMA 0.9999 (the seed's). */
+export const DEFAULT_TRAIN: Omit<TrainOptions, "out"> = {
+  steps: 1000,
+  batch: 32,
+  lr: 1e-4,
+  seed: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  weightDecay: 0,
+  emaDecay: 0.9999,
+  clipNorm: 1,
+  warmup: 0,
+  cosine: false,
+  accum: 1,
+  labelDropout: 0,
+  logEvery: 10,
+  sampleEvery: 200,
+  ckptEvery: 100,
+  keep: 3,
+  valEvery: 100,
+  sampleSteps: 20,
+  sampler: "dpm++2m",
+  betaSchedule: "squaredcos_cap_v2",
+};
+
+/** Learning rate at 1-based `step`: linear warm-up, then constant or cosine to 10% of lr. */
+export function learningRate(o: TrainOptions, step: number): number {
+  if (o.warmup > 0 && step <= o.warmup) return o.lr * step / o.warmup;
+  if (!o.cosine) return o.lr;
+  const t = Math.min(1, (step - o.warmup) / Math.max(1, o.steps - o.warmup));
+  return o.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * t)));
+}
+
+/** One metrics record (a line of metrics.jsonl). */
+export interface MetricsRecord {
+  step: number;
+  loss?: number;
+  valLoss?: number;
+  lr?: number;
+  samplesPerSec?: number;
+  gradNorm?: number;
+  seconds: number;
+}
+
+/** What a finished (or interrupted) run reports. */
+export interface TrainResult {
+  step: number;
+  lastLoss: number;
+  lastValLoss: number | null;
+  checkpoint: string | null;
+  interrupted: boolean;
+  history: MetricsRecord[];
+}
+
+/** Hooks for tests and the CLI. */
+export interface TrainHooks {
+  /** Called after each logged step. */
+  onLog?: (r: MetricsRecord) => void;
+  /** Quiet progress (tests). */
+  quiet?: boolean;
+  /** Returns true to stop after the current step (Ctrl-C). */
+  shouldStop?: () => boolean;
+}
+
+/** The trainer; create with {@linkcode Trainer.create}. */
+export class Trainer {
+  step = 0;
+  readonly history: MetricsRecord[] = [];
+  #iter!: BatchIterator;
+  #val: Int32Array = new Int32Array(0);
+  #lastCkpt: string | null = null;
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly cfg: DiTConfig,
+    readonly opts: TrainOptions,
+    readonly data: Dataset,
+    readonly model: DiTModel,
+    readonly graph: DiTGraph,
+    readonly optim: GpuAdamW,
+    readonly programs: {
+      first: Program;
+      micro: Program;
+      update: Program;
+      slots: Program[];
+      val: Program;
+    },
+    readonly io: { x0: Tensor; tU32: Tensor; rows: Tensor; lossHist: Tensor },
+    readonly sampler: { model: DiTModel; denoiser: GpuDenoiser },
+  ) {}
+
+  /** Builds model, graph, optimizer and programs; resumes from `resume` when given. */
+  static async create(
+    gpu: Gpu,
+    cfg: DiTConfig,
+    opts: TrainOptions,
+    data: Dataset,
+    resume?: string,
+  ): Promise<Trainer> {
+    const ckpt = resume ? await loadCheckpoint(resume) : null;
+    if (ckpt) {
+      cfg = ckpt.config;
+      const saved = ckpt.trainer.options as Partial<TrainOptions> | undefined;
+      // A resumed run keeps its own hyper-parameters; only the step budget may grow.
+      opts = { ...opts, ...saved, steps: Math.max(opts.steps, saved?.steps ?? 0), out: opts.out };
+    }
+    checkDataMatches(cfg, data);
+    validateOptions(opts);
+    const model = DiTModel.create(gpu, cfg, { training: true, seed: opts.seed });
+    const graph = await DiTGraph.build(gpu, model, {
+      batch: opts.batch,
+      training: true,
+      lossScale: 1 / opts.accum,
+    });
+    const optim = await GpuAdamW.create(gpu, model.params, model.grads!, {
+      lr: opts.lr,
+      beta1: opts.beta1,
+      beta2: opts.beta2,
+      eps: 1e-8,
+      weightDecay: opts.weightDecay,
+      clipNorm: opts.clipNorm,
+      emaDecay: opts.emaDecay,
+    });
+    const d = dims(cfg);
+    const B = opts.batch;
+    const L = d.T * d.F;
+    const x0 = gpu.tensor([B, L], "x0");
+    const tU32 = gpu.tensor([B], "t_u32");
+    const rows = gpu.tensor([B, 4], "train_noise_rows");
+    const lossHist = gpu.tensor([Math.max(64, opts.logEvery)], "loss_history");
+    const schedule = makeSchedule({ betaSchedule: opts.betaSchedule });
+    const addNoise = await GpuAddNoise.create(gpu, schedule);
+    const noise = await GpuNoise.create(gpu);
+    // Noise draw (the regression target) and forward noising x_t = sqrt(ab) x0 + sqrt(1-ab) eps.
+    const noising = gpu.program("noising");
+    noise.record(noising, { rows, out: graph.target });
+    addNoise.record(noising, { x0, noise: graph.target, t: tU32, out: graph.x });
+    const micro = gpu.program("train-micro");
+    micro.append(noising);
+    micro.append(graph.forward);
+    micro.append(graph.lossAndBackward);
+    const first = gpu.program("train-first");
+    first.clear(model.grads!);
+    first.append(micro);
+    const update = gpu.program("train-update");
+    update.append(optim.program);
+    update.append(graph.pack);
+    const slots = [];
+    for (let i = 0; i < opts.logEvery; i++) {
+      const s = gpu.program(`loss-slot-${i}`);
+      s.copy(graph.loss.slice(0, [1]), lossHist.slice(i, [1]));
+      slots.push(s);
+    }
+    const val = gpu.program("validation");
+    val.append(noising);
+    val.append(graph.forward);
+    val.append(graph.lossOnly);
+    const infer = DiTModel.create(gpu, cfg, { training: false });
+    const denoiser = new GpuDenoiser(gpu, infer, opts.betaSchedule);
+    const t = new Trainer(gpu, cfg, opts, data, model, graph, optim, {
+      first,
+      micro,
+      update,
+      slots,
+      val,
+    }, {
+      x0,
+      tU32,
+      rows,
+      lossHist,
+    }, { model: infer, denoiser });
+    const split = splitDataset(data, { seed: 0 });
+    t.#val = split.val;
+    t.#iter = new BatchIterator(data, split.train.length ? split.train : null, {
+      batchSize: B,
+      seed: opts.seed,
+      flip: data.shape[0] <= 4 && cfg.input.kind === "image",
+    });
+    if (ckpt) await t.#restore(ckpt);
+    else {
+      const init = gpu.program("init");
+      optim.initEma(init);
+      gpu.submit(init, graph.pack);
+    }
+    return t;
+  }
+
+  async #restore(ckpt: Awaited<ReturnType<typeof loadCheckpoint>>): Promise<void> {
+    this.model.loadStateDict(ckpt.file, { allowExtra: true });
+    const expectFlat = (name: string, dst: Tensor) => {
+      if (!ckpt.file.has(name)) throw new Error(`${ckpt.path} lacks ${name}`);
+      const v = ckpt.file.float32(name);
+      if (v.length !== dst.size) {
+        throw new Error(`${ckpt.path}: ${name} has ${v.length} values, expected ${dst.size}`);
+      }
+      this.gpu.write(dst, v);
+    };
+    expectFlat("optim.m", this.optim.m);
+    expectFlat("optim.v", this.optim.v);
+    if (this.optim.ema) expectFlat("optim.ema", this.optim.ema);
+    this.step = ckpt.step;
+    const st = ckpt.trainer.iterator as IteratorState | undefined;
+    if (!st) throw new Error(`${ckpt.path} lacks the data iterator state`);
+    this.#iter.restore(st);
+    const hist = ckpt.trainer.history as MetricsRecord[] | undefined;
+    if (hist) this.history.push(...hist);
+    this.gpu.submit(this.graph.pack);
+    this.#lastCkpt = ckpt.path;
+  }
+
+  /** Per-sample timestep and label dropout, derived from (seed, step, micro, i): resumable. */
+  #conditioning(step: number, micro: number, labels: Int32Array): { t: number[]; y: number[] } {
+    const t: number[] = [];
+    const y: number[] = [];
+    const c = this.cfg.condition;
+    for (let i = 0; i < labels.length; i++) {
+      const h = hash32(this.opts.seed, step, micro, i);
+      t.push(h % 1000);
+      let label = labels[i];
+      if (c.kind === "class" && c.nullClass && this.opts.labelDropout > 0) {
+        const u = hash32(this.opts.seed ^ 0x5bd1e995, step, micro, i) / 4294967296;
+        if (u < this.opts.labelDropout) label = c.numClasses;
+      }
+      y.push(label);
+    }
+    return { t, y };
+  }
+
+  #writeBatch(x: Float32Array, labels: Int32Array, step: number, micro: number, noiseSeed: number) {
+    const { t, y } = this.#conditioning(step, micro, labels);
+    this.gpu.write(this.io.x0, x);
+    this.gpu.write(this.io.tU32, Uint32Array.from(t));
+    this.graph.setConditioning(t, this.cfg.condition.kind === "class" ? y : undefined);
+    const B = this.opts.batch;
+    const keys = [];
+    for (let i = 0; i < B; i++) {
+      keys.push({
+        seed: noiseSeed,
+        stream: (step * this.opts.accum + micro) * B + i,
+        domain: NoiseDomain.train,
+      });
+    }
+    this.gpu.write(this.io.rows, philoxRowTable(keys));
+  }
+
+  /** Runs one optimizer step (accum micro-batches). Returns nothing: losses are read in batches. */
+  #trainStep(): void {
+    const step = this.step + 1;
+    for (let m = 0; m < this.opts.accum; m++) {
+      const b = this.#iter.next();
+      this.#writeBatch(b.x, b.labels, step, m, this.opts.seed);
+      const slot = this.programs.slots[(step - 1) % this.opts.logEvery];
+      this.gpu.submit(m === 0 ? this.programs.first : this.programs.micro, slot);
+    }
+    this.optim.prepare(step, learningRate(this.opts, step));
+    this.gpu.submit(this.programs.update);
+    this.step = step;
+  }
+
+  /** Mean validation loss over the held-out split at fixed timestep buckets and noise. */
+  async validationLoss(): Promise<number | null> {
+    if (!this.#val.length) return null;
+    const B = this.opts.batch;
+    const buckets = [50, 250, 500, 750, 950];
+    const losses: number[] = [];
+    let bi = 0;
+    for (const b of orderedBatches(this.data, this.#val, B)) {
+      const n = b.labels.length;
+      // Pad a short last batch by repeating its samples (their loss counts once).
+      const x = new Float32Array(this.io.x0.size);
+      const labels = new Int32Array(B);
+      for (let i = 0; i < B; i++) {
+        x.set(
+          b.x.subarray((i % n) * (b.x.length / n), (i % n + 1) * (b.x.length / n)),
+          i * (x.length / B),
+        );
+        labels[i] = b.labels[i % n];
+      }
+      for (const t of buckets) {
+        const tt = new Array(B).fill(t);
+        this.gpu.write(this.io.x0, x);
+        this.gpu.write(this.io.tU32, Uint32Array.from(tt));
+        this.graph.setConditioning(tt, this.cfg.condition.kind === "class" ? labels : undefined);
+        const keys = [];
+        for (let i = 0; i < B; i++) {
+          keys.push({ seed: 0x7a11d, stream: bi * B + i, domain: NoiseDomain.train });
+        }
+        this.gpu.write(this.io.rows, philoxRowTable(keys));
+        this.gpu.submit(this.programs.val);
+        // One readback per pass would cost ~10 ms each; these passes are few (every valEvery steps).
+        const [loss] = await this.gpu.read(this.graph.loss.slice(1, [1]));
+        losses.push(loss[0]);
+        bi++;
+      }
+    }
+    return losses.reduce((a, b) => a + b, 0) / losses.length;
+  }
+
+  /** Samples a grid from the EMA weights: one row per class (up to 10), fixed seeds. */
+  async sampleGrid(cols = 8): Promise<Uint8Array> {
+    const { model: infer, denoiser } = this.sampler;
+    const copy = this.gpu.program("ema-to-sampler");
+    copy.copy(this.optim.ema ?? this.model.params, infer.params);
+    copy.copy(this.model.frozen, infer.frozen);
+    this.gpu.submit(copy);
+    denoiser.weightsChanged();
+    const c = this.cfg.condition;
+    const classes = c.kind === "class" ? Math.min(10, c.numClasses) : 1;
+    const images: Float32Array[] = [];
+    for (let k = 0; k < classes; k++) {
+      const seeds = Array.from({ length: cols }, (_, i) => 1000 + i);
+      const { x0 } = await denoiser.sample({
+        sampler: this.opts.sampler,
+        steps: this.opts.sampleSteps,
+        seeds,
+        labels: c.kind === "class" ? new Array(cols).fill(k) : undefined,
+        cond: c.kind === "vector" ? new Float32Array(cols * c.dim) : undefined,
+      });
+      images.push(x0);
+    }
+    const d = this.data.shape;
+    const all = new Float32Array(images.reduce((a, x) => a + x.length, 0));
+    let o = 0;
+    for (const x of images) {
+      all.set(x, o);
+      o += x.length;
+    }
+    return gridPng(all, [classes * cols, d[0], d[1], d[2]], {
+      rows: classes,
+      cols,
+      rowLabels: c.kind === "class"
+        ? this.data.classNames.slice(0, classes).map((n) => n.slice(0, 12))
+        : undefined,
+    });
+  }
+
+  async #saveArtifacts(withGrid: boolean): Promise<void> {
+    const dir = this.opts.out;
+    await Deno.mkdir(dir, { recursive: true });
+    const train = this.history.filter((r) => r.loss !== undefined).map((r) =>
+      [r.step, r.loss!] as const
+    );
+    const val = this.history.filter((r) => r.valLoss !== undefined).map((r) =>
+      [r.step, r.valLoss!] as const
+    );
+    if (train.length > 1) {
+      await writeFileAtomic(
+        `${dir}/loss.png`,
+        lossPlotPng(train, val, { logY: true, title: "loss", xLabel: "step" }),
+      );
+    }
+    if (withGrid) {
+      const png = await this.sampleGrid();
+      await writeFileAtomic(`${dir}/samples-${String(this.step).padStart(8, "0")}.png`, png);
+      await writeFileAtomic(`${dir}/samples.png`, png);
+    }
+  }
+
+  /** Saves a checkpoint of the current state (atomic; keeps the last N). */
+  async save(): Promise<string> {
+    const sd = await this.model.stateDict();
+    const reads = [this.optim.m, this.optim.v, ...(this.optim.ema ? [this.optim.ema] : [])];
+    const [m, v, ema] = await this.gpu.read(...reads);
+    const tensors = { ...sd };
+    tensors["optim.m"] = { dtype: "F32", shape: [m.length], data: m };
+    tensors["optim.v"] = { dtype: "F32", shape: [v.length], data: v };
+    if (ema) tensors["optim.ema"] = { dtype: "F32", shape: [ema.length], data: ema };
+    const path = await saveCheckpoint(
+      this.opts.out,
+      {
+        config: this.cfg,
+        step: this.step,
+        trainer: {
+          options: this.opts,
+          iterator: this.#iter.state(),
+          history: this.history,
+          dataset: {
+            name: this.data.name,
+            classNames: this.data.classNames,
+            shape: this.data.shape,
+          },
+        },
+      },
+      tensors,
+      this.opts.keep,
+    );
+    this.#lastCkpt = path;
+    return path;
+  }
+
+  /** Trains until `opts.steps` (or a stop request); returns what happened. */
+  async run(hooks: TrainHooks = {}): Promise<TrainResult> {
+    const o = this.opts;
+    await Deno.mkdir(o.out, { recursive: true });
+    const metrics = await Deno.open(`${o.out}/metrics.jsonl`, { append: true, create: true });
+    const enc = new TextEncoder();
+    const progress = hooks.quiet
+      ? null
+      : new Progress({ total: o.steps, label: "train", every: o.logEvery });
+    const t0 = performance.now();
+    let lastLoss = NaN;
+    let lastVal: number | null = null;
+    let interrupted = false;
+    let windowStart = performance.now();
+    try {
+      while (this.step < o.steps) {
+        this.#trainStep();
+        const step = this.step;
+        const logNow = step % o.logEvery === 0 || step === o.steps;
+        if (!logNow && !hooks.shouldStop?.()) continue;
+        const n = (step - 1) % o.logEvery + 1;
+        const [hist, normsq] = await this.gpu.read(this.io.lossHist, this.optim.normsq);
+        const losses = Array.from(hist.subarray(0, n));
+        const bad = losses.findIndex((l) => !Number.isFinite(l));
+        if (bad >= 0) {
+          throw new Error(
+            `Loss became non-finite (${losses[bad]}) at step ${step - n + 1 + bad}; stopping. ` +
+              `The last good checkpoint is intact: ${this.#lastCkpt ?? "none written yet"}`,
+          );
+        }
+        lastLoss = losses.reduce((a, b) => a + b, 0) / n;
+        const now = performance.now();
+        const rec: MetricsRecord = {
+          step,
+          loss: lastLoss,
+          lr: learningRate(o, step),
+          samplesPerSec: (n * o.batch * o.accum) / ((now - windowStart) / 1000),
+          gradNorm: Math.sqrt(normsq[0]),
+          seconds: (now - t0) / 1000,
+        };
+        windowStart = now;
+        if (o.valEvery > 0 && (step % o.valEvery === 0 || step === o.steps)) {
+          lastVal = await this.validationLoss();
+          if (lastVal !== null) rec.valLoss = lastVal;
+        }
+        this.history.push(rec);
+        await metrics.write(enc.encode(JSON.stringify(rec) + "\n"));
+        hooks.onLog?.(rec);
+        progress?.update(step, {
+          loss: lastLoss,
+          samples: n * o.batch * o.accum,
+          extra: lastVal !== null ? { val: lastVal.toPrecision(4) } : {},
+        });
+        const grid = o.sampleEvery > 0 && step % o.sampleEvery === 0;
+        if (step % o.ckptEvery === 0 || step === o.steps) await this.save();
+        if (grid || step === o.steps) await this.#saveArtifacts(grid || step === o.steps);
+        if (hooks.shouldStop?.()) {
+          interrupted = true;
+          await this.save();
+          await this.#saveArtifacts(false);
+          break;
+        }
+      }
+    } finally {
+      metrics.close();
+      progress?.done();
+    }
+    return {
+      step: this.step,
+      lastLoss,
+      lastValLoss: lastVal,
+      checkpoint: this.#lastCkpt,
+      interrupted,
+      history: this.history,
+    };
+  }
+}
+
+function checkDataMatches(cfg: DiTConfig, data: Dataset): void {
+  const [C, H, W] = data.shape;
+  if (cfg.input.kind !== "image") {
+    throw new Error("The trainer's datasets are images or image latents");
+  }
+  if (cfg.input.channels !== C || cfg.input.size !== H || H !== W) {
+    throw new Error(
+      `Dataset ${data.name} has samples [${data.shape}] but the model expects [${cfg.input.channels},${cfg.input.size},${cfg.input.size}]`,
+    );
+  }
+  const c = cfg.condition;
+  if (c.kind === "class" && c.numClasses < data.numClasses) {
+    throw new Error(
+      `Dataset ${data.name} has ${data.numClasses} classes but the model has ${c.numClasses}`,
+    );
+  }
+}
+
+function validateOptions(o: TrainOptions): void {
+  const int = (k: keyof TrainOptions, min: number) => {
+    const v = o[k] as number;
+    if (!Number.isInteger(v) || v < min) {
+      throw new Error(`Option ${k} must be an integer >= ${min}, got ${v}`);
+    }
+  };
+  int("steps", 1);
+  int("batch", 1);
+  int("accum", 1);
+  int("logEvery", 1);
+  int("keep", 1);
+  int("ckptEvery", 1);
+  int("sampleSteps", 1);
+  if (!(o.lr > 0) || !Number.isFinite(o.lr)) {
+    throw new Error(`Learning rate must be positive, got ${o.lr}`);
+  }
+  if (!(o.emaDecay >= 0 && o.emaDecay < 1)) {
+    throw new Error(`EMA decay must be in [0, 1), got ${o.emaDecay}`);
+  }
+  if (!(o.labelDropout >= 0 && o.labelDropout < 1)) {
+    throw new Error("Label dropout must be in [0, 1)");
+  }
+}
