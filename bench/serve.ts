@@ -10,6 +10,7 @@
  *
  * Flags: --clients 1,8,32  --steps 1,10,50  --duration 3 (s per cell)  --soak <s>
  *        --denoiser <module>  --denoiser-config <json>  --batch-window-ms <ms>  --max-batch <n>
+ *        --fixed-window (always wait the full batching window)
  *
  * @module
  */
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     denoiser: { type: "string" },
     "denoiser-config": { type: "string" },
     "batch-window-ms": { type: "string" },
+    "fixed-window": { type: "boolean" },
     "max-batch": { type: "string" },
   },
 });
@@ -71,6 +73,7 @@ async function startServerProcess(): Promise<{ url: string; process: Deno.ChildP
   else args.push("--denoiser", new URL("../src/server/cpu_denoiser.ts", import.meta.url).href);
   if (values["denoiser-config"]) args.push("--denoiser-config", values["denoiser-config"]);
   if (values["batch-window-ms"]) args.push("--batch-window-ms", values["batch-window-ms"]);
+  if (values["fixed-window"]) args.push("--fixed-window");
   args.push("--max-batch", values["max-batch"] ?? "32");
   const process = new Deno.Command(Deno.execPath(), {
     args,
@@ -100,6 +103,12 @@ async function startServerProcess(): Promise<{ url: string; process: Deno.ChildP
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error("The server did not become healthy within 60 s");
+}
+
+async function memory(url: string): Promise<{ rss: number; heap: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1]);
+  return { rss: value("dit_process_rss_bytes"), heap: value("dit_heap_used_bytes") };
 }
 
 async function closedLoop(
@@ -190,12 +199,11 @@ async function main(): Promise<number> {
     if (values.soak) {
       const seconds = Number(values.soak);
       console.log(`Soak: 32 clients, mixed DDIM 1/10/50 steps, ${seconds} s`);
-      const run = await closedLoop(
-        clients,
-        (c, i) => [1, 10, 50][(c + i) % 3],
-        seconds * 1000,
-        true,
-      );
+      const mix = (c: number, i: number) => [1, 10, 50][(c + i) % 3];
+      await closedLoop(clients, mix, 2_000, false); // warm-up before the first memory reading
+      const before = await memory(url);
+      const run = await closedLoop(clients, mix, seconds * 1000, true);
+      const after = await memory(url);
       const lost = run.sent - run.samples.length - run.errors.length;
       const soak = {
         seconds: round(run.seconds),
@@ -205,13 +213,17 @@ async function main(): Promise<number> {
         lost,
         samplesPerSec: round(run.samples.length / run.seconds, 1),
         p99Ms: round(quantile(run.samples.map((s) => s.rtt).sort((a, b) => a - b), 0.99)),
+        rssMiB: { before: round(before.rss / 2 ** 20, 1), after: round(after.rss / 2 ** 20, 1) },
+        heapMiB: { before: round(before.heap / 2 ** 20, 1), after: round(after.heap / 2 ** 20, 1) },
       };
       for (const e of run.errors.slice(0, 5)) {
         console.error(e instanceof ClientError ? `${e.code}: ${e.message}` : e);
       }
       console.log(
         `sent ${soak.sent}, answered ${soak.answered}, errors ${soak.errors}, lost ${lost}, ` +
-          `${soak.samplesPerSec} samples/s, p99 ${soak.p99Ms} ms`,
+          `${soak.samplesPerSec} samples/s, p99 ${soak.p99Ms} ms, server RSS ` +
+          `${soak.rssMiB.before} -> ${soak.rssMiB.after} MiB, heap ${soak.heapMiB.before} -> ` +
+          `${soak.heapMiB.after} MiB`,
       );
       report.soak = soak;
       if (soak.errors > 0 || lost !== 0) code = 1;

@@ -1,11 +1,15 @@
 // Depthwise convolution over the token grid (LocalViT MLP): x [N, H*W, C] (token t = row*W + col),
 // weight [C, 1, KH, KW] (PyTorch layout), bias [C], zero padding padT/padL before (the rest after:
 // k=3 pads 1/1, k=4 PyTorch "same" pads 1 before and 2 after). 1-D over sequences: H = 1, KH = 1.
-//   dwconv_forward:        y[n,r,c,ch] = b[ch] + sum_ij w[ch,i,j] x[n, r+i-padT, c+j-padL, ch]
-//   dwconv_backward_input: dx[n,r,c,ch] = sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
-//   dwconv_backward_weight: dw[ch,i,j] (+)= sum dy * x(shifted); entry KH*KW is db[ch] (+)= sum dy.
-//     One invocation per (ch, tap), taps 0..KH*KW (the last one is the bias); out = dw, out2 = db.
-// Bindings: 0 x (or dy), 1 w, 2 bias (or dy for weights), 3 out, 4 out2, 5 params.
+// Activations are read as vec4 over 4 channels (C % 4 == 0): llvmpipe runs each storage load as a
+// scalar loop, so 4 channels per load is 4x fewer of them. KH*KW <= 16.
+//   dwconv_forward:         y[n,r,c,ch] = b[ch] + sum_ij w[ch,i,j] x[n, r+i-padT, c+j-padL, ch]
+//                           one invocation per (n, row, ch4), looping over columns
+//   dwconv_backward_input:  dx[n,r,c,ch] (+)= sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
+//   dwconv_backward_weight: dw[ch,i,j] (+)= sum dy * x(shifted); tap KH*KW is db[ch] (+)= sum dy.
+//                           one invocation per (ch4, tap)
+// Bindings: 0 x (dy for the input gradient), 1 w, 2 bias, 3 dy (weight gradient), 4 out (y or dx),
+// 5 dw, 6 db, 7 params.
 
 struct Params {
   N: u32, H: u32, W: u32, C: u32,
@@ -15,67 +19,80 @@ struct Params {
 
 override ACCUMULATE: bool = false;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out2: array<f32>;
-@group(0) @binding(5) var<uniform> P: Params;
+@group(0) @binding(3) var<storage, read> dy: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(6) var<storage, read_write> db: array<f32>;
+@group(0) @binding(7) var<uniform> P: Params;
 
-@compute @workgroup_size(256)
+fn weights4(ch4: u32, tap: u32) -> vec4f {
+  let taps = P.KH * P.KW;
+  let c = 4u * ch4;
+  return vec4f(w[c * taps + tap], w[(c + 1u) * taps + tap], w[(c + 2u) * taps + tap], w[(c + 3u) * taps + tap]);
+}
+
+// flip = false: forward taps (r + i - padT); true: transposed taps (r - i + padT), no bias.
+fn conv_row(idx: u32, flip: bool) {
+  let C4 = P.C / 4u;
+  if (idx >= P.N * P.H * C4) { return; }
+  let ch4 = idx % C4;
+  let row = i32((idx / C4) % P.H);
+  let n = idx / (C4 * P.H);
+  var wv: array<vec4f, 16>;
+  for (var t = 0u; t < P.KH * P.KW; t++) { wv[t] = weights4(ch4, t); }
+  var bias = vec4f(0.0);
+  if (!flip) {
+    let c = 4u * ch4;
+    bias = vec4f(b[c], b[c + 1u], b[c + 2u], b[c + 3u]);
+  }
+  for (var col = 0; col < i32(P.W); col++) {
+    var s = bias;
+    for (var i = 0u; i < P.KH; i++) {
+      var rr = row + i32(i) - i32(P.padT);
+      if (flip) { rr = row - i32(i) + i32(P.padT); }
+      if (rr < 0 || rr >= i32(P.H)) { continue; }
+      for (var j = 0u; j < P.KW; j++) {
+        var cc = col + i32(j) - i32(P.padL);
+        if (flip) { cc = col - i32(j) + i32(P.padL); }
+        if (cc < 0 || cc >= i32(P.W)) { continue; }
+        s += wv[i * P.KW + j] * x[((n * P.H + u32(rr)) * P.W + u32(cc)) * C4 + ch4];
+      }
+    }
+    let o = ((n * P.H + u32(row)) * P.W + u32(col)) * C4 + ch4;
+    if (flip && ACCUMULATE) { out[o] += s; } else { out[o] = s; }
+  }
+}
+
+@compute @workgroup_size(64)
 fn dwconv_forward(@builtin(global_invocation_id) g: vec3u) {
-  let idx = g.x + g.y * P.stride;
-  if (idx >= P.N * P.H * P.W * P.C) { return; }
-  let ch = idx % P.C;
-  let col = i32((idx / P.C) % P.W);
-  let row = i32((idx / (P.C * P.W)) % P.H);
-  let n = idx / (P.C * P.W * P.H);
-  var s = b[ch];
-  for (var i = 0u; i < P.KH; i++) {
-    let rr = row + i32(i) - i32(P.padT);
-    if (rr < 0 || rr >= i32(P.H)) { continue; }
-    for (var j = 0u; j < P.KW; j++) {
-      let cc = col + i32(j) - i32(P.padL);
-      if (cc < 0 || cc >= i32(P.W)) { continue; }
-      s += w[(ch * P.KH + i) * P.KW + j] * x[((n * P.H + u32(rr)) * P.W + u32(cc)) * P.C + ch];
-    }
-  }
-  out[idx] = s;
+  conv_row(g.x + g.y * P.stride, false);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn dwconv_backward_input(@builtin(global_invocation_id) g: vec3u) {
-  let idx = g.x + g.y * P.stride;
-  if (idx >= P.N * P.H * P.W * P.C) { return; }
-  let ch = idx % P.C;
-  let col = i32((idx / P.C) % P.W);
-  let row = i32((idx / (P.C * P.W)) % P.H);
-  let n = idx / (P.C * P.W * P.H);
-  var s = 0.0;
-  for (var i = 0u; i < P.KH; i++) {
-    let rr = row - i32(i) + i32(P.padT);
-    if (rr < 0 || rr >= i32(P.H)) { continue; }
-    for (var j = 0u; j < P.KW; j++) {
-      let cc = col - i32(j) + i32(P.padL);
-      if (cc < 0 || cc >= i32(P.W)) { continue; }
-      s += w[(ch * P.KH + i) * P.KW + j] * x[((n * P.H + u32(rr)) * P.W + u32(cc)) * P.C + ch];
-    }
-  }
-  if (ACCUMULATE) { out[idx] += s; } else { out[idx] = s; }
+  conv_row(g.x + g.y * P.stride, true);
 }
 
-// Here x = forward input, b = dy (same layout as x).
 @compute @workgroup_size(64)
 fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
   let idx = g.x + g.y * P.stride;
   let taps = P.KH * P.KW;
-  if (idx >= P.C * (taps + 1u)) { return; }
-  let ch = idx / (taps + 1u);
+  let C4 = P.C / 4u;
+  if (idx >= C4 * (taps + 1u)) { return; }
+  let ch4 = idx / (taps + 1u);
   let tap = idx % (taps + 1u);
-  var s = 0.0;
+  var s = vec4f(0.0);
   if (tap == taps) {
-    for (var q = 0u; q < P.N * P.H * P.W; q++) { s += b[q * P.C + ch]; }
-    if (ACCUMULATE) { out2[ch] += s; } else { out2[ch] = s; }
+    for (var q = 0u; q < P.N * P.H * P.W; q++) { s += dy[q * C4 + ch4]; }
+    let c = 4u * ch4;
+    if (ACCUMULATE) {
+      db[c] += s.x; db[c + 1u] += s.y; db[c + 2u] += s.z; db[c + 3u] += s.w;
+    } else {
+      db[c] = s.x; db[c + 1u] = s.y; db[c + 2u] = s.z; db[c + 3u] = s.w;
+    }
     return;
   }
   let i = i32(tap / P.KW);
@@ -87,11 +104,16 @@ fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
       for (var col = 0; col < i32(P.W); col++) {
         let cc = col + j - i32(P.padL);
         if (cc < 0 || cc >= i32(P.W)) { continue; }
-        let o = ((n * P.H + u32(row)) * P.W + u32(col)) * P.C + ch;
-        s += b[o] * x[((n * P.H + u32(rr)) * P.W + u32(cc)) * P.C + ch];
+        s += dy[((n * P.H + u32(row)) * P.W + u32(col)) * C4 + ch4] * x[((n * P.H + u32(rr)) * P.W + u32(cc)) * C4 + ch4];
       }
     }
   }
-  _ = w[0];
-  if (ACCUMULATE) { out[ch * taps + u32(tap)] += s; } else { out[ch * taps + u32(tap)] = s; }
+  let c = 4u * ch4;
+  if (ACCUMULATE) {
+    dw[c * taps + tap] += s.x; dw[(c + 1u) * taps + tap] += s.y;
+    dw[(c + 2u) * taps + tap] += s.z; dw[(c + 3u) * taps + tap] += s.w;
+  } else {
+    dw[c * taps + tap] = s.x; dw[(c + 1u) * taps + tap] = s.y;
+    dw[(c + 2u) * taps + tap] = s.z; dw[(c + 3u) * taps + tap] = s.w;
+  }
 }

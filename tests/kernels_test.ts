@@ -363,22 +363,23 @@ async function checkMatmul(gpu: Gpu, rng: Rng, cs: MmCase, what: string): Promis
 }
 
 /**
- * [M, N, K]: one element with K below 4, K not a multiple of 4, exactly one texture-kernel
- * workgroup tile (64 x 128; two 64 x 64 buffer-kernel tiles, K one 16-deep slice), exact multiples
- * of the tiles, and one past / one short of the tile boundaries.
+ * [M, N, K]: one element with K below 4, K not a multiple of 4, exact multiples of the tiles
+ * ([192, 384] is 3 x 3 texture-kernel workgroups of 64 x 128 and 3 x 6 buffer-kernel ones of
+ * 64 x 64, 12 x 24 per-thread 16 x 16 texture tiles), one past and one short of tile boundaries,
+ * and K below, across and past the buffer kernel's 16-deep K slices.
  *
  * Cost note: llvmpipe compiles a separate variant of a texture-reading shader for every
- * combination of override constants and power-of-two-ness of each texture dimension (~2-10 s per
- * variant on a cold shader cache). The texture kernels see widths ceil(K/4), heights M and N and
- * batch layers; so apart from the deliberate all-power-of-two shapes ([1,1,3], [64,128,16]) every
- * texture-path shape in this file keeps those non-powers of two and batch sizes powers of two,
- * which bounds the whole file to a handful of matmul_tex variants.
+ * combination of override constants, power-of-two-ness of each texture dimension, and single- vs
+ * multi-layer textures (~3 s per variant on a cold shader cache). The texture kernel sees widths
+ * ceil(K/4), heights M and N, and batch layers; so apart from the deliberately all-power-of-two
+ * [1, 1, 3], texture-path shapes in this file keep widths and heights non-powers of two, which
+ * bounds the whole file to eight matmul_tex variants. Accumulation is covered by the
+ * batched cases and the linear backward.
  */
 const MM_SHAPES: [number, number, number][] = [
   [1, 1, 3],
   [3, 5, 10],
   [17, 31, 37],
-  [64, 128, 16],
   [192, 384, 12],
   [65, 129, 9],
   [63, 127, 23],
@@ -408,8 +409,8 @@ for (const family of FAMILIES) {
             c: "padded",
             bias: true,
             alpha: 0.75,
-            accumulate: true,
-          }, `C (${variant} ${M}x${N}x${K}, bias, alpha, accumulate, offsets)`);
+            accumulate: false,
+          }, `C (${variant} ${M}x${N}x${K}, bias, alpha, offsets)`);
         });
       }
     }, { matmul: family });
@@ -417,12 +418,12 @@ for (const family of FAMILIES) {
 
   gpuTest(`matmul() batched strided views match reference (${family} kernels)`, async (gpu, t) => {
     const rng = new Rng(200);
-    const configs: { a: LayoutKind; b: LayoutKind; c: LayoutKind }[] = [
-      { a: "batched", b: "batched", c: "batched" },
-      { a: "batched", b: "shared", c: "interleaved" },
-      { a: "interleaved", b: "interleaved", c: "batched" },
-      { a: "shared", b: "batched", c: "interleaved" },
-    ];
+    // Per-batch blocks, a weight shared by the batch, and attention's heads side by side.
+    const configs = [
+      { a: "batched", b: "batched", c: "batched", bias: false, accumulate: false },
+      { a: "batched", b: "shared", c: "interleaved", bias: false, accumulate: false },
+      { a: "interleaved", b: "interleaved", c: "batched", bias: true, accumulate: true },
+    ] as const;
     for (const variant of ["nt", "nn", "tn"] as const) {
       for (const [M, N, K, batch] of [[13, 10, 9, [2, 2]], [65, 33, 11, [2, 4]]] as const) {
         await t.step(`${variant} M=${M} N=${N} K=${K} batch [${batch}]`, async () => {
@@ -434,9 +435,7 @@ for (const family of FAMILIES) {
               K,
               batch: [batch[0], batch[1]],
               ...cfg,
-              bias: cfg.c === "batched",
               alpha: 1.5,
-              accumulate: cfg.a === "interleaved",
             }, `C (${variant} a ${cfg.a}, b ${cfg.b}, c ${cfg.c})`);
           }
         });
@@ -612,3 +611,728 @@ for (const family of FAMILIES) {
     }
   }, { matmul: family });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise
+
+/** Lengths around the 256-thread workgroup. */
+const EW_SIZES = [1, 255, 257, 1000];
+
+gpuTest("activationForward/Backward() silu and gelu match reference", async (gpu, t) => {
+  const rng = new Rng(600);
+  const acts = [
+    { act: "silu", fwd: ref.silu, bwd: ref.siluBackward },
+    { act: "gelu", fwd: ref.geluTanh, bwd: ref.geluTanhBackward },
+  ] as const;
+  for (const { act, fwd, bwd } of acts) {
+    for (const n of EW_SIZES) {
+      await t.step(`${act} n=${n}`, async () => {
+        const x = rand(rng, n, 4);
+        // Saturated arguments: exp/tanh must not overflow into NaN.
+        [-30, 30, -12, 12, -90, 90].slice(0, Math.max(0, n - 250)).forEach((v, i) => x[i] = v);
+        const dy = rand(rng, n);
+        const d0 = rand(rng, n);
+        const [xT, dyT] = [up(gpu, x), up(gpu, dy)];
+        const y = gpu.tensor([n], "y");
+        const dx = gpu.tensor([n], "dx");
+        const dxAcc = up(gpu, d0, "dxAcc");
+        await exec(gpu, async (p) => {
+          await activationForward(p, act, xT, y);
+          await activationBackward(p, act, xT, dyT, dx);
+          await activationBackward(p, act, xT, dyT, dxAcc, true);
+        });
+        const [gy, gdx, gacc] = await gpu.read(y, dx, dxAcc);
+        assertClose(`${act} y`, gy, fwd(x), FWD_TOL);
+        const want = bwd(x, dy);
+        assertClose(`${act} dx`, gdx, want, BWD_TOL);
+        assertClose(`${act} dx (accumulated)`, gacc, plus(d0, want), BWD_TOL);
+        const v = rand(rng, n);
+        assertContraction(act, [[gdx, v]], (h) => dot(fwd(along(x, v, h)), dy));
+      });
+    }
+  }
+});
+
+gpuTest("add() and addBroadcast() match reference", async (gpu, t) => {
+  const rng = new Rng(700);
+  for (const n of EW_SIZES) {
+    await t.step(`add n=${n}`, async () => {
+      const [a, b, o0] = [rand(rng, n), rand(rng, n), rand(rng, n)];
+      const out = gpu.tensor([n], "out");
+      const acc = up(gpu, o0, "acc");
+      const [aT, bT] = [up(gpu, a), up(gpu, b)];
+      await exec(gpu, async (p) => {
+        await add(p, aT, bT, out);
+        await add(p, aT, bT, acc, true);
+      });
+      const [go, gacc] = await gpu.read(out, acc);
+      assertClose("a + b", go, plus(a, b), FWD_TOL);
+      assertClose("acc + a + b", gacc, plus(o0, plus(a, b)), FWD_TOL);
+    });
+  }
+  for (const [rows, period] of [[1, 1], [3, 7], [5, 256], [2, 300]]) {
+    await t.step(`addBroadcast ${rows} x ${period}`, async () => {
+      const [a, b] = [rand(rng, rows * period), rand(rng, period)];
+      const out = gpu.tensor([rows * period], "out");
+      await exec(gpu, (p) => addBroadcast(p, up(gpu, a), up(gpu, b), out));
+      const want = Float64Array.from(a, (v, i) => v + b[i % period]);
+      assertClose("a + b[i % period]", await read1(gpu, out), want, FWD_TOL);
+    });
+  }
+});
+
+gpuTest(
+  "sumRows() matches column sums and contracts as the broadcast's backward",
+  async (gpu, t) => {
+    const rng = new Rng(800);
+    for (const [B, R, C] of [[1, 1, 1], [1, 17, 33], [3, 5, 70], [2, 300, 3]]) {
+      await t.step(`B=${B} R=${R} C=${C}`, async () => {
+        const x = rand(rng, B * R * C);
+        const o0 = rand(rng, B * C);
+        const out = gpu.tensor([B * C], "out");
+        const acc = up(gpu, o0, "acc");
+        const xT = up(gpu, x);
+        await exec(gpu, async (p) => {
+          await sumRows(p, xT, B, R, C, out);
+          await sumRows(p, xT, B, R, C, acc, true);
+        });
+        const [go, gacc] = await gpu.read(out, acc);
+        // Oracle: float64 column sums (the reference's bias gradient generalised to B blocks).
+        const want = new Float64Array(B * C);
+        for (let b = 0; b < B; b++) {
+          for (let r = 0; r < R; r++) {
+            for (let c = 0; c < C; c++) want[b * C + c] += x[(b * R + r) * C + c];
+          }
+        }
+        assertClose("sums", go, want, BWD_TOL);
+        assertClose("sums (accumulated)", gacc, plus(o0, want), BWD_TOL);
+        // sumRows is the backward of broadcasting u [B, C] over R rows: with dout = x,
+        // sum(sumRows(x) * v) = d/dh sum(broadcast(u + h v) * x).
+        const u = rand(rng, B * C);
+        const v = rand(rng, B * C);
+        const bcast = (w: ArrayLike<number>) =>
+          Float64Array.from(
+            { length: B * R * C },
+            (_, i) => w[Math.floor(i / (R * C)) * C + i % C],
+          );
+        assertContraction("sumRows", [[go, v]], (h) => dot(bcast(along(u, v, h)), x));
+      });
+    }
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm + adaLN, gate
+
+/** [B, T, C] around the 64-thread workgroups (R = B*T rows, B*C modulation columns). */
+const LN_SHAPES: [number, number, number][] = [[1, 1, 2], [2, 5, 7], [3, 17, 33], [2, 40, 20]];
+
+/** Forward of LN + modulation in float64 with shift/scale taken from mod [B, 6C]. */
+function lnModRef(
+  x: ArrayLike<number>,
+  mod: ArrayLike<number>,
+  B: number,
+  T: number,
+  C: number,
+  shiftOff: number,
+  scaleOff: number,
+) {
+  const ln = ref.layerNorm(x, B * T, C, 1e-6);
+  const shift = new Float64Array(B * C);
+  const scale = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      shift[b * C + c] = mod[b * 6 * C + shiftOff + c];
+      scale[b * C + c] = mod[b * 6 * C + scaleOff + c];
+    }
+  }
+  return { ...ln, shift, scale, out: ref.modulate(ln.y, shift, scale, B, T, C) };
+}
+
+/** Copies [B, C] column blocks into a [B, 6C] matrix at `off` (onto `base`). */
+function intoMod(
+  base: ArrayLike<number>,
+  blocks: [ArrayLike<number>, number][],
+  B: number,
+  C: number,
+): Float64Array {
+  const out = Float64Array.from(base);
+  for (const [blk, off] of blocks) {
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) out[b * 6 * C + off + c] = blk[b * C + c];
+    }
+  }
+  return out;
+}
+
+/** Takes the [B, C] column block at `off` out of a [B, 6C] matrix. */
+function fromMod(mod: ArrayLike<number>, off: number, B: number, C: number): Float64Array {
+  const out = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) out[b * C + c] = mod[b * 6 * C + off + c];
+  }
+  return out;
+}
+
+gpuTest("lnModForward/Backward() match reference", async (gpu, t) => {
+  const rng = new Rng(900);
+  for (const [B, T, C] of LN_SHAPES) {
+    // adaLN's six chunks: shift/scale of the MLP branch (3C, 4C), then of attention (0, C).
+    for (const [shiftOff, scaleOff] of [[3 * C, 4 * C], [0, C]]) {
+      await t.step(`B=${B} T=${T} C=${C} shift@${shiftOff} scale@${scaleOff}`, async () => {
+        const R = B * T;
+        const x = rand(rng, R * C, 2);
+        for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) x[r * C + c] += r % 3; // row means
+        const mod = rand(rng, B * 6 * C, 0.5);
+        const dy = rand(rng, R * C);
+        const dx0 = rand(rng, R * C);
+        const s = { B, T, C };
+        const [xT, dyT] = [up(gpu, x), up(gpu, dy)];
+        const m = { mod: up(gpu, mod, "mod"), stride: 6 * C };
+        const y = gpu.tensor([R * C], "y");
+        const mean = gpu.tensor([R], "mean");
+        const rstd = gpu.tensor([R], "rstd");
+        const dx = up(gpu, dx0, "dx");
+        const dmod = up(gpu, filled(B * 6 * C), "dmod");
+        await exec(gpu, async (p) => {
+          await lnModForward(p, s, xT, m, shiftOff, scaleOff, y, mean, rstd);
+          await lnModBackward(p, s, xT, m, shiftOff, scaleOff, mean, rstd, dyT, dx, dmod, true);
+        });
+        const [gy, gmean, grstd, gdx, gdmod] = await gpu.read(y, mean, rstd, dx, dmod);
+        const r = lnModRef(x, mod, B, T, C, shiftOff, scaleOff);
+        assertClose("y", gy, r.out, FWD_TOL);
+        assertClose("mean", gmean, r.mean, FWD_TOL);
+        assertClose("rstd", grstd, r.rstd, FWD_TOL);
+        const gm = ref.modulateBackward(r.y, r.scale, dy, B, T, C);
+        const wantDx = ref.layerNormBackward(x, r.mean, r.rstd, gm.dxhat, R, C);
+        assertClose("dx (accumulated)", gdx, plus(dx0, wantDx), BWD_TOL);
+        const wantDmod = intoMod(
+          filled(B * 6 * C),
+          [[gm.dshift, shiftOff], [
+            gm.dscale,
+            scaleOff,
+          ]],
+          B,
+          C,
+        );
+        assertClose("dmod", gdmod, wantDmod, BWD_TOL);
+        // Columns outside the two slots keep the sentinel exactly.
+        const others = (a: ArrayLike<number>) =>
+          Array.from(a).filter((_, i) => {
+            const col = i % (6 * C);
+            return !(col >= shiftOff && col < shiftOff + C) &&
+              !(col >= scaleOff && col < scaleOff + C);
+          });
+        assertExact("dmod outside the slots", others(gdmod), others(wantDmod));
+        const [vx, vs, vc] = [rand(rng, x.length), rand(rng, B * C), rand(rng, B * C)];
+        const vmod = intoMod(new Float64Array(mod.length), [[vs, shiftOff], [vc, scaleOff]], B, C);
+        assertContraction(
+          "lnMod",
+          [[minus(gdx, dx0), vx], [fromMod(gdmod, shiftOff, B, C), vs], [
+            fromMod(gdmod, scaleOff, B, C),
+            vc,
+          ]],
+          (h) =>
+            dot(
+              lnModRef(along(x, vx, h), along(mod, vmod, h), B, T, C, shiftOff, scaleOff).out,
+              dy,
+            ),
+        );
+      });
+    }
+  }
+});
+
+gpuTest("gateForward/Backward() match reference", async (gpu, t) => {
+  const rng = new Rng(1000);
+  for (const [B, T, C] of LN_SHAPES) {
+    await t.step(`B=${B} T=${T} C=${C}`, async () => {
+      const R = B * T;
+      const gateOff = 5 * C;
+      const [x, y, dout] = [rand(rng, R * C), rand(rng, R * C), rand(rng, R * C)];
+      const mod = rand(rng, B * 6 * C);
+      const gate = fromMod(mod, gateOff, B, C);
+      const s = { B, T, C };
+      const m = { mod: up(gpu, mod, "mod"), stride: 6 * C };
+      const [xT, yT, doutT] = [up(gpu, x), up(gpu, y), up(gpu, dout)];
+      const out = gpu.tensor([R * C], "out");
+      const dy = gpu.tensor([R * C], "dy");
+      const dmod = up(gpu, filled(B * 6 * C), "dmod");
+      await exec(gpu, async (p) => {
+        await gateForward(p, s, xT, yT, m, gateOff, out);
+        await gateBackward(p, s, doutT, yT, m, gateOff, dy, dmod);
+      });
+      const [gout, gdy, gdmod] = await gpu.read(out, dy, dmod);
+      assertClose("out", gout, ref.gatedResidual(x, gate, y, B, T, C), FWD_TOL);
+      const g = ref.gatedResidualBackward(gate, y, dout, B, T, C);
+      assertClose("dy", gdy, g.dy, BWD_TOL);
+      assertClose("dmod", gdmod, intoMod(filled(B * 6 * C), [[g.dgate, gateOff]], B, C), BWD_TOL);
+      // dx = dout is the identity (no kernel); the gate and branch gradients are the kernels'.
+      const [vx, vg, vy] = [rand(rng, x.length), rand(rng, B * C), rand(rng, y.length)];
+      assertContraction(
+        "gate",
+        [[dout, vx], [fromMod(gdmod, gateOff, B, C), vg], [gdy, vy]],
+        (h) =>
+          dot(
+            ref.gatedResidual(along(x, vx, h), along(gate, vg, h), along(y, vy, h), B, T, C),
+            dout,
+          ),
+      );
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Softmax
+
+gpuTest("softmaxForward/Backward() match reference", async (gpu, t) => {
+  const rng = new Rng(1100);
+  for (const [R, C] of [[1, 1], [3, 10], [65, 17], [7, 257]]) {
+    await t.step(`R=${R} C=${C}`, async () => {
+      const alpha = 0.35; // attention's 1/sqrt(head width)
+      const x = rand(rng, R * C, 8);
+      if (R > 1) { for (let c = 0; c < C; c++) x[C + c] = 250 + c % 5; // exp would overflow unshifted
+       }
+      const ax = scaled(x, alpha);
+      const dout = rand(rng, R * C);
+      const s = up(gpu, ax, "scores");
+      const d = up(gpu, dout, "d");
+      await exec(gpu, async (p) => {
+        await softmaxForward(p, s, R, C);
+        await softmaxBackward(p, s, d, R, C, alpha);
+      });
+      const [gp, gd] = await gpu.read(s, d);
+      const probs = ref.softmax(ax, R, C);
+      assertClose("probs", gp, probs, FWD_TOL);
+      // The kernel's gradient is with respect to the unscaled x of softmax(alpha * x).
+      const want = scaled(ref.softmaxBackward(probs, dout, R, C), alpha);
+      assertClose("dx", gd, want, BWD_TOL);
+      const v = rand(rng, R * C);
+      assertContraction(
+        "softmax",
+        [[gd, v]],
+        (h) => dot(ref.softmax(scaled(along(x, v, h), alpha), R, C), dout),
+      );
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Patchify
+
+gpuTest(
+  "patchPermute() matches patchify/unpatchify in both directions and orders",
+  async (gpu, t) => {
+    const rng = new Rng(1200);
+    const dims = [
+      { N: 2, C: 3, H: 4, W: 6, p: 2 },
+      { N: 1, C: 4, H: 8, W: 8, p: 4 },
+      { N: 2, C: 1, H: 3, W: 5, p: 1 },
+      { N: 3, C: 5, H: 6, W: 9, p: 3 },
+    ];
+    for (const dm of dims) {
+      for (const order of ["seed", "conv"] as const) {
+        await t.step(`N=${dm.N} C=${dm.C} H=${dm.H} W=${dm.W} p=${dm.p} ${order}`, async () => {
+          const { N, C, H, W, p: ps } = dm;
+          const n = N * C * H * W;
+          const img = rand(rng, n);
+          const tok = rand(rng, n);
+          const toTokens = gpu.tensor([n], "tokens");
+          const toImage = gpu.tensor([n], "image");
+          await exec(gpu, async (p) => {
+            await patchPermute(p, "tokens", up(gpu, img), toTokens, dm, order);
+            await patchPermute(p, "image", up(gpu, tok), toImage, dm, order);
+          });
+          const [gt, gi] = await gpu.read(toTokens, toImage);
+          assertExact("tokens", gt, ref.patchify(img, N, C, H, W, ps, order));
+          assertExact("image", gi, ref.patchifyBackward(tok, N, C, H, W, ps, order));
+          if (order === "seed") assertExact("unpatchify", gi, ref.unpatchify(tok, N, C, H, W, ps));
+          // Each direction is the other's backward: gi = to_image(tok) contracts against patchify
+          // (tok as dout), gt = to_tokens(img) against unpatchify (img as dout; seed order only).
+          const v = rand(rng, n);
+          assertContraction(
+            `patchify ${order}`,
+            [[gi, v]],
+            (h) => dot(ref.patchify(along(img, v, h), N, C, H, W, ps, order), tok),
+          );
+          if (order === "seed") {
+            assertContraction(
+              "unpatchify",
+              [[gt, v]],
+              (h) => dot(ref.unpatchify(along(tok, v, h), N, C, H, W, ps), img),
+            );
+          }
+        });
+      }
+    }
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings
+
+/**
+ * Absolute tolerance of the timestep features (values in [-1, 1]). The kernel computes the
+ * frequency exp(-ln(10000) k / half) and the argument t * freq in float32: a few ulps (~2.4e-7
+ * relative) of an argument up to 999 is ~2.4e-4, and sin/cos pass that on as an absolute error.
+ */
+const TIMESTEP_ATOL = 5e-4;
+
+gpuTest("timestepFeatures() matches reference (official and seed variants)", async (gpu, t) => {
+  const ts = [0, 1, 17.5, 250, 500.25, 998, 999];
+  for (const variant of ["official", "seed"] as const) {
+    for (const D of variant === "official" ? [2, 8, 33, 256] : [4, 8, 256]) {
+      await t.step(`${variant} D=${D}`, async () => {
+        const out = up(gpu, filled(ts.length * D), "features");
+        await exec(gpu, (p) => timestepFeatures(p, up(gpu, ts), out, ts.length, D, variant));
+        const got = await read1(gpu, out);
+        const want = ref.timestepFeatures(ts, ts.length, D, variant);
+        let worst = 0;
+        for (let i = 0; i < got.length; i++) {
+          const e = Math.abs(got[i] - want[i]);
+          if (!(e <= worst)) worst = e; // NaN sticks
+        }
+        log(`timestep ${variant} D=${D} (absolute)`, worst);
+        assert.ok(worst <= TIMESTEP_ATOL, `max |gpu - ref| = ${worst} over ${TIMESTEP_ATOL}`);
+        if (D % 2) {
+          const last = Array.from({ length: ts.length }, (_, n) => got[n * D + D - 1]);
+          assertExact("odd D: zero last column", last, last.map(() => 0));
+        }
+      });
+    }
+  }
+});
+
+gpuTest("embeddingForward/Backward() match reference", async (gpu, t) => {
+  const rng = new Rng(1300);
+  for (const [rows, D, N] of [[1, 1, 1], [10, 7, 13], [5, 65, 40], [1001, 3, 6]]) {
+    await t.step(`rows=${rows} D=${D} N=${N}`, async () => {
+      // Repeated ids (accumulating gradients), the first and the last row.
+      const ids = Array.from(
+        { length: N },
+        (_, n) => n === 0 ? rows - 1 : rng.int(Math.min(rows, 4)),
+      );
+      const table = rand(rng, rows * D);
+      const dy = rand(rng, N * D);
+      const d0 = rand(rng, rows * D);
+      const idsT = upU32(gpu, ids, "ids");
+      const [tableT, dyT] = [up(gpu, table), up(gpu, dy)];
+      const out = gpu.tensor([N * D], "out");
+      const dtable = gpu.tensor([rows * D], "dtable");
+      const dacc = up(gpu, d0, "dacc");
+      await exec(gpu, async (p) => {
+        await embeddingForward(p, tableT, idsT, out, N, rows, D);
+        await embeddingBackward(p, dyT, idsT, dtable, N, rows, D);
+        await embeddingBackward(p, dyT, idsT, dacc, N, rows, D, true);
+      });
+      const [gout, gdt, gacc] = await gpu.read(out, dtable, dacc);
+      assertExact("rows", gout, ref.embedding(table, ids, D));
+      const want = ref.embeddingBackward(ids, dy, rows, D);
+      assertClose("dtable", gdt, want, BWD_TOL);
+      assertClose("dtable (accumulated)", gacc, plus(d0, want), BWD_TOL);
+      const v = rand(rng, rows * D);
+      assertContraction(
+        "embedding",
+        [[gdt, v]],
+        (h) => dot(ref.embedding(along(table, v, h), ids, D), dy),
+      );
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise convolution
+
+gpuTest("dwconvForward/Backward() match reference (2-D k=3, k=4, and 1-D)", async (gpu, t) => {
+  const rng = new Rng(1400);
+  const cases = [
+    // The kernels read 4 channels at a time: C is a multiple of 4.
+    { name: "2-D k=3 pad 1", N: 2, H: 5, W: 6, C: 8, k: 3, pad: 1, oneD: false },
+    { name: "2-D k=4 pad 1+2", N: 2, H: 4, W: 7, C: 4, k: 4, pad: 1, oneD: false },
+    { name: "2-D k=3 on 1x1", N: 3, H: 1, W: 1, C: 12, k: 3, pad: 1, oneD: false },
+    { name: "1-D k=3 pad 1", N: 2, H: 1, W: 9, C: 4, k: 3, pad: 1, oneD: true },
+    { name: "1-D k=4 pad 1+2", N: 3, H: 1, W: 11, C: 68, k: 4, pad: 1, oneD: true },
+  ];
+  for (const cs of cases) {
+    await t.step(`${cs.name} N=${cs.N} H=${cs.H} W=${cs.W} C=${cs.C}`, async () => {
+      const { N, H, W, C, k, pad, oneD } = cs;
+      const g: DwGeom = oneD
+        ? { N, H: 1, W, C, KH: 1, KW: k, padT: 0, padL: pad }
+        : { N, H, W, C, KH: k, KW: k, padT: pad, padL: pad };
+      const n = N * H * W * C;
+      const nw = C * g.KH * g.KW;
+      const [x, w, b, dy] = [rand(rng, n), rand(rng, nw), rand(rng, C), rand(rng, n)];
+      const [dx0, dw0, db0] = [rand(rng, n), rand(rng, nw), rand(rng, C)];
+      const [xT, wT, bT, dyT] = [up(gpu, x), up(gpu, w), up(gpu, b), up(gpu, dy)];
+      const y = gpu.tensor([n], "y");
+      const [dx, dw, db] = [gpu.tensor([n], "dx"), gpu.tensor([nw], "dw"), gpu.tensor([C], "db")];
+      const [dxA, dwA, dbA] = [up(gpu, dx0, "dxA"), up(gpu, dw0, "dwA"), up(gpu, db0, "dbA")];
+      await exec(gpu, async (p) => {
+        await dwconvForward(p, g, xT, wT, bT, y);
+        await dwconvBackward(p, g, xT, wT, dyT, dx, dw, db);
+        await dwconvBackward(p, g, xT, wT, dyT, dxA, dwA, dbA, true);
+      });
+      const [gy, gdx, gdw, gdb, gdxA, gdwA, gdbA] = await gpu.read(y, dx, dw, db, dxA, dwA, dbA);
+      const fwd = (xx: ArrayLike<number>, ww: ArrayLike<number>, bb: ArrayLike<number>) =>
+        oneD
+          ? ref.dwconv1d(xx, ww, bb, N, W, C, k, pad)
+          : ref.dwconv2d(xx, ww, bb, N, H, W, C, k, pad);
+      const r = oneD
+        ? ref.dwconv1dBackward(x, w, dy, N, W, C, k, pad)
+        : ref.dwconv2dBackward(x, w, dy, N, H, W, C, k, pad);
+      assertClose("y", gy, fwd(x, w, b), FWD_TOL);
+      assertClose("dx", gdx, r.dx, BWD_TOL);
+      assertClose("dw", gdw, r.dw, BWD_TOL);
+      assertClose("db", gdb, r.db, BWD_TOL);
+      assertClose("dx (accumulated)", gdxA, plus(dx0, r.dx), BWD_TOL);
+      assertClose("dw (accumulated)", gdwA, plus(dw0, r.dw), BWD_TOL);
+      assertClose("db (accumulated)", gdbA, plus(db0, r.db), BWD_TOL);
+      const [vx, vw, vb] = [rand(rng, n), rand(rng, nw), rand(rng, C)];
+      assertContraction(
+        "dwconv",
+        [[gdx, vx], [gdw, vw], [gdb, vb]],
+        (h) => dot(fwd(along(x, vx, h), along(w, vw, h), along(b, vb, h)), dy),
+      );
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// MSE loss
+
+gpuTest("mseForward/Backward() match reference (including Cp = 2 Ct)", async (gpu, t) => {
+  const rng = new Rng(1500);
+  const geoms: MseGeom[] = [
+    { N: 1, Cp: 1, Ct: 1, HW: 1 },
+    { N: 2, Cp: 3, Ct: 3, HW: 17 },
+    { N: 3, Cp: 8, Ct: 4, HW: 65 },
+    { N: 2, Cp: 4, Ct: 2, HW: 300 },
+  ];
+  for (const g of geoms) {
+    await t.step(`N=${g.N} Cp=${g.Cp} Ct=${g.Ct} HW=${g.HW}`, async () => {
+      const { N, Cp, Ct, HW } = g;
+      const pred = rand(rng, N * Cp * HW, 2);
+      const target = rand(rng, N * Ct * HW);
+      const slot = 2;
+      const scale = 0.5;
+      const [predT, targetT] = [up(gpu, pred), up(gpu, target)];
+      const loss = up(gpu, filled(4), "loss");
+      const dpred = up(gpu, filled(pred.length), "dpred");
+      await exec(gpu, async (p) => {
+        await mseForward(p, g, predT, targetT, loss, slot);
+        await mseBackward(p, g, predT, targetT, dpred, scale);
+      });
+      const [gl, gd] = await gpu.read(loss, dpred);
+      const want = ref.mseLossChannels(pred, target, N, Cp, Ct, HW);
+      assertClose("loss", [gl[slot]], [want], FWD_TOL);
+      assertExact("other loss slots", [gl[0], gl[1], gl[3]], [SENTINEL, SENTINEL, SENTINEL]);
+      const wantD = scaled(ref.mseLossChannelsBackward(pred, target, N, Cp, Ct, HW), scale);
+      assertClose("dpred", gd, wantD, BWD_TOL);
+      const sigma = Array.from(gd).filter((_, i) => Math.floor(i / HW) % Cp >= Ct);
+      assertExact("dpred of the sigma channels", sigma, sigma.map(() => 0));
+      const v = rand(rng, pred.length);
+      assertContraction(
+        "mse",
+        [[gd, v]],
+        (h) => scale * ref.mseLossChannels(along(pred, v, h), target, N, Cp, Ct, HW),
+      );
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer kernels (kernels/optim.wgsl; no TS launcher yet, so dispatched here)
+
+interface OptimParams {
+  count?: number;
+  slot?: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  step?: number;
+  maxNorm?: number;
+  decay?: number;
+}
+
+/**
+ * Records one optim.wgsl entry point over `n` elements (or `count` workgroups for sumsq_partial,
+ * one for sumsq_final). Bindings: 0 p (rw), 1 g, 2 m (rw), 3 v (rw), 4 normsq (rw), 5 params,
+ * whose uniform matches the kernel's Params struct field by field.
+ */
+async function optim(
+  p: Program,
+  entry: "sumsq_partial" | "sumsq_final" | "adamw" | "ema",
+  n: number,
+  res: { p: Tensor; g: Tensor; m: Tensor; v: Tensor; normsq: Tensor },
+  o: OptimParams = {},
+): Promise<void> {
+  const { count = 1, slot = 0, lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = o;
+  const step = o.step ?? 1;
+  const invocations = entry === "sumsq_partial" ? count * 256 : entry === "sumsq_final" ? 1 : n;
+  await launch(
+    p,
+    "optim",
+    entry,
+    [res.p, res.g, res.m, res.v, res.normsq],
+    (stride) => [
+      n,
+      stride,
+      count,
+      slot,
+      f32(lr),
+      f32(beta1),
+      f32(beta2),
+      f32(eps),
+      f32(o.weightDecay ?? 0),
+      f32(1 - beta1 ** step),
+      f32(1 - beta2 ** step),
+      f32(o.maxNorm ?? 0),
+      f32(o.decay ?? 0),
+      f32(0),
+      f32(0),
+      f32(0),
+    ],
+    invocations,
+    256,
+  );
+}
+
+gpuTest("optim.wgsl sumsq_partial + sumsq_final match globalNorm^2", async (gpu, t) => {
+  const rng = new Rng(1600);
+  for (const [sizes, counts] of [[[1], [1]], [[1000, 77], [4, 1]], [[5000], [300]]]) {
+    await t.step(`sizes [${sizes}] in [${counts}] workgroups`, async () => {
+      const grads = sizes.map((n) => rand(rng, n));
+      const normsq = up(gpu, [0.5, 0.25, 0.125], "normsq");
+      const partials = gpu.tensor([Math.max(...counts)], "partials");
+      const dummy = () => gpu.tensor([1], "unused");
+      await exec(gpu, async (p) => {
+        for (let i = 0; i < grads.length; i++) {
+          const res = { p: dummy(), g: up(gpu, grads[i]), m: partials, v: dummy(), normsq };
+          await optim(p, "sumsq_partial", sizes[i], res, { count: counts[i] });
+          await optim(p, "sumsq_final", sizes[i], res, { count: counts[i], slot: 1 });
+        }
+      });
+      const got = await read1(gpu, normsq);
+      const want = 0.25 + ref.globalNorm(grads) ** 2; // sumsq_final adds into its slot
+      assertClose("normsq[1]", [got[1]], [want], FWD_TOL);
+      assertExact("other slots", [got[0], got[2]], [0.5, 0.125]);
+    });
+  }
+});
+
+gpuTest("optim.wgsl adamw matches adamwStep over 3 steps", async (gpu, t) => {
+  // The kernel gets its hyperparameters as float32 uniforms, so the reference runs with the same
+  // float32-rounded values (1 - 0.999 and 1 - fround(0.999) differ by 1.3e-5 relative).
+  const opts = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05 };
+  for (const k of Object.keys(opts) as (keyof typeof opts)[]) opts[k] = Math.fround(opts[k]);
+  for (const clip of [false, true]) {
+    await t.step(clip ? "clipped by the GPU gradient norm" : "no clipping", async () => {
+      const rng = new Rng(clip ? 1701 : 1700);
+      const sizes = [1000, 77];
+      const params = sizes.map((n) => Float64Array.from(rand(rng, n)));
+      const ms = sizes.map((n) => new Float64Array(n));
+      const vs = sizes.map((n) => new Float64Array(n));
+      const pT = params.map((x) => up(gpu, x, "p"));
+      const mT = sizes.map((n) => gpu.tensor([n], "m"));
+      const vT = sizes.map((n) => gpu.tensor([n], "v"));
+      const gT = sizes.map((n) => gpu.tensor([n], "g"));
+      const normsq = gpu.tensor([1], "normsq");
+      const partials = gpu.tensor([8], "partials");
+      const p0 = params.map((x) => Float64Array.from(x));
+      for (let step = 1; step <= 3; step++) {
+        const grads = sizes.map((n) => rand(rng, n, step));
+        grads.forEach((g, i) => gpu.write(gT[i], g));
+        const norm = ref.globalNorm(grads);
+        const maxNorm = clip ? 0.5 * norm : 0; // clipping active: scale about 0.5
+        const scale = clip ? ref.clipScale(norm, maxNorm) : 1;
+        for (let i = 0; i < sizes.length; i++) {
+          ref.adamwStep(params[i], scaled(grads[i], scale), ms[i], vs[i], step, opts);
+        }
+        await exec(gpu, async (p) => {
+          p.clear(normsq);
+          for (let i = 0; i < sizes.length; i++) {
+            const res = { p: pT[i], g: gT[i], m: partials, v: vT[i], normsq };
+            await optim(p, "sumsq_partial", sizes[i], res, { count: 8 });
+            await optim(p, "sumsq_final", sizes[i], res, { count: 8 });
+          }
+          for (let i = 0; i < sizes.length; i++) {
+            const res = { p: pT[i], g: gT[i], m: mT[i], v: vT[i], normsq };
+            await optim(p, "adamw", sizes[i], res, { ...opts, step, maxNorm });
+          }
+        });
+        const [gn] = await gpu.read(normsq);
+        assertClose(`step ${step} normsq`, gn, [norm * norm], FWD_TOL);
+      }
+      for (let i = 0; i < sizes.length; i++) {
+        const [gp, gm, gv] = await gpu.read(pT[i], mT[i], vT[i]);
+        assertClose(`param ${i}`, gp, params[i], FWD_TOL);
+        // The update itself (3 steps of ~lr) relative to its own size; float32 rounding of the
+        // parameter (~6e-8 of |p| ~ 1) bounds this near 1e-5 of an update of ~3e-2.
+        assertClose(`update ${i}`, minus(gp, p0[i]), minus(params[i], p0[i]), 1e-4);
+        assertClose(`m ${i}`, gm, ms[i], FWD_TOL);
+        assertClose(`v ${i}`, gv, vs[i], FWD_TOL);
+      }
+    });
+  }
+});
+
+gpuTest("optim.wgsl ema matches emaUpdate over 3 steps", async (gpu) => {
+  const rng = new Rng(1800);
+  const n = 1000;
+  const decay = 0.9;
+  const ema = Float64Array.from(rand(rng, n));
+  const emaT = up(gpu, ema, "ema");
+  const paramT = gpu.tensor([n], "param");
+  const dummy = () => gpu.tensor([1], "unused");
+  for (let step = 0; step < 3; step++) {
+    const param = rand(rng, n);
+    gpu.write(paramT, param);
+    ref.emaUpdate(ema, param, decay);
+    await exec(
+      gpu,
+      (p) =>
+        optim(p, "ema", n, { p: emaT, g: paramT, m: dummy(), v: dummy(), normsq: dummy() }, {
+          decay,
+        }),
+    );
+  }
+  assertClose("ema", await read1(gpu, emaT), ema, FWD_TOL);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline-overridable constants
+
+gpuTest("override constants reach the shader", async (gpu, t) => {
+  await t.step("bool: elementwise ACCUMULATE", async () => {
+    const a = up(gpu, [1, 2, 3]);
+    const b = up(gpu, [10, 20, 30]);
+    const plain = up(gpu, [100, 100, 100]);
+    const acc = up(gpu, [100, 100, 100]);
+    await exec(gpu, async (p) => {
+      await add(p, a, b, plain, false);
+      await add(p, a, b, acc, true);
+    });
+    const [gp, ga] = await gpu.read(plain, acc);
+    assertExact("ACCUMULATE 0", gp, [11, 22, 33]);
+    assertExact("ACCUMULATE 1", ga, [111, 122, 133]);
+    const k0 = await gpu.kernel("elementwise", { ACCUMULATE: 0 }, "add");
+    const k1 = await gpu.kernel("elementwise", { ACCUMULATE: 1 }, "add");
+    assert.notEqual(k0.pipeline, k1.pipeline, "one pipeline per constant value");
+  });
+  await t.step("u32: patchify ORDER", async () => {
+    // One 2x2 patch of 2 channels: ORDER 0 puts channels fastest, ORDER 1 pixels fastest.
+    const img = up(gpu, [0, 1, 2, 3, 4, 5, 6, 7]);
+    const dims = { N: 1, C: 2, H: 2, W: 2, p: 2 };
+    const seed = gpu.tensor([8], "seed");
+    const conv = gpu.tensor([8], "conv");
+    await exec(gpu, async (p) => {
+      await patchPermute(p, "tokens", img, seed, dims, "seed");
+      await patchPermute(p, "tokens", img, conv, dims, "conv");
+    });
+    const [gs, gc] = await gpu.read(seed, conv);
+    assertExact("ORDER 0", gs, [0, 4, 1, 5, 2, 6, 3, 7]);
+    assertExact("ORDER 1", gc, [0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+});

@@ -14,7 +14,7 @@ const REQUESTS: SampleOptions[] = [
 
 Deno.test("batching: batched results equal unbatched ones, per seed", async () => {
   // A wide window so that concurrent requests surely share a batch.
-  const server = await startTestServer({ batchWindowMs: 100 });
+  const server = await startTestServer({ batchWindowMs: 100, adaptiveWindow: false });
   const clients = await Promise.all(REQUESTS.map(() => connect(server.url)));
   try {
     for (const sampler of ["ddim", "ddpm", "dpm++2m"]) {
@@ -39,7 +39,7 @@ Deno.test("batching: batched results equal unbatched ones, per seed", async () =
 });
 
 Deno.test("batching: different steps never share a batch, maxBatch caps a batch", async () => {
-  const server = await startTestServer({ batchWindowMs: 50, maxBatch: 4 });
+  const server = await startTestServer({ batchWindowMs: 50, maxBatch: 4, adaptiveWindow: false });
   const client = await connect(server.url);
   try {
     const results = await Promise.all([
@@ -53,6 +53,20 @@ Deno.test("batching: different steps never share a batch, maxBatch caps a batch"
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /dit_batches_total 3/);
     assert.match(metrics, /dit_samples_total 8/);
+  } finally {
+    await client.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("batching: the adaptive window lets a lone client through without waiting", async () => {
+  const server = await startTestServer({ batchWindowMs: 1_000 });
+  const client = await connect(server.url);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const result = await client.sample({ steps: 2, class: 1, seed: i });
+      assert.ok(result.timing.queueMs < 500, `waited ${result.timing.queueMs} ms`);
+    }
   } finally {
     await client.close();
     await server.shutdown();

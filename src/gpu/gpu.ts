@@ -226,7 +226,13 @@ export class Gpu {
     return this.#dummy ??= this.buffer(256, "dummy");
   }
 
-  /** A placeholder tensor for unused optional tensor bindings. */
+  #sink?: Tensor;
+  /** A placeholder for unused writable bindings (distinct from the read-only {@linkcode dummyU32}). */
+  sink(): Tensor {
+    return this.#sink ??= this.tensor([64], "sink");
+  }
+
+  /** A placeholder tensor for unused read-only tensor bindings. */
   dummyU32(): Tensor {
     return new Tensor(this.dummy, [64]);
   }

@@ -6,7 +6,7 @@ export class Profiler {
   #names: string[] = [];
   #querySet: GPUQuerySet;
   #resolveBuf: GPUBuffer;
-  #capacity = 4096;
+  #capacity = 2048;
   #pending: { buf: GPUBuffer; names: string[] }[] = [];
   active = false;
 

@@ -86,21 +86,35 @@ async function recordPack(
   transpose: boolean,
 ): Promise<void> {
   const gpu = p.gpu;
-  const kernel = await gpu.kernel("pack_texture", { TRANSPOSE: transpose ? 1 : 0 });
   const src = bindView(gpu, v, transpose ? cols : rows, transpose ? rows : cols, batch);
-  const params = gpu.uniform([
-    src.off,
-    v.s1 ?? 0,
-    v.s2 ?? 0,
-    batch[1],
-    v.ld,
-    rows,
-    cols,
-    0,
-  ], "pack-params");
-  p.dispatch(kernel, [src.binding, tex.createView({ dimension: "2d-array" }), {
-    buffer: params,
-  }], [Math.ceil(Math.ceil(cols / 4) / 64), rows, batch[0] * batch[1]]);
+  // vec4 loads when every offset and stride is a multiple of 4 and no texel straddles a row end.
+  const aligned = [src.off, v.s1 ?? 0, v.s2 ?? 0, v.ld].every((n) => n % 4 === 0) &&
+    cols % 4 === 0 && (!transpose || rows % 4 === 0) && src.binding.offset! % 16 === 0;
+  const kernel = await gpu.kernel(
+    "pack_texture",
+    { TRANSPOSE: transpose ? 1 : 0 },
+    aligned ? "main_vec4" : "main",
+  );
+  const params = gpu.uniform(
+    [src.off, v.s1 ?? 0, v.s2 ?? 0, batch[1], v.ld, rows, cols, 0],
+    "pack-params",
+  );
+  const vec4Binding = { ...src.binding, size: Math.ceil((src.binding.size as number) / 16) * 16 };
+  if ((vec4Binding.offset ?? 0) + vec4Binding.size > src.binding.buffer.size) {
+    vec4Binding.size -= 16;
+  }
+  p.dispatch(kernel, [
+    src.binding,
+    aligned ? vec4Binding : src.binding,
+    tex.createView({ dimension: "2d-array" }),
+    {
+      buffer: params,
+    },
+  ], [
+    Math.ceil(Math.ceil(cols / 4) / 64),
+    aligned && transpose ? rows / 4 : rows,
+    batch[0] * batch[1],
+  ]);
 }
 
 /**

@@ -176,6 +176,12 @@ function dwParams(g: DwGeom) {
   return (stride: number) => [g.N, g.H, g.W, g.C, g.KH, g.KW, g.padT, g.padL, stride, 0, 0, 0];
 }
 
+/** Checks a depthwise conv geometry (vec4 kernels: C % 4 == 0, at most 16 taps). */
+function checkDw(g: DwGeom): void {
+  if (g.C % 4) throw new Error(`Depthwise conv needs channels divisible by 4, got ${g.C}`);
+  if (g.KH * g.KW > 16) throw new Error(`Depthwise conv kernel ${g.KH}x${g.KW} has over 16 taps`);
+}
+
 /** y = dwconv(x) + b. */
 export async function dwconvForward(
   p: Program,
@@ -185,10 +191,19 @@ export async function dwconvForward(
   b: Tensor,
   y: Tensor,
 ) {
-  const n = g.N * g.H * g.W * g.C;
-  expectSize(x, n, "dwconv x");
+  checkDw(g);
+  expectSize(x, g.N * g.H * g.W * g.C, "dwconv x");
   expectSize(w, g.C * g.KH * g.KW, "dwconv weight");
-  await launch(p, "dwconv", "dwconv_forward", [x, w, b, y, y], dwParams(g), n, 256);
+  const [u, o] = [p.gpu.dummyU32(), p.gpu.sink()];
+  await launch(
+    p,
+    "dwconv",
+    "dwconv_forward",
+    [x, w, b, u, y, o, o],
+    dwParams(g),
+    g.N * g.H * g.C / 4,
+    64,
+  );
 }
 
 /** dx (+)= conv^T(dy); dw, db (+)= their gradients. */
@@ -203,16 +218,25 @@ export async function dwconvBackward(
   db: Tensor,
   accumulate = false,
 ) {
-  const n = g.N * g.H * g.W * g.C;
+  checkDw(g);
+  const [u, o] = [p.gpu.dummyU32(), p.gpu.sink()];
   const c = { ACCUMULATE: accumulate ? 1 : 0 };
-  await launch(p, "dwconv", "dwconv_backward_input", [dy, w, dy, dx, dx], dwParams(g), n, 256);
+  await launch(
+    p,
+    "dwconv",
+    "dwconv_backward_input",
+    [dy, w, u, u, dx, o, o],
+    dwParams(g),
+    g.N * g.H * g.C / 4,
+    64,
+  );
   await launch(
     p,
     "dwconv",
     "dwconv_backward_weight",
-    [x, w, dy, dw, db],
+    [x, w, u, dy, o, dw, db],
     dwParams(g),
-    g.C * (g.KH * g.KW + 1),
+    (g.C / 4) * (g.KH * g.KW + 1),
     64,
     c,
   );

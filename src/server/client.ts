@@ -204,7 +204,8 @@ class Client implements DitClient {
       clearTimeout(timer);
       closed.resolve();
       if (!greeted) {
-        reject(new ClientError("disconnected", `Connection failed (code ${event.code})`));
+        const why = event.reason ? `${event.code}: ${event.reason}` : `${event.code}`;
+        reject(new ClientError("disconnected", `Connection to ${url.origin} failed (${why})`));
       }
       if (this.#socket === socket) this.#socket = null;
       this.#onDisconnect(greeted);

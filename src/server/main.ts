@@ -23,6 +23,8 @@ const HELP = `Usage: deno task serve [options]
   --denoiser <module>       denoiser module (default ./gpu_denoiser.ts if present, else CPU)
   --denoiser-config <json>  free-form denoiser settings, e.g. '{"shape":[4,16,16]}'
   --batch-window-ms <ms>    longest wait for batch company when idle (default 2)
+  --fixed-window            always wait the full window (default: stop waiting once the
+                            queue holds as many samples as the previous batch)
   --max-batch <n>           most samples per batch and per request (default 32)
   --max-steps <n>           most sampling steps per request (default 1000)
   --queue <n>               most samples waiting in the queue (default 256)
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
       denoiser: { type: "string" },
       "denoiser-config": { type: "string" },
       "batch-window-ms": { type: "string" },
+      "fixed-window": { type: "boolean" },
       "max-batch": { type: "string" },
       "max-steps": { type: "string" },
       queue: { type: "string" },
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
     denoiserModule: module,
     denoiserConfig: values["denoiser-config"] ? JSON.parse(values["denoiser-config"]) : undefined,
     batchWindowMs: number(values["batch-window-ms"], "batch-window-ms"),
+    adaptiveWindow: !values["fixed-window"],
     maxBatch: number(values["max-batch"], "max-batch"),
     maxSteps: number(values["max-steps"], "max-steps"),
     queueSamples: number(values.queue, "queue"),

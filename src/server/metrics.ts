@@ -69,6 +69,7 @@ export class Metrics {
       `# HELP ${name} ${help}\n# TYPE ${name} counter\n${name} ${value}`;
     const gauge = (name: string, help: string, value: number) =>
       `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}`;
+    const memory = Deno.memoryUsage();
     const errorLines = [...this.errors].sort().map(([code, n]) =>
       `dit_errors_total{code="${code}"} ${n}`
     );
@@ -80,6 +81,8 @@ export class Metrics {
       counter("dit_samples_total", "Samples computed.", this.samples),
       counter("dit_batches_total", "Batches run.", this.batches),
       gauge("dit_connections", "Open websocket connections.", this.connections),
+      gauge("dit_process_rss_bytes", "Resident memory of the server.", memory.rss),
+      gauge("dit_heap_used_bytes", "V8 heap in use on the main thread.", memory.heapUsed),
       gauge("dit_queue_depth", "Requests waiting for a batch.", this.queueDepth),
       gauge("dit_queue_samples", "Samples waiting for a batch.", this.queueSamples),
       this.batchSize.render("dit_batch_size", "Samples per batch."),

@@ -1,8 +1,10 @@
 /**
  * Dynamic batching: a bounded FIFO of accepted requests and one batch at a time on the worker.
  *
- * When the worker is idle, the first queued request waits at most `windowMs` for company; requests
- * that share sampler, step count and preview mode then run as one batch of up to `maxBatch`
+ * When the worker is idle, the first queued request waits at most `windowMs` for company; with
+ * `adaptive` on (the default), the wait also ends as soon as the queue holds as many samples as the
+ * previous batch had, so a lone client never waits and a steady crowd leaves as soon as it is back.
+ * Requests that share sampler, step count and preview mode run as one batch of up to `maxBatch`
  * samples (a request is never split). When the worker is busy, requests queue up and the next
  * batch leaves as soon as it is free. The oldest request always leads the next batch, so none
  * starves.
@@ -53,6 +55,8 @@ export interface SchedulerOptions {
   maxBatch: number;
   /** Most samples waiting in the queue. */
   queueSamples: number;
+  /** End the wait once the queue holds as many samples as the previous batch (default true). */
+  adaptive?: boolean;
 }
 
 function settle(work: Work, outcome: Outcome): void {
@@ -75,6 +79,7 @@ export class Scheduler {
   #running: Work[] | null = null;
   #timer: Timer | undefined;
   #idle: PromiseWithResolvers<void> | null = null;
+  #lastBatchSamples = 0;
 
   /** Binds the scheduler to a worker. */
   constructor(
@@ -166,7 +171,8 @@ export class Scheduler {
     let ready = 0;
     for (const w of this.#queue) if (keyOf(w) === key) ready += w.request.n;
     const delay = head.acceptedAt + this.options.windowMs - performance.now();
-    if (ready >= this.options.maxBatch || delay <= 0) {
+    const enough = this.options.adaptive !== false && ready >= this.#lastBatchSamples;
+    if (ready >= this.options.maxBatch || enough || delay <= 0) {
       this.#dispatch();
     } else {
       this.#timer = setTimeout(() => {
@@ -202,6 +208,7 @@ export class Scheduler {
     this.#running = batch;
     const now = performance.now();
     const samples = batch.reduce((s, w) => s + w.request.n, 0);
+    this.#lastBatchSamples = samples;
     const jobs: WorkerJob[] = batch.map((w, i) => {
       w.state = "running";
       const r = w.request;

@@ -30,6 +30,11 @@ export interface ServerOptions {
   denoiserConfig?: Record<string, unknown>;
   /** Longest wait for batch company while the worker is idle, ms (default 2). */
   batchWindowMs?: number;
+  /**
+   * End that wait once the queue holds as many samples as the previous batch (default true);
+   * false always waits the full window.
+   */
+  adaptiveWindow?: boolean;
   /** Most samples per batch and per request (default 32). */
   maxBatch?: number;
   /** Most sampling steps per request (default 1000). */
@@ -144,6 +149,7 @@ export function startServer(options: ServerOptions = {}): DitServer {
         windowMs: options.batchWindowMs ?? 2,
         maxBatch: limits.maxBatch,
         queueSamples: Math.max(options.queueSamples ?? 256, limits.maxBatch),
+        adaptive: options.adaptiveWindow ?? true,
       }, metrics),
       metrics,
       hello,

@@ -144,7 +144,10 @@ export class TcpWebSocket implements SocketLike {
       this.readyState = WebSocket.OPEN;
       this.onopen?.(new Event("open"));
       await this.#readLoop(reader);
-    } catch {
+    } catch (error) {
+      if (this.readyState !== WebSocket.OPEN) {
+        this.#closeEvent = { code: 1006, reason: (error as Error)?.message ?? String(error) };
+      }
       this.onerror?.(new Event("error"));
     } finally {
       this.#finish();
