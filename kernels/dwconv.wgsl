@@ -5,7 +5,7 @@
 // scalar loop, so 4 channels per load is 4x fewer of them. KH*KW <= 16.
 //   dwconv_forward:         y[n,r,c,ch] = b[ch] + sum_ij w[ch,i,j] x[n, r+i-padT, c+j-padL, ch]
 //                           one invocation per (n, row, ch4), looping over columns
-//   dwconv_backward_input:  dx[n,r,c,ch] (+)= sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
+//   dwconv_backward_input:  dx[n,r,c,ch] = sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
 //   dwconv_backward_weight: dw[ch,i,j] (+)= sum dy * x(shifted); tap KH*KW is db[ch] (+)= sum dy.
 //                           one invocation per (ch4, tap)
 // Bindings: 0 x (dy for the input gradient), 1 w, 2 bias, 3 dy (weight gradient), 4 out (y or dx),
@@ -62,7 +62,7 @@ fn conv_row(idx: u32, flip: bool) {
       }
     }
     let o = ((n * P.H + u32(row)) * P.W + u32(col)) * C4 + ch4;
-    if (flip && ACCUMULATE) { out[o] += s; } else { out[o] = s; }
+    out[o] = s;
   }
 }
 

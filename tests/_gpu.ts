@@ -5,6 +5,9 @@
  * suite still runs on a machine without Mesa's Vulkan driver. When the environment variable CI is
  * "true" they are never skipped: they run and fail with the reason, so a CI machine that lost its
  * adapter cannot go green silently.
+ *
+ * Register GPU tests with {@linkcode gpuTest}, or as `Deno.test({ ignore: skipGpu, ... })` calling
+ * {@linkcode gpuOrSkip} for the context.
  */
 import { Gpu } from "../src/gpu/gpu.ts";
 import type { GpuOptions } from "../src/gpu/device.ts";
@@ -46,7 +49,7 @@ const contexts = new Map<string, Promise<Gpu>>();
 export function gpuOrSkip(options: GpuOptions = {}): Promise<Gpu> {
   if (noAdapter !== null) {
     return Promise.reject(
-      new Error(`No WebGPU adapter (${noAdapter}); CI=${inCI ? "true" : "unset"}, so this fails`),
+      new Error(`No WebGPU adapter: ${noAdapter} (GPU tests are skipped unless CI=true)`),
     );
   }
   const key = JSON.stringify(options);
@@ -56,9 +59,9 @@ export function gpuOrSkip(options: GpuOptions = {}): Promise<Gpu> {
 }
 
 /**
- * Registers a GPU test: `fn` receives the context for `options`. Ignored (reported as skipped)
- * when {@linkcode skipGpu}. WebGPU objects outlive a test (the contexts are shared), so the
- * resource and op sanitizers are off for these tests only.
+ * Registers a GPU test: `fn` receives the shared context for `options`. Ignored (reported as
+ * skipped) when {@linkcode skipGpu}. The sanitizers stay on: Deno 2.9's WebGPU objects do not
+ * trip them.
  */
 export function gpuTest(
   name: string,
@@ -68,8 +71,6 @@ export function gpuTest(
   Deno.test({
     name,
     ignore: skipGpu,
-    sanitizeResources: false,
-    sanitizeOps: false,
     fn: async (t) => fn(await gpuOrSkip(options), t),
   });
 }

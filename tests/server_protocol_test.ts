@@ -233,7 +233,7 @@ Deno.test("page: the demo script samples through a real socket (stubbed DOM)", a
     await until(() => byId("results").children.length === 1);
     const card = byId("results").children[0];
     assert.equal(card.children.length, 3); // two canvases and the caption
-    assert.match(card.children[2].textContent, /3 steps · seed 9 .* batch 2/);
+    assert.match(card.children[2].textContent, /class 4 · ddim 3 steps · seed 9 .* batch 2/);
   } finally {
     for (const s of sockets) {
       s.onclose = null;

@@ -206,7 +206,7 @@ export async function dwconvForward(
   );
 }
 
-/** dx (+)= conv^T(dy); dw, db (+)= their gradients. */
+/** dx = conv^T(dy); dw, db (+)= their gradients (accumulate applies to the weights only). */
 export async function dwconvBackward(
   p: Program,
   g: DwGeom,

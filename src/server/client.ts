@@ -12,13 +12,8 @@
  */
 
 import { bytesOf, decodeFrame, encodeFrame } from "./codec.ts";
-import {
-  type ErrorCode,
-  type HelloFrame,
-  type RequestId,
-  type ResultFrame,
-  serverFrameSchema,
-} from "./protocol.ts";
+import { type HelloFrame, type ResultFrame, serverFrameSchema } from "./frames.ts";
+import type { ErrorCode, RequestId } from "./protocol.ts";
 import { decodeTensor } from "./tensor.ts";
 import { type SocketLike, TcpWebSocket } from "./ws_transport.ts";
 
@@ -76,10 +71,13 @@ export interface SampleOptions {
 
 /** A finished request. */
 export interface SampleResult {
+  /** The request id. */
   id: RequestId;
   /** The request seed (the one drawn by the server when none was sent). */
   seed: number;
+  /** Sampling steps run. */
   steps: number;
+  /** Sampler used. */
   sampler: string;
   /** `[n, ...sampleShape]`. */
   shape: number[];
@@ -87,6 +85,7 @@ export interface SampleResult {
   x0?: Float32Array;
   /** One PNG per sample, when asked for. */
   png?: Uint8Array[];
+  /** Where the time went, as the server measured it. */
   timing: ResultFrame["timing"];
 }
 

@@ -23,10 +23,15 @@ import { encodeTensor } from "./tensor.ts";
 
 /** What a connection needs from its server. */
 export interface ConnectionContext {
+  /** The served model. */
   info: ModelInfo;
+  /** Limits announced in `hello`. */
   limits: Limits;
+  /** Whether the denoiser renders PNGs. */
   canPng: boolean;
+  /** The batching queue. */
   scheduler: Scheduler;
+  /** The server's metrics. */
   metrics: Metrics;
   /** The encoded `hello` frame. */
   hello: Uint8Array;

@@ -9,8 +9,11 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 /** A cumulative histogram. */
 export class Histogram {
+  /** Cumulative count per bound. */
   readonly counts: number[];
+  /** Sum of all observations. */
   sum = 0;
+  /** Number of observations. */
   count = 0;
 
   /** Creates a histogram with the given upper bounds (ascending). */
@@ -51,11 +54,17 @@ export class Metrics {
   connections = 0;
   /** Requests waiting in the queue, and their samples (set by the scheduler). */
   queueDepth = 0;
+  /** Samples waiting in the queue. */
   queueSamples = 0;
+  /** Samples per batch. */
   readonly batchSize = new Histogram(BATCH_BUCKETS);
+  /** Acceptance to dispatch, per request. */
   readonly queueSeconds = new Histogram(LATENCY_BUCKETS);
+  /** Denoiser run time, per batch. */
   readonly computeSeconds = new Histogram(LATENCY_BUCKETS);
+  /** Readback time, per batch. */
   readonly readbackSeconds = new Histogram(LATENCY_BUCKETS);
+  /** Frame arrival to result sent, per request. */
   readonly totalSeconds = new Histogram(LATENCY_BUCKETS);
 
   /** Counts one error frame. */

@@ -10,7 +10,7 @@ import { MSGPACK_JS } from "./page_codec.ts";
 const SCRIPT = `
 ${MSGPACK_JS}
 var $ = function (id) { return document.getElementById(id); };
-var ws, hello, nextId = 1, auto = false, pending = 0;
+var ws, hello, nextId = 1, auto = false, pending = 0, classes = {};
 function status(text) { $("status").textContent = text; }
 function connect() {
   var token = new URLSearchParams(location.search).get("token");
@@ -25,7 +25,7 @@ function connect() {
     if (m.type === "hello") setup(m);
     else if (m.type === "result") { pending--; show(m); if (auto) send(); }
     else if (m.type === "preview") preview(m);
-    else if (m.type === "error") { pending--; status("error " + m.code + ": " + m.message); }
+    else if (m.type === "error") { pending--; delete classes[m.id]; status("error " + m.code + ": " + m.message); }
   };
 }
 function setup(m) {
@@ -52,6 +52,7 @@ function send() {
   }
   if ($("seed").value !== "") req.seed = +$("seed").value;
   var cls = req["class"];
+  classes[req.id] = cls;
   pending++;
   ws.send(mpEncode(req));
   $("last").textContent = "sent " + req.id + (cls !== undefined ? " class " + cls : "");
@@ -84,7 +85,9 @@ function show(m) {
   var card = document.createElement("div"); card.className = "card";
   for (var i = 0; m.x0 && i < m.x0.shape[0]; i++) { var c = document.createElement("canvas"); draw(c, m.x0, i); card.appendChild(c); }
   var t = m.timing, info = document.createElement("div");
-  info.textContent = m.id + " · " + m.sampler + " " + m.steps + " steps · seed " + m.seed +
+  var cls = classes[m.id]; delete classes[m.id];
+  info.textContent = m.id + (cls !== undefined ? " · class " + cls : "") + " · " + m.sampler + " " +
+    m.steps + " steps · seed " + m.seed +
     " · queue " + t.queueMs.toFixed(1) + " ms, compute " + t.computeMs.toFixed(1) + " ms, total " +
     t.totalMs.toFixed(1) + " ms · batch " + t.batchSamples;
   card.appendChild(info);

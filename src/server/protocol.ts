@@ -38,14 +38,43 @@ export interface Limits {
   maxInflightPerConnection: number;
 }
 
-/** A request id: a non-empty string or an integer, echoed back as sent. */
-export const idSchema = z.union([z.string().min(1).max(128), z.number().int().safe()]);
+/** A request id: a non-empty string (at most 128 characters) or an integer, echoed back as sent. */
+export type RequestId = string | number;
 
-/** A request id. */
-export type RequestId = z.infer<typeof idSchema>;
+/** Schema of a {@linkcode RequestId}. */
+export const idSchema: z.ZodType<RequestId> = z.union([
+  z.string().min(1).max(128),
+  z.number().int().safe(),
+]);
+
+/** A `sample` frame as the client sends it (nil counts as absent). */
+export interface SampleFrame {
+  /** Frame type. */
+  type: "sample";
+  /** Request id, unique among the connection's unanswered requests. */
+  id: RequestId;
+  /** Number of samples (1..maxBatch). */
+  n: number;
+  /** Sampling steps (1..maxSteps). */
+  steps: number;
+  /** One of the samplers in `hello`. */
+  sampler: string;
+  /** Request seed (uint32); drawn by the server when absent. */
+  seed?: number | null;
+  /** Class label, one for all samples or one per sample. */
+  class?: number | number[] | null;
+  /** Condition vectors, a tensor `[n, dim]` or `[dim]`. */
+  cond?: unknown;
+  /** Initial x_T, a tensor `[n, ...shape]`. */
+  noise?: unknown;
+  /** What the result carries (default ["x0"]). */
+  return?: ("x0" | "png")[] | null;
+  /** Send the x0 estimate after every step. */
+  previews?: boolean | null;
+}
 
 /** Schema of a client's `sample` frame (tensors are checked after it). */
-export const sampleSchema = z.object({
+export const sampleSchema: z.ZodType<SampleFrame> = z.object({
   type: z.literal("sample"),
   id: idSchema,
   n: z.number().int().min(1),
@@ -59,25 +88,43 @@ export const sampleSchema = z.object({
   previews: z.boolean().nullish(),
 }).strict();
 
-/** Schema of a client's `cancel` frame. */
-export const cancelSchema = z.object({ type: z.literal("cancel"), id: idSchema }).strict();
+/** A `cancel` frame. */
+export interface CancelFrame {
+  /** Frame type. */
+  type: "cancel";
+  /** The request to cancel. */
+  id: RequestId;
+}
 
-/** A `sample` frame as the client sends it. */
-export type SampleFrame = z.infer<typeof sampleSchema>;
+/** Schema of a client's `cancel` frame. */
+export const cancelSchema: z.ZodType<CancelFrame> = z.object({
+  type: z.literal("cancel"),
+  id: idSchema,
+}).strict();
 
 /** A validated sample request, tensors decoded. */
 export interface SampleRequest {
+  /** Request id, as sent. */
   id: RequestId;
+  /** Number of samples. */
   n: number;
+  /** Sampling steps. */
   steps: number;
+  /** Sampler name. */
   sampler: string;
   /** The request seed; drawn at random when the client sent none. */
   seed: number;
+  /** One class per sample (class models). */
   classes?: Int32Array;
+  /** Condition vectors `[n * dim]` (vector models). */
   cond?: Float32Array;
+  /** Initial x_T `[n * prod(shape)]`. */
   noise?: Float32Array;
+  /** The result carries x0. */
   wantX0: boolean;
+  /** The result carries PNGs. */
   wantPng: boolean;
+  /** Previews are sent after each step. */
   previews: boolean;
 }
 
@@ -110,9 +157,13 @@ function idOf(frame: unknown): RequestId | undefined {
 
 /** What validation needs to know about the server. */
 export interface ValidationContext {
+  /** The served model. */
   info: ModelInfo;
+  /** The server's limits. */
   limits: Limits;
+  /** Whether PNGs can be rendered. */
   canPng: boolean;
+  /** Draws a seed for requests without one. */
   randomSeed: () => number;
 }
 
@@ -209,7 +260,9 @@ function validateSample(f: SampleFrame, ctx: ValidationContext): ClientMessage {
       if (!ok) {
         throw fail("bad_request", `noise has shape [${t.shape}], expected [${full}]`);
       }
-      if (t.data.length !== f.n * sampleSize(shape)) throw fail("bad_request", "noise size");
+      if (t.data.length !== f.n * sampleSize(shape)) {
+        throw fail("bad_request", "Noise has the wrong number of values");
+      }
       request.noise = t.data;
     }
   } catch (error) {
@@ -228,88 +281,3 @@ function repeat(row: Float32Array, n: number): Float32Array {
   for (let i = 0; i < n; i++) out.set(row, i * row.length);
   return out;
 }
-
-const wireTensorSchema = z.object({
-  dtype: z.literal("float32"),
-  shape: z.array(z.number().int().min(0)),
-  data: z.instanceof(Uint8Array),
-});
-
-const timingSchema = z.object({
-  queueMs: z.number(),
-  computeMs: z.number(),
-  totalMs: z.number(),
-  readbackMs: z.number().optional(),
-  batchSamples: z.number().optional(),
-});
-
-/** Schema of the server's `hello` frame. */
-export const helloSchema = z.object({
-  type: z.literal("hello"),
-  protocol: z.number(),
-  server: z.object({ name: z.string(), version: z.string() }),
-  model: z.object({
-    name: z.string(),
-    arch: z.string(),
-    input: z.object({ kind: z.enum(["image", "sequence"]), shape: z.array(z.number()) }),
-    condition: z.union([
-      z.object({ kind: z.literal("class"), numClasses: z.number() }),
-      z.object({ kind: z.literal("vector"), dim: z.number() }),
-      z.object({ kind: z.literal("none") }),
-    ]),
-  }),
-  samplers: z.array(z.string()),
-  limits: z.object({
-    maxBatch: z.number(),
-    maxSteps: z.number(),
-    maxFrameBytes: z.number(),
-    maxInflightPerConnection: z.number(),
-  }),
-});
-
-/** Schema of a `result` frame. */
-export const resultSchema = z.object({
-  type: z.literal("result"),
-  id: idSchema,
-  seed: z.number(),
-  steps: z.number(),
-  sampler: z.string(),
-  x0: wireTensorSchema.optional(),
-  png: z.array(z.instanceof(Uint8Array)).optional(),
-  timing: timingSchema,
-});
-
-/** Schema of a `preview` frame. */
-export const previewSchema = z.object({
-  type: z.literal("preview"),
-  id: idSchema,
-  step: z.number(),
-  x0: wireTensorSchema,
-});
-
-/** Schema of an `error` frame. */
-export const errorSchema = z.object({
-  type: z.literal("error"),
-  id: idSchema.optional(),
-  code: z.enum(ERROR_CODES),
-  message: z.string(),
-});
-
-/** Any frame the server sends. */
-export const serverFrameSchema = z.discriminatedUnion("type", [
-  helloSchema,
-  resultSchema,
-  previewSchema,
-  errorSchema,
-]);
-
-/** The `hello` frame. */
-export type HelloFrame = z.infer<typeof helloSchema>;
-/** A `result` frame. */
-export type ResultFrame = z.infer<typeof resultSchema>;
-/** A `preview` frame. */
-export type PreviewFrame = z.infer<typeof previewSchema>;
-/** An `error` frame. */
-export type ErrorFrame = z.infer<typeof errorSchema>;
-/** Any frame the server sends. */
-export type ServerFrame = z.infer<typeof serverFrameSchema>;

@@ -21,8 +21,11 @@ export type SamplerName = typeof CPU_SAMPLERS[number];
 
 /** The alpha-bar values of a sampling run: `alphaBar[j]` at step j, `alphaBarNext[j]` after it. */
 export interface SamplingPlan {
+  /** Training timestep of each step. */
   timesteps: number[];
+  /** Alpha-bar at each step. */
   alphaBar: number[];
+  /** Alpha-bar after each step (1 after the last). */
   alphaBarNext: number[];
 }
 

@@ -34,6 +34,7 @@ export type Outcome =
 
 /** One accepted request on its way through the queue and the worker. */
 export interface Work {
+  /** The validated request. */
   request: SampleRequest;
   /** Per-sample seeds derived from the request seed. */
   seeds: number[];

@@ -14,14 +14,19 @@ import { bytesOf } from "./codec.ts";
 
 /** A float32 tensor as the protocol writes it. */
 export interface WireTensor {
+  /** Always "float32" in frames the server sends. */
   dtype: "float32";
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Little-endian float32 values. */
   data: Uint8Array;
 }
 
 /** A decoded tensor. */
 export interface Tensor {
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Values, row-major. */
   data: Float32Array;
 }
 

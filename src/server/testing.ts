@@ -28,8 +28,11 @@ export async function startTestServer(options: ServerOptions = {}): Promise<DitS
 
 /** Options of {@linkcode RawSocket}. */
 export interface RawSocketOptions {
+  /** Extra handshake headers. */
   headers?: Record<string, string>;
+  /** Query string appended to the URL, e.g. "?token=x". */
   query?: string;
+  /** Use Deno's built-in `WebSocket` instead of the TCP_NODELAY transport. */
   builtin?: boolean;
 }
 
