@@ -114,6 +114,18 @@ Deno.test("token: upgrades without the right token get 401", async (t) => {
       assert.equal((await client.sample({ steps: 2, class: 0 })).steps, 2);
       await client.close();
     });
+    await t.step("browser origins: same host passes, foreign origins get 403", async () => {
+      const host = server.url.replace("http://", "");
+      const same = await openRaw(server.url, {
+        headers: { authorization: "Bearer s3cret", origin: `http://${host}` },
+      });
+      await same.ws.close();
+      const foreign = new RawSocket(server.url, {
+        headers: { authorization: "Bearer s3cret", origin: "https://evil.example" },
+      });
+      await assert.rejects(foreign.opened);
+      assert.match((await foreign.closed).reason, /403/);
+    });
     await t.step("health and metrics stay open", async () => {
       const res = await fetch(`${server.url}/healthz`);
       assert.equal(res.status, 200);

@@ -2,7 +2,7 @@
  * A DiT resident on the GPU: config, flat parameter layout, parameter/gradient buffers, and the
  * state dict in upstream key names (safetensors in and out, checked key by key and shape by shape).
  */
-import { type Gpu, Tensor } from "../gpu/gpu.ts";
+import type { Gpu, Tensor } from "../gpu/gpu.ts";
 import type { SafeTensors, TensorInput } from "../io/safetensors.ts";
 import { type DiTConfig, validateConfig } from "./config.ts";
 import { initParams } from "./init.ts";

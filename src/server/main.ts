@@ -31,6 +31,7 @@ const HELP = `Usage: deno task serve [options]
   --max-inflight <n>        most unanswered requests per connection (default 16)
   --max-frame-bytes <n>     largest accepted frame (default 8388608)
   --token <secret>          require this bearer token (or set DIT_SERVE_TOKEN)
+  --allow-origin <origin>   let browser pages from this origin connect (repeatable, * for any)
   -h, --help                show this help
 `;
 
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
       "max-inflight": { type: "string" },
       "max-frame-bytes": { type: "string" },
       token: { type: "string" },
+      "allow-origin": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
     maxInflightPerConnection: number(values["max-inflight"], "max-inflight"),
     maxFrameBytes: number(values["max-frame-bytes"], "max-frame-bytes"),
     token: values.token ?? Deno.env.get("DIT_SERVE_TOKEN") ?? undefined,
+    allowedOrigins: values["allow-origin"],
   });
   console.log(`Listening on ${server.url} (denoiser ${module})`);
   let stopping = false;

@@ -47,6 +47,11 @@ export interface ServerOptions {
   maxInflightPerConnection?: number;
   /** Bearer token required at the websocket upgrade (none by default). */
   token?: string;
+  /**
+   * Browser origins (besides pages served by this server) allowed to open the websocket, e.g.
+   * `["https://app.example"]`; `["*"]` allows any. Clients that send no `Origin` are not affected.
+   */
+  allowedOrigins?: string[];
   /** Longest wait for queued and running work at shutdown, ms (default 30 s). */
   drainTimeoutMs?: number;
   /** Unsent bytes after which a slow client is disconnected (default 64 MiB). */
@@ -89,6 +94,21 @@ function tokenOf(req: Request, url: URL): string | null {
   const auth = req.headers.get("authorization");
   if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim();
   return url.searchParams.get("token");
+}
+
+/**
+ * Browsers send `Origin`; other clients do not. A browser page may connect only when it was served
+ * by this server (same host) or its origin is listed (`"*"` allows all), so that a web page the user
+ * happens to visit cannot drive a server on their loopback.
+ */
+function originAllowed(req: Request, allowed: string[]): boolean {
+  const origin = req.headers.get("origin");
+  if (origin === null || allowed.includes("*") || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.get("host");
+  } catch {
+    return false;
+  }
 }
 
 function json(body: unknown, status: number): Response {
@@ -184,9 +204,18 @@ export function startServer(options: ServerOptions = {}): DitServer {
     if (options.token && !timingSafeEqual(tokenOf(req, url) ?? "", options.token)) {
       return new Response("Missing or wrong bearer token\n", { status: 401 });
     }
+    if (!originAllowed(req, options.allowedOrigins ?? [])) {
+      return new Response("Origin not allowed\n", { status: 403 });
+    }
     if (draining) return new Response("Server is shutting down\n", { status: 503 });
     if (!context) return new Response("Model is loading\n", { status: 503 });
-    const { socket, response } = Deno.upgradeWebSocket(req);
+    let upgraded;
+    try {
+      upgraded = Deno.upgradeWebSocket(req);
+    } catch (error) {
+      return new Response(`Bad websocket upgrade: ${(error as Error).message}\n`, { status: 400 });
+    }
+    const { socket, response } = upgraded;
     const connection = new Connection(socket, context);
     connections.add(connection);
     connection.closed.then(() => connections.delete(connection));

@@ -8,7 +8,7 @@
  * (noise draw, noising, forward, loss, backward, optimizer, weight packing). The loss is read
  * back only every `logEvery` steps.
  */
-import { Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
+import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
 import { GpuAddNoise, GpuNoise } from "../diffusion/gpu_step.ts";
 import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
 import { type BetaSchedule, makeSchedule } from "../diffusion/schedule.ts";
@@ -235,7 +235,7 @@ export class Trainer {
       seed: opts.seed,
       flip: data.shape[0] <= 4 && cfg.input.kind === "image",
     });
-    if (ckpt) await t.#restore(ckpt);
+    if (ckpt) t.#restore(ckpt);
     else {
       const init = gpu.program("init");
       optim.initEma(init);
@@ -244,7 +244,7 @@ export class Trainer {
     return t;
   }
 
-  async #restore(ckpt: Awaited<ReturnType<typeof loadCheckpoint>>): Promise<void> {
+  #restore(ckpt: Awaited<ReturnType<typeof loadCheckpoint>>): void {
     this.model.loadStateDict(ckpt.file, { allowExtra: true });
     const expectFlat = (name: string, dst: Tensor) => {
       if (!ckpt.file.has(name)) throw new Error(`${ckpt.path} lacks ${name}`);

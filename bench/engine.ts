@@ -1,0 +1,222 @@
+/**
+ * `deno task bench:engine`: matmul throughput at DiT shapes, DiT forward latency and DiT-S/2
+ * training-step time for 32x32x4 latents on the WebGPU adapter, side by side with PyTorch on the
+ * same CPU (bench/peer_torch.py, when python3 has torch) in one run. Prints a table and, as the
+ * last line, one JSON object. MFU is achieved model FLOP/s over the adapter's peak: for llvmpipe
+ * the 2-core AVX2 FMA peak measured on this machine class (235 GFLOP/s, ../shared/PLATFORM.md),
+ * for other adapters pass --peak <GFLOP/s>.
+ */
+import { parseArgs } from "node:util";
+import { Gpu, type Program } from "../src/gpu/gpu.ts";
+import { matmul, packMatrix } from "../src/ops/matmul.ts";
+import { type DiTConfig, preset } from "../src/model/config.ts";
+import { DiTModel } from "../src/model/model.ts";
+import { DiTGraph } from "../src/model/graph.ts";
+import { forwardFlops, trainFlops } from "../src/model/flops.ts";
+import { GpuAdamW } from "../src/train/optimizer.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    peak: { type: "string" },
+    reps: { type: "string", default: "3" },
+    "no-peer": { type: "boolean" },
+    threads: { type: "string", default: "2" },
+  },
+});
+const reps = Number(values.reps);
+const gpu = await Gpu.create();
+const peak = values.peak ? Number(values.peak) : gpu.info.isCpu ? 235 : NaN;
+
+/** Median ms of `reps` submits, each replaying `inner` copies of the programs (amortising the readback floor). */
+async function time(programs: Program[], inner: number): Promise<number> {
+  const p = gpu.program("bench");
+  for (let i = 0; i < inner; i++) for (const q of programs) p.append(q);
+  gpu.submit(p); // warm-up (pipeline JIT)
+  await gpu.sync();
+  const ts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    gpu.submit(p);
+    await gpu.sync();
+    ts.push((performance.now() - t0) / inner);
+  }
+  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+}
+
+// ---- matmul at DiT-S/2 batch-8 shapes: activations [2048, K] times packed weights [N, K]^T ----
+const shapes: [number, number, number][] = [
+  [2048, 384, 1536],
+  [2048, 1536, 384],
+  [2048, 384, 1152],
+  [2048, 384, 384],
+];
+const matmulMs: Record<string, number> = {};
+const matmulGflops: Record<string, number> = {};
+for (const [M, K, N] of shapes) {
+  const a = gpu.tensor([M, K], "a");
+  const w = gpu.tensor([N, K], "w");
+  const c = gpu.tensor([M, N], "c");
+  const pack = gpu.program("pack");
+  const packed = await packMatrix(pack, { t: w, ld: K }, N, K, false, "w");
+  gpu.submit(pack);
+  const p = gpu.program("mm");
+  await matmul(p, { variant: "nt", M, N, K, a: { t: a, ld: K }, b: packed, c: { t: c, ld: N } });
+  const ms = await time([p], 5);
+  const key = `${M}x${K}x${N}`;
+  matmulMs[key] = ms;
+  matmulGflops[key] = 2 * M * N * K / ms / 1e6;
+}
+
+// ---- DiT forward and training step ----
+const ditS: DiTConfig = preset("DiT-S/2");
+const seedCfg: DiTConfig = preset("seed");
+async function forwardMs(cfg: DiTConfig, B: number, inner: number) {
+  const model = DiTModel.create(gpu, cfg, { seed: 1 });
+  const g = await DiTGraph.build(gpu, model, { batch: B, training: false });
+  g.setConditioning(new Array(B).fill(500), new Array(B).fill(1));
+  gpu.submit(g.pack);
+  return await time([g.forward], inner);
+}
+const forward: Record<string, number> = {
+  "dit-s2-b1": await forwardMs(ditS, 1, 3),
+  "dit-s2-b8": await forwardMs(ditS, 8, 1),
+  "seed-b1": await forwardMs(seedCfg, 1, 2),
+};
+const trainModel = DiTModel.create(gpu, ditS, { training: true, seed: 1 });
+const tg = await DiTGraph.build(gpu, trainModel, { batch: 8, training: true });
+tg.setConditioning(new Array(8).fill(500), new Array(8).fill(1));
+const opt = await GpuAdamW.create(gpu, trainModel.params, trainModel.grads!, {
+  lr: 1e-4,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  clipNorm: 1,
+  emaDecay: 0.9999,
+});
+const stepP = gpu.program("train-step");
+stepP.clear(trainModel.grads!);
+stepP.append(tg.forward);
+stepP.append(tg.lossAndBackward);
+stepP.append(opt.program);
+stepP.append(tg.pack);
+gpu.submit(tg.pack);
+const train: Record<string, number> = { "dit-s2-b8": await time([stepP], 1) };
+
+// ---- PyTorch peer ----
+interface Peer {
+  threads: number;
+  torch: string;
+  matmul_ms: Record<string, number>;
+  forward_ms: Record<string, number>;
+  train_step_ms: Record<string, number>;
+}
+let peer: Peer | null = null;
+let peerNote = "";
+if (!values["no-peer"]) {
+  try {
+    const r = await new Deno.Command("/usr/bin/python3", {
+      args: [new URL("./peer_torch.py", import.meta.url).pathname, values.threads!],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (r.code === 0) {
+      peer = JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").pop()!);
+    } else peerNote = new TextDecoder().decode(r.stderr).trim().split("\n").pop() ?? "failed";
+  } catch (e) {
+    peerNote = (e as Error).message;
+  }
+}
+
+const mfu = (flops: number, ms: number) =>
+  Number.isFinite(peak) ? flops / (ms / 1000) / (peak * 1e9) : null;
+const rows: string[][] = [[
+  "measure",
+  "engine ms",
+  "engine GFLOP/s",
+  "MFU",
+  "PyTorch ms",
+  "ratio (engine/torch)",
+]];
+for (const [M, K, N] of shapes) {
+  const key = `${M}x${K}x${N}`;
+  const f = 2 * M * N * K;
+  const pm = peer?.matmul_ms[key];
+  rows.push([
+    `matmul ${key}`,
+    matmulMs[key].toFixed(1),
+    matmulGflops[key].toFixed(1),
+    (mfu(f, matmulMs[key]) ?? NaN).toFixed(3),
+    pm?.toFixed(1) ?? "-",
+    pm ? (matmulMs[key] / pm).toFixed(2) : "-",
+  ]);
+}
+const fwdFlops: Record<string, number> = {
+  "dit-s2-b1": forwardFlops(ditS, 1),
+  "dit-s2-b8": forwardFlops(ditS, 8),
+  "seed-b1": forwardFlops(seedCfg, 1),
+};
+for (const [k, ms] of Object.entries(forward)) {
+  const pm = peer?.forward_ms[k];
+  rows.push([
+    `forward ${k}`,
+    ms.toFixed(1),
+    (fwdFlops[k] / ms / 1e6).toFixed(1),
+    (mfu(fwdFlops[k], ms) ?? NaN).toFixed(3),
+    pm?.toFixed(1) ?? "-",
+    pm ? (ms / pm).toFixed(2) : "-",
+  ]);
+}
+const tf = trainFlops(ditS, 8);
+const pt = peer?.train_step_ms["dit-s2-b8"];
+rows.push([
+  "train step dit-s2-b8",
+  train["dit-s2-b8"].toFixed(1),
+  (tf / train["dit-s2-b8"] / 1e6).toFixed(1),
+  (mfu(tf, train["dit-s2-b8"]) ?? NaN).toFixed(3),
+  pt?.toFixed(1) ?? "-",
+  pt ? (train["dit-s2-b8"] / pt).toFixed(2) : "-",
+]);
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+for (const r of rows) {
+  console.log(r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  "));
+}
+console.log(
+  `adapter: ${gpu.info.description} (${gpu.info.matmul} matmul kernels); peak for MFU: ${
+    Number.isFinite(peak) ? peak + " GFLOP/s" : "unknown (--peak)"
+  }`,
+);
+console.log(
+  peer
+    ? `peer: PyTorch ${peer.torch} on the CPU, ${peer.threads} threads`
+    : `peer: not run (${
+      peerNote || "--no-peer"
+    }); install with apt-get install -y python3-torch libopenblas0-openmp`,
+);
+console.log(JSON.stringify({
+  adapter: gpu.info.description,
+  matmul_kernels: gpu.info.matmul,
+  matmul_gflops: matmulGflops,
+  forward_ms: forward,
+  train_step_ms: train,
+  mfu: {
+    peak_gflops: Number.isFinite(peak) ? peak : null,
+    matmul: Object.fromEntries(
+      shapes.map(([M, K, N]) => [`${M}x${K}x${N}`, mfu(2 * M * N * K, matmulMs[`${M}x${K}x${N}`])]),
+    ),
+    forward: Object.fromEntries(
+      Object.entries(forward).map(([k, ms]) => [k, mfu(fwdFlops[k], ms)]),
+    ),
+    train_step: { "dit-s2-b8": mfu(tf, train["dit-s2-b8"]) },
+  },
+  peer: peer
+    ? {
+      name: `pytorch-${peer.torch}-cpu-${peer.threads}threads`,
+      matmul_ms: peer.matmul_ms,
+      forward_ms: peer.forward_ms,
+      train_step_ms: peer.train_step_ms,
+      ratio_train_step: train["dit-s2-b8"] / peer.train_step_ms["dit-s2-b8"],
+    }
+    : null,
+}));

@@ -1,0 +1,118 @@
+"""PyTorch CPU peer for `deno task bench:engine`: the same shapes, timed the same way.
+
+Prints one JSON object. Run by bench/engine.ts with /usr/bin/python3 when torch is importable.
+The DiT here is a compact re-statement of the official architecture (facebookresearch/DiT:
+conv patch embedding, sin-cos positions, adaLN-Zero blocks, timm-style attention, GELU-tanh MLP,
+learned sigma) so that FLOPs match the engine's DiT-S/2; it is written for timing, not parity.
+"""
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+torch.manual_seed(0)
+
+
+def modulate(x, shift, scale):
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+class Block(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.h = h
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.fc1 = nn.Linear(d, 4 * d)
+        self.fc2 = nn.Linear(4 * d, d)
+        self.ada = nn.Linear(d, 6 * d)
+
+    def attn(self, x):
+        n, t, d = x.shape
+        qkv = self.qkv(x).reshape(n, t, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        a = (q * (d // self.h) ** -0.5) @ k.transpose(-2, -1)
+        o = a.softmax(-1) @ v
+        return self.proj(o.transpose(1, 2).reshape(n, t, d))
+
+    def forward(self, x, c):
+        s1, sc1, g1, s2, sc2, g2 = self.ada(F.silu(c)).chunk(6, dim=1)
+        x = x + g1.unsqueeze(1) * self.attn(modulate(self.norm1(x), s1, sc1))
+        h = self.fc2(F.gelu(self.fc1(modulate(self.norm2(x), s2, sc2)), approximate="tanh"))
+        return x + g2.unsqueeze(1) * h
+
+
+class DiT(nn.Module):
+    def __init__(self, d=384, depth=12, h=6, p=2, c=4, size=32, classes=1000):
+        super().__init__()
+        self.p, self.c = p, c
+        self.x_emb = nn.Conv2d(c, d, p, p)
+        self.t1, self.t2 = nn.Linear(256, d), nn.Linear(d, d)
+        self.y_emb = nn.Embedding(classes + 1, d)
+        t = (size // p) ** 2
+        self.pos = nn.Parameter(torch.randn(1, t, d) * 0.02, requires_grad=False)
+        self.blocks = nn.ModuleList([Block(d, h) for _ in range(depth)])
+        self.norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.fada = nn.Linear(d, 2 * d)
+        self.lin = nn.Linear(d, p * p * 2 * c)
+
+    def forward(self, x, t, y):
+        n, _, hh, ww = x.shape
+        h = self.x_emb(x).flatten(2).transpose(1, 2) + self.pos
+        half = 128
+        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
+        a = t[:, None].float() * f[None]
+        c = self.t2(F.silu(self.t1(torch.cat([torch.cos(a), torch.sin(a)], -1)))) + self.y_emb(y)
+        for b in self.blocks:
+            h = b(h, c)
+        s, sc = self.fada(F.silu(c)).chunk(2, dim=1)
+        h = self.lin(modulate(self.norm(h), s, sc))
+        g = hh // self.p
+        h = h.reshape(n, g, g, self.p, self.p, 2 * self.c)
+        return torch.einsum("nhwpqc->nchpwq", h).reshape(n, 2 * self.c, hh, ww)
+
+
+def median_ms(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1000)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_ms": {}}
+for m, k, n in [(2048, 384, 1536), (2048, 1536, 384), (2048, 384, 1152), (2048, 384, 384)]:
+    a, b = torch.randn(m, k), torch.randn(n, k)
+    out["matmul_ms"][f"{m}x{k}x{n}"] = median_ms(lambda: a @ b.t(), 10)
+
+model = DiT()
+opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+fwd = {}
+with torch.no_grad():
+    for bsz in (1, 8):
+        x, t, y = torch.randn(bsz, 4, 32, 32), torch.randint(0, 1000, (bsz,)), torch.randint(0, 1000, (bsz,))
+        fwd[f"dit-s2-b{bsz}"] = median_ms(lambda: model(x, t, y), 5 if bsz == 1 else 3)
+out["forward_ms"] = fwd
+x, t, y = torch.randn(8, 4, 32, 32), torch.randint(0, 1000, (8,)), torch.randint(0, 1000, (8,))
+target = torch.randn(8, 4, 32, 32)
+
+
+def step():
+    opt.zero_grad(set_to_none=True)
+    loss = ((model(x, t, y)[:, :4] - target) ** 2).mean()
+    loss.backward()
+    opt.step()
+
+
+out["train_step_ms"] = {"dit-s2-b8": median_ms(step, 3)}
+print(json.dumps(out))

@@ -1,0 +1,28 @@
+/** Loading a model for inference from a checkpoint (EMA weights when present). */
+import type { Gpu } from "../gpu/gpu.ts";
+import { DiTModel } from "../model/model.ts";
+import { loadCheckpoint } from "../train/checkpoint.ts";
+
+/**
+ * Loads the newest checkpoint of a run directory (or a checkpoint file) as an inference model,
+ * with the EMA weights when the checkpoint has them (`optim.ema`), else the raw weights.
+ */
+export async function loadModel(
+  gpu: Gpu,
+  pathOrDir: string,
+  opts: { ema?: boolean } = {},
+): Promise<DiTModel> {
+  const ck = await loadCheckpoint(pathOrDir);
+  const model = DiTModel.create(gpu, ck.config);
+  model.loadStateDict(ck.file, { allowExtra: true });
+  if ((opts.ema ?? true) && ck.file.has("optim.ema")) {
+    const ema = ck.file.float32("optim.ema");
+    if (ema.length !== model.params.size) {
+      throw new Error(
+        `${ck.path}: optim.ema has ${ema.length} values, expected ${model.params.size}`,
+      );
+    }
+    gpu.write(model.params, ema);
+  }
+  return model;
+}
