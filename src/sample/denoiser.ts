@@ -38,6 +38,10 @@ export interface SampleTiming {
 interface Recorded {
   graph: DiTGraph;
   program: Program;
+  /** The same work split per step (index 0 also draws the initial noise), for previews. */
+  steps: Program[];
+  /** The sampler's x0 estimate after each step [B, L]. */
+  x0: Tensor;
   rows: Tensor; // [B, 4] Philox row keys
   tTable: Tensor; // [steps, B] float timesteps
 }
@@ -98,10 +102,12 @@ export class GpuDenoiser {
     const L = this.L;
     const x0 = gpu.tensor([B, L], "x0_pred");
     const stepNoise = plan.noisy ? gpu.tensor([B, L], "step_noise") : undefined;
+    const stepPrograms: Program[] = [];
     if (!givenNoise) {
       this.#noise.record(p, { rows, out: graph.x, stream: 0 });
     }
     for (let k = 0; k < plan.numSteps; k++) {
+      const before = p.cmds.length;
       p.copy(tTable.slice(k * B, [B]), graph.t);
       p.append(graph.forward);
       if (plan.rows[k].s !== 0 && stepNoise) {
@@ -116,8 +122,11 @@ export class GpuDenoiser {
         perSample: L,
         epsStride: graph.out.size / B,
       });
+      const sp = gpu.program(`sample/${key}/step${k}`);
+      sp.cmds.push(...p.cmds.slice(k === 0 ? 0 : before));
+      stepPrograms.push(sp);
     }
-    const rec = { graph, program: p, rows, tTable };
+    const rec = { graph, program: p, steps: stepPrograms, x0, rows, tTable };
     this.#programs.set(key, rec);
     return rec;
   }
@@ -130,8 +139,15 @@ export class GpuDenoiser {
     return t;
   }
 
-  /** Runs a job; returns x0 [n * L] and timings. One submit, one readback. */
-  async sample(job: SampleJob): Promise<{ x0: Float32Array; timing: SampleTiming }> {
+  /**
+   * Runs a job; returns x0 [n * L] and timings. One submit and one readback, unless `onPreview`
+   * is given: then each step is submitted and its x0 estimate read back (one ~10 ms readback per
+   * step on Deno) and passed to `onPreview(step, x0 [n * L])`, step counting from 1.
+   */
+  async sample(
+    job: SampleJob,
+    onPreview?: (step: number, x0: Float32Array) => void,
+  ): Promise<{ x0: Float32Array; timing: SampleTiming }> {
     const t0 = performance.now();
     const n = job.seeds.length;
     if (n < 1) throw new Error("A sample job needs at least one seed");
@@ -175,7 +191,14 @@ export class GpuDenoiser {
       gpu.write(rec.graph.x, Float32Array.from(pad(job.noise, this.L)));
     }
     const t1 = performance.now();
-    gpu.submit(rec.program);
+    if (onPreview) {
+      for (let k = 0; k < rec.steps.length - 1; k++) {
+        gpu.submit(rec.steps[k]);
+        const [est] = await gpu.read(rec.x0.slice(0, [n * this.L]));
+        onPreview(k + 1, est);
+      }
+      gpu.submit(rec.steps[rec.steps.length - 1]);
+    } else gpu.submit(rec.program);
     const [x] = await gpu.read(rec.graph.x);
     const t2 = performance.now();
     return { x0: x.slice(0, n * this.L), timing: { encodeMs: t1 - t0, gpuMs: t2 - t1 } };

@@ -90,8 +90,28 @@ export interface ConvOptions {
 }
 
 /** Output size of one axis. */
-export function convOut(size: number, ks: number, stride: number, pad: number, padEnd: number) {
+export function convOut(
+  size: number,
+  ks: number,
+  stride: number,
+  pad: number,
+  padEnd: number,
+): number {
   return Math.floor((size + pad + padEnd - ks) / stride) + 1;
+}
+
+/** The resolved options and output size of a convolution of x. */
+export function convGeometry(x: { H: number; W: number }, w: ConvWeight, opts: ConvOptions = {}) {
+  const stride = opts.stride ?? 1;
+  const pad = opts.pad ?? (w.ks - 1) / 2;
+  const padEnd = opts.padEnd ?? pad;
+  const up = opts.up ?? false;
+  const Ho = convOut(up ? 2 * x.H : x.H, w.ks, stride, pad, padEnd);
+  const Wo = convOut(up ? 2 * x.W : x.W, w.ks, stride, pad, padEnd);
+  if (Ho <= 0 || Wo <= 0) {
+    throw new Error(`Conv ${w.name}: input ${x.H}x${x.W} is too small (output ${Ho}x${Wo})`);
+  }
+  return { stride, pad, padEnd, up, Ho, Wo };
 }
 
 /**
@@ -107,17 +127,7 @@ export async function conv2d(
   opts: ConvOptions = {},
 ): Promise<Act> {
   if (x.C !== w.Cin) throw new Error(`Conv ${w.name}: input has ${x.C} channels, expected ${w.Cin}`);
-  const stride = opts.stride ?? 1;
-  const pad = opts.pad ?? (w.ks - 1) / 2;
-  const padEnd = opts.padEnd ?? pad;
-  const up = opts.up ?? false;
-  const Hv = up ? 2 * x.H : x.H;
-  const Wv = up ? 2 * x.W : x.W;
-  const Ho = convOut(Hv, w.ks, stride, pad, padEnd);
-  const Wo = convOut(Wv, w.ks, stride, pad, padEnd);
-  if (Ho <= 0 || Wo <= 0) {
-    throw new Error(`Conv ${w.name}: input ${x.H}x${x.W} is too small (output ${Ho}x${Wo})`);
-  }
+  const { stride, pad, padEnd, up, Ho, Wo } = convGeometry(x, w, opts);
   const M = x.N * Ho * Wo;
   if (out.size < M * w.Cout) throw new Error(`Conv ${w.name}: output [${out.shape}] is too small`);
   const g: PatchGeom = {

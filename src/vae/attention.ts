@@ -1,0 +1,113 @@
+/**
+ * The VAE mid-block attention (diffusers `Attention` with one head, dim_head = C, as run by the
+ * classic AttnProcessor): tokens [N, T = H*W, C] are the NHWC activation itself.
+ *
+ *   xn = GroupNorm(x); [q | k | v] = xn [Wq | Wk | Wv]^T + b   (one fused matmul, [N*T, 3C])
+ *   out = x + (softmax(q k^T / sqrt(C)) v) Wo^T + bo
+ *
+ * The score matrix is never whole: per image, blocks of Tq query rows (Tq x T scores within the
+ * tile budget) and, for the packed keys, chunks of at most 8192 key rows.
+ */
+import { matmul } from "../ops/matmul.ts";
+import { type ConvWeight, conv2d } from "./conv.ts";
+import { MAX_TILE_ROWS } from "./memory.ts";
+import {
+  type Act,
+  groupNorm,
+  type NormWeights,
+  packRows,
+  packTransposed,
+  type Rec,
+  softmaxRows,
+  texels,
+} from "./ops.ts";
+
+/** Weights of one attention block. */
+export interface AttentionWeights {
+  name: string;
+  norm: NormWeights;
+  /** to_q | to_k | to_v fused: [3C, C] with bias [3C] */
+  qkv: ConvWeight;
+  /** to_out.0: [C, C] */
+  out: ConvWeight;
+}
+
+/** Records the attention block on x [N, H, W, C]; returns a new pooled activation. */
+export async function attentionBlock(
+  rec: Rec,
+  x: Act,
+  w: AttentionWeights,
+  groups: number,
+  eps: number,
+): Promise<Act> {
+  const { p, mem } = rec;
+  const { N, C } = x;
+  const T = x.H * x.W;
+  const xn = mem.acquire(N * T * C, "attn-norm");
+  await groupNorm(rec, x, w.norm, groups, xn, false, eps);
+  const qkv = mem.acquire(N * T * 3 * C, "attn-qkv"); // [N*T, 3C]
+  await conv2d(rec, { ...x, t: xn }, w.qkv, qkv);
+  mem.release(xn);
+  const out = mem.acquire(N * T * C, "attn-out");
+  p.copy(x.t, out, N * T * C);
+  const bind = mem.limits.bindBytes;
+  const scoreBytes = Math.min(mem.limits.tileBytes, bind);
+  // Query rows per block: scores [Tq, T] within the tile budget, q view within a binding.
+  const Tq = Math.max(
+    1,
+    Math.min(MAX_TILE_ROWS, T, Math.floor(scoreBytes / (T * 4)), Math.floor(bind / (12 * C))),
+  );
+  // Key rows per packed chunk.
+  const Tk = Math.max(1, Math.min(T, mem.tileRows(texels(C)), Math.floor(bind / (12 * C))));
+  const s = mem.acquire(Tq * T, "attn-scores");
+  const o = mem.acquire(Tq * C, "attn-o");
+  const scale = 1 / Math.sqrt(C);
+  for (let n = 0; n < N; n++) {
+    const vT = await packTransposed(rec, qkv, n * T, T, C, 3 * C, 2 * C, "v"); // [C, T]
+    for (let q0 = 0; q0 < T; q0 += Tq) {
+      const rows = Math.min(Tq, T - q0);
+      const q = await packRows(rec, qkv, n * T + q0, rows, C, 3 * C, 0, "a");
+      for (let k0 = 0; k0 < T; k0 += Tk) {
+        const kr = Math.min(Tk, T - k0);
+        const k = await packRows(rec, qkv, n * T + k0, kr, C, 3 * C, C, "k");
+        await matmul(p, {
+          variant: "nt",
+          M: rows,
+          N: kr,
+          K: C,
+          a: q.op,
+          b: k.op,
+          c: { t: s, ld: T, off: k0 },
+          alpha: scale,
+        });
+        k.release();
+      }
+      q.release();
+      const probs = await softmaxRows(rec, s, rows, T);
+      await matmul(p, {
+        variant: "nt",
+        M: rows,
+        N: C,
+        K: T,
+        a: probs,
+        b: vT,
+        c: { t: o, ld: C },
+      });
+      const oa = await packRows(rec, o, 0, rows, C, C, 0, "a");
+      await matmul(p, {
+        variant: "nt",
+        M: rows,
+        N: C,
+        K: w.out.Kp,
+        a: oa.op,
+        b: w.out.packed,
+        c: { t: out, ld: C, off: (n * T + q0) * C },
+        bias: w.out.bias,
+        accumulate: true,
+      });
+      oa.release();
+    }
+  }
+  mem.release(qkv, s, o);
+  return { ...x, t: out };
+}
