@@ -51,7 +51,7 @@ const PRESET_TRAIN: Record<string, Partial<TrainOptions>> = {
   },
   small: {
     steps: 1000,
-    batch: 32,
+    batch: 16,
     lr: 1e-3,
     warmup: 100,
     cosine: true,

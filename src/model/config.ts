@@ -175,8 +175,11 @@ export const PRESETS: Record<string, () => DiTConfig> = {
   "DiT-B/2": () => official(768, 12, 12),
   "DiT-L/2": () => official(1024, 24, 16),
   "DiT-XL/2": () => official(1152, 28, 16),
-  /** Seed architecture, small enough for a CPU adapter (the default training preset). */
-  "small": () => seed(192, 6, 6, 10),
+  /**
+   * Seed architecture sized for ~10 minutes of training on a 2-core llvmpipe machine (the default
+   * training preset): width 128, 4 blocks, 4 heads, patch 4 (64 tokens of a 32x32x4 latent).
+   */
+  "small": () => ({ ...seed(128, 4, 4, 10), patchSize: 4 }),
   /** A training step well under a second on llvmpipe: smoke tests. */
   "tiny": () => seed(64, 2, 4, 10),
   /** Official architecture at test size. */
