@@ -3,6 +3,7 @@
  * programs (replayed into one command encoder per step or request), readback and error surfacing.
  */
 import { type GpuDevice, type GpuOptions, requestGpuDevice } from "./device.ts";
+import { BufferPool } from "./pool.ts";
 import { Profiler } from "./profiler.ts";
 
 /** A float32 uniform value (plain numbers are u32). */
@@ -205,10 +206,13 @@ export class Gpu {
   #errors: string[] = [];
   #bytes = 0;
   profiler?: Profiler;
+  /** Reusable buffers (readback staging and temporaries). */
+  readonly pool: BufferPool;
 
   private constructor(info: GpuDevice) {
     this.info = info;
     this.device = info.device;
+    this.pool = new BufferPool(this.device);
     this.device.addEventListener("uncapturederror", (e) => {
       this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
@@ -373,11 +377,11 @@ export class Gpu {
       offsets.push(total);
       total += Math.ceil(t.size * 4 / 256) * 256;
     }
-    const staging = this.device.createBuffer({
-      label: "readback",
-      size: Math.max(256, total),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    const staging = this.pool.acquire(
+      total,
+      GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      "readback",
+    );
     const enc = this.device.createCommandEncoder({ label: "readback" });
     tensors.forEach((t, i) => {
       const bytes = Math.ceil(t.size * 4 / 4) * 4;
@@ -391,7 +395,7 @@ export class Gpu {
       new Float32Array(mapped.slice(offsets[i], offsets[i] + t.size * 4))
     );
     staging.unmap();
-    staging.destroy();
+    this.pool.release(staging);
     return out;
   }
 

@@ -48,7 +48,7 @@ function fill(e: ParamEntry, out: Float32Array, rng: InitRng, layout: ParamLayou
     case "dwconv-default": {
       // kaiming_uniform(a=sqrt(5)) gives bound 1/sqrt(fan_in); the bias uses the same bound.
       const k = layout.cfg.dwKernel;
-      const bound = 1 / Math.sqrt(k * k);
+      const bound = 1 / Math.sqrt(layout.cfg.input.kind === "image" ? k * k : k);
       for (let i = 0; i < v.length; i++) v[i] = (2 * rng.uniform() - 1) * bound;
       return;
     }

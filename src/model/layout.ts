@@ -153,7 +153,9 @@ export class ParamLayout {
       add(b.fc2W, [D, d.hidden4], "xavier");
       add(b.fc2B, [D], "zero");
       if (b.dwW) {
-        add(b.dwW, [d.hidden4, 1, cfg.dwKernel, cfg.dwKernel], "dwconv-default");
+        // Conv2d over the token grid for images, Conv1d over the sequence for token inputs.
+        const k = cfg.dwKernel;
+        add(b.dwW, img ? [d.hidden4, 1, k, k] : [d.hidden4, 1, k], "dwconv-default");
         add(b.dwB!, [d.hidden4], "dwconv-default");
       }
       add(b.adaW, [6 * D, D], "zero");
