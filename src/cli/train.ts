@@ -11,6 +11,7 @@ import { loadImageFolder } from "../data/folder.ts";
 import { loadLatents } from "../data/latents.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { DEFAULT_TRAIN, Trainer, type TrainOptions } from "../train/trainer.ts";
+import { PRESET_TRAIN } from "../train/presets.ts";
 
 const HELP = `Usage: deno task train [options]
   --preset <name>     model preset (${Object.keys(PRESETS).join(", ")}); default small
@@ -35,43 +36,6 @@ const HELP = `Usage: deno task train [options]
   --ckpt-every <n>    steps between checkpoints;  --keep <n> checkpoints kept (default 3)
   --val-every <n>     steps between validation-loss passes
   --sampler <name>    sampler for grids (default dpm++2m), --sample-steps <n>`;
-
-/** Per-preset training defaults: `small` is sized for ~10 minutes on a 2-core llvmpipe machine. */
-const PRESET_TRAIN: Record<string, Partial<TrainOptions>> = {
-  tiny: {
-    steps: 60,
-    batch: 8,
-    lr: 1e-3,
-    warmup: 10,
-    logEvery: 10,
-    sampleEvery: 0,
-    ckptEvery: 30,
-    valEvery: 30,
-    emaDecay: 0.99,
-  },
-  small: {
-    steps: 1000,
-    batch: 16,
-    lr: 1e-3,
-    warmup: 100,
-    cosine: true,
-    emaDecay: 0.995,
-    logEvery: 10,
-    sampleEvery: 250,
-    ckptEvery: 100,
-    valEvery: 100,
-  },
-  seed: {
-    steps: 100000,
-    batch: 64,
-    lr: 1e-4,
-    emaDecay: 0.9999,
-    sampleEvery: 2000,
-    ckptEvery: 1000,
-    valEvery: 1000,
-    logEvery: 50,
-  },
-};
 
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;

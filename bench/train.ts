@@ -1,0 +1,139 @@
+/**
+ * `deno task bench:train`: training throughput (samples/s) and model-FLOPs utilisation of the
+ * small presets at their default batch sizes (32x32x4 latents, full step: forward, loss, backward,
+ * AdamW with clipping and EMA, weight repacking), with PyTorch on the CPU side by side in the same
+ * run (bench/peer_train_torch.py) when python3 has torch. Prints a table and one JSON line.
+ */
+import { parseArgs } from "node:util";
+import { Gpu } from "../src/gpu/gpu.ts";
+import { preset } from "../src/model/config.ts";
+import { DiTModel } from "../src/model/model.ts";
+import { DiTGraph } from "../src/model/graph.ts";
+import { trainFlops } from "../src/model/flops.ts";
+import { GpuAdamW } from "../src/train/optimizer.ts";
+import { PRESET_TRAIN } from "../src/train/presets.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    peak: { type: "string" },
+    reps: { type: "string", default: "3" },
+    "no-peer": { type: "boolean" },
+  },
+});
+const gpu = await Gpu.create();
+const peak = values.peak ? Number(values.peak) : gpu.info.isCpu ? 235 : NaN;
+const reps = Number(values.reps);
+const results: Record<string, unknown> = {};
+const rows: string[][] = [[
+  "preset",
+  "batch",
+  "engine ms/step",
+  "samples/s",
+  "GFLOP/s",
+  "MFU",
+  "PyTorch ms/step",
+  "PyTorch samples/s",
+  "speed-up",
+]];
+for (const name of ["tiny", "small"]) {
+  const cfg = {
+    ...preset(name),
+    condition: { kind: "class" as const, numClasses: 9, nullClass: false },
+  };
+  const B = PRESET_TRAIN[name].batch!;
+  const model = DiTModel.create(gpu, cfg, { training: true, seed: 1 });
+  const g = await DiTGraph.build(gpu, model, { batch: B, training: true });
+  g.setConditioning(
+    Array.from({ length: B }, (_, i) => (i * 97) % 1000),
+    Array.from({ length: B }, (_, i) => i % 9),
+  );
+  const opt = await GpuAdamW.create(gpu, model.params, model.grads!, {
+    lr: 1e-4,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    clipNorm: 1,
+    emaDecay: 0.999,
+  });
+  const step = gpu.program("step");
+  step.clear(model.grads!);
+  step.append(g.forward);
+  step.append(g.lossAndBackward);
+  step.append(opt.program);
+  step.append(g.pack);
+  const inner = 5;
+  const p = gpu.program("steps");
+  for (let i = 0; i < inner; i++) p.append(step);
+  gpu.submit(g.pack, p);
+  await gpu.sync();
+  const ts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    gpu.submit(p);
+    await gpu.sync();
+    ts.push((performance.now() - t0) / inner);
+  }
+  const ms = ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+  const flops = trainFlops(cfg, B);
+  let peer: { train_step_ms: number; torch: string; threads: number } | null = null;
+  if (!values["no-peer"]) {
+    const arg = JSON.stringify({
+      hidden: cfg.hidden,
+      depth: cfg.depth,
+      heads: cfg.heads,
+      patch: cfg.patchSize,
+      channels: 4,
+      size: 32,
+      dw: cfg.dwKernel,
+      batch: B,
+      classes: 9,
+    });
+    const r = await new Deno.Command("/usr/bin/python3", {
+      args: [new URL("./peer_train_torch.py", import.meta.url).pathname, arg, "2"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch(() => null);
+    if (r?.code === 0) {
+      peer = JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").pop()!);
+    }
+  }
+  const mfu = Number.isFinite(peak) ? flops / (ms / 1000) / (peak * 1e9) : null;
+  results[name] = {
+    batch: B,
+    step_ms: ms,
+    samples_per_s: B / (ms / 1000),
+    gflops: flops / ms / 1e6,
+    mfu,
+    peer_step_ms: peer?.train_step_ms ?? null,
+    peer_samples_per_s: peer ? B / (peer.train_step_ms / 1000) : null,
+  };
+  rows.push([
+    name,
+    String(B),
+    ms.toFixed(1),
+    (B / (ms / 1000)).toFixed(1),
+    (flops / ms / 1e6).toFixed(1),
+    mfu?.toFixed(3) ?? "-",
+    peer?.train_step_ms.toFixed(1) ?? "-",
+    peer ? (B / (peer.train_step_ms / 1000)).toFixed(1) : "-",
+    peer ? (peer.train_step_ms / ms).toFixed(2) : "-",
+  ]);
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+for (const r of rows) {
+  console.log(r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  "));
+}
+console.log(
+  `adapter: ${gpu.info.description}; MFU against ${
+    Number.isFinite(peak) ? peak + " GFLOP/s" : "unknown peak (--peak)"
+  }; peer: PyTorch CPU, 2 threads`,
+);
+console.log(
+  JSON.stringify({
+    adapter: gpu.info.description,
+    peak_gflops: Number.isFinite(peak) ? peak : null,
+    presets: results,
+  }),
+);

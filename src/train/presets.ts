@@ -1,0 +1,39 @@
+/** Training defaults per model preset. */
+import type { TrainOptions } from "./trainer.ts";
+
+/** Per-preset training defaults: `small` is sized for ~10 minutes on a 2-core llvmpipe machine. */
+export const PRESET_TRAIN: Record<string, Partial<TrainOptions>> = {
+  tiny: {
+    steps: 60,
+    batch: 8,
+    lr: 1e-3,
+    warmup: 10,
+    logEvery: 10,
+    sampleEvery: 0,
+    ckptEvery: 30,
+    valEvery: 30,
+    emaDecay: 0.99,
+  },
+  small: {
+    steps: 1000,
+    batch: 16,
+    lr: 1e-3,
+    warmup: 100,
+    cosine: true,
+    emaDecay: 0.995,
+    logEvery: 10,
+    sampleEvery: 250,
+    ckptEvery: 100,
+    valEvery: 100,
+  },
+  seed: {
+    steps: 100000,
+    batch: 64,
+    lr: 1e-4,
+    emaDecay: 0.9999,
+    sampleEvery: 2000,
+    ckptEvery: 1000,
+    valEvery: 1000,
+    logEvery: 50,
+  },
+};
