@@ -94,7 +94,7 @@ export class DiTGraph {
   /** d loss / d x when built with inputGrad. */
   readonly gradX: Tensor;
   /** Intermediate activations by name (see parity). */
-  readonly acts = new Map<string, Tensor>();
+  readonly acts: Map<string, Tensor> = new Map();
   readonly forward: Program;
   readonly lossAndBackward: Program;
   /** The loss alone into loss[1] (validation), recorded when training. */

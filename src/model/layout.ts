@@ -106,7 +106,7 @@ export function paramNames(cfg: DiTConfig): ParamNames {
 /** The layout of a config: entries in upstream state-dict order. */
 export class ParamLayout {
   readonly entries: ParamEntry[] = [];
-  readonly byName = new Map<string, ParamEntry>();
+  readonly byName: Map<string, ParamEntry> = new Map();
   /** Elements of the trainable flat buffer (padded). */
   paramsSize = 0;
   /** Elements of the frozen buffer (padded, at least 64). */
