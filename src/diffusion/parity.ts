@@ -14,6 +14,7 @@
  * alphas_cumprod exactly (`{precision: "float64"}` checks the float64 schedule instead, whose
  * alphas_cumprod is within 1.3e-5 relative of diffusers' and whose trajectories stay within 6e-6).
  */
+import { relError } from "../util/compare.ts";
 import { loadSafetensors, type SafeTensors } from "../io/safetensors.ts";
 import type { SchedulePrecision } from "./schedule.ts";
 import {
@@ -25,6 +26,8 @@ import {
   stepCpu,
 } from "./samplers.ts";
 
+export { relError };
+
 /** One parity comparison. */
 export interface ParityRow {
   name: string;
@@ -34,20 +37,6 @@ export interface ParityRow {
 
 /** Relative tolerance of float tensors (golden README: 1e-5 of each tensor's max). */
 export const PARITY_LIMIT = 1e-5;
-
-/** `max |a - b| / max |b|` (0 when both are all zero). */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    diff = d > diff || Number.isNaN(d) ? d : diff;
-    ref = Math.max(ref, Math.abs(b[i]));
-  }
-  if (Number.isNaN(diff)) return Infinity;
-  return ref === 0 ? diff : diff / ref;
-}
 
 /** Largest absolute difference of integer sequences (Infinity when lengths differ). */
 function intError(a: ArrayLike<number>, b: ArrayLike<number>): number {

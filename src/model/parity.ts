@@ -3,11 +3,14 @@
  * seed's dit.py): builds the model from the file's config, loads its state dict by upstream names,
  * runs forward and backward on the engine, and compares outputs, activations and gradients.
  */
+import { relError } from "../util/compare.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { SafeTensors } from "../io/safetensors.ts";
 import type { DiTConfig } from "./config.ts";
 import { DiTGraph } from "./graph.ts";
 import { DiTModel } from "./model.ts";
+
+export { relError };
 
 /** One compared tensor: max |ours - ref| / max |ref| against its limit. */
 export interface ParityRow {
@@ -19,20 +22,6 @@ export interface ParityRow {
 /** Limits: outputs and activations 1e-4, gradients 1e-3 (relative to each tensor's max). */
 export const OUTPUT_LIMIT = 1e-4;
 export const GRAD_LIMIT = 1e-3;
-
-/** `max |a - b| / max |b|`; Infinity on a length mismatch or NaN. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return Infinity;
-    diff = Math.max(diff, d);
-    ref = Math.max(ref, Math.abs(b[i]));
-  }
-  return ref === 0 ? diff : diff / ref;
-}
 
 /** Which DiT a golden file describes, or null. */
 export function ditKind(st: SafeTensors): "official" | "seed" | null {

@@ -1,0 +1,15 @@
+/** Comparison of tensors against references, as the parity checks report it. */
+
+/** `max |a - b| / max |b|` (the absolute difference when `b` is all zero); Infinity on a length mismatch or NaN. */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let diff = 0;
+  let ref = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (Number.isNaN(d)) return Infinity;
+    diff = Math.max(diff, d);
+    ref = Math.max(ref, Math.abs(b[i]));
+  }
+  return ref === 0 ? diff : diff / ref;
+}
