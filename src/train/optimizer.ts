@@ -1,7 +1,8 @@
 /**
  * AdamW (decoupled weight decay, PyTorch semantics), global gradient-norm clipping and the EMA of
  * the weights, all on the GPU over the flat parameter layout: recorded once, per-step values
- * (learning rate, bias corrections) in a uniform rewritten before each submit. Flat arrays are
+ * (learning rate, bias corrections, EMA decay with warm-up) in a uniform rewritten before each
+ * submit. Flat arrays are
  * processed in chunks so that no binding exceeds the device's limit.
  */
 import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
@@ -104,6 +105,9 @@ export class GpuAdamW {
 
   #values(n: number, stride: number, step: number, lr: number) {
     const c = this.cfg;
+    // EMA warm-up: early in training the average must not be dominated by the (zero-output,
+    // adaLN-Zero) initial weights, so the decay ramps up as (1 + step) / (10 + step).
+    const decay = Math.min(c.emaDecay, (1 + step) / (10 + step));
     return [
       n,
       stride,
@@ -117,7 +121,7 @@ export class GpuAdamW {
       f32(1 - c.beta1 ** step),
       f32(1 - c.beta2 ** step),
       f32(c.clipNorm),
-      f32(c.emaDecay),
+      f32(decay),
     ];
   }
 
