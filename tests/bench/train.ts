@@ -5,13 +5,13 @@
  * run (bench/peer_train_torch.py) when python3 has torch. Prints a table and one JSON line.
  */
 import { parseArgs } from "node:util";
-import { Gpu } from "../src/gpu/gpu.ts";
-import { preset } from "../src/model/config.ts";
-import { DiTModel } from "../src/model/model.ts";
-import { DiTGraph } from "../src/model/graph.ts";
-import { trainFlops } from "../src/model/flops.ts";
-import { GpuAdamW } from "../src/train/optimizer.ts";
-import { PRESET_TRAIN } from "../src/train/presets.ts";
+import { Gpu } from "../../src/gpu/gpu.ts";
+import { preset } from "../../src/model/config.ts";
+import { DiTModel } from "../../src/model/model.ts";
+import { DiTGraph } from "../../src/model/graph.ts";
+import { trainFlops } from "../../src/model/flops.ts";
+import { GpuAdamW } from "../../src/train/optimizer.ts";
+import { PRESET_TRAIN } from "../../src/train/presets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

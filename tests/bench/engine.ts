@@ -7,13 +7,13 @@
  * for other adapters pass --peak <GFLOP/s>.
  */
 import { parseArgs } from "node:util";
-import { Gpu, type Program } from "../src/gpu/gpu.ts";
-import { matmul, packMatrix } from "../src/ops/matmul.ts";
-import { type DiTConfig, preset } from "../src/model/config.ts";
-import { DiTModel } from "../src/model/model.ts";
-import { DiTGraph } from "../src/model/graph.ts";
-import { forwardFlops, trainFlops } from "../src/model/flops.ts";
-import { GpuAdamW } from "../src/train/optimizer.ts";
+import { Gpu, type Program } from "../../src/gpu/gpu.ts";
+import { matmul, packMatrix } from "../../src/ops/matmul.ts";
+import { type DiTConfig, preset } from "../../src/model/config.ts";
+import { DiTModel } from "../../src/model/model.ts";
+import { DiTGraph } from "../../src/model/graph.ts";
+import { forwardFlops, trainFlops } from "../../src/model/flops.ts";
+import { GpuAdamW } from "../../src/train/optimizer.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

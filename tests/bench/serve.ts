@@ -16,7 +16,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { ClientError, connect, type DitClient, type SampleResult } from "../src/server/client.ts";
+import { ClientError, connect, type DitClient, type SampleResult } from "../../src/server/client.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -65,12 +65,12 @@ async function startServerProcess(): Promise<{ url: string; process: Deno.ChildP
   const args = [
     "run",
     "-A",
-    new URL("../src/server/main.ts", import.meta.url).pathname,
+    new URL("../../src/server/main.ts", import.meta.url).pathname,
     "--port",
     "0",
   ];
   if (values.denoiser) args.push("--denoiser", values.denoiser);
-  else args.push("--denoiser", new URL("../src/server/cpu_denoiser.ts", import.meta.url).href);
+  else args.push("--denoiser", new URL("../../src/server/cpu_denoiser.ts", import.meta.url).href);
   if (values["denoiser-config"]) args.push("--denoiser-config", values["denoiser-config"]);
   if (values["batch-window-ms"]) args.push("--batch-window-ms", values["batch-window-ms"]);
   if (values["fixed-window"]) args.push("--fixed-window");
