@@ -9,7 +9,7 @@
  * tile budget) and, for the packed keys, chunks of at most 8192 key rows.
  */
 import { matmul } from "../ops/matmul.ts";
-import { type ConvWeight, conv2d } from "./conv.ts";
+import { conv2d, type ConvWeight } from "./conv.ts";
 import { MAX_TILE_ROWS } from "./memory.ts";
 import {
   type Act,

@@ -150,7 +150,9 @@ export function parseVaeConfig(raw: unknown, source = "VAE config"): VaeConfig {
   if (cfg.scalingFactor === 0) fail("scaling_factor must not be 0");
   blockOutChannels.forEach((ch, i) => {
     if (ch % cfg.normNumGroups !== 0) {
-      fail(`block_out_channels[${i}] = ${ch} is not divisible by norm_num_groups ${cfg.normNumGroups}`);
+      fail(
+        `block_out_channels[${i}] = ${ch} is not divisible by norm_num_groups ${cfg.normNumGroups}`,
+      );
     }
     if (ch % 4 !== 0) fail(`block_out_channels[${i}] = ${ch} must be a multiple of 4`);
   });

@@ -7,15 +7,7 @@
 import type { Tensor } from "../gpu/gpu.ts";
 import { matmul, PackedMatrix } from "../ops/matmul.ts";
 import type { VaeMemory } from "./memory.ts";
-import {
-  type Act,
-  im2col,
-  packRows,
-  patchSpan,
-  type PatchGeom,
-  type Rec,
-  texels,
-} from "./ops.ts";
+import { type Act, im2col, packRows, type PatchGeom, patchSpan, type Rec, texels } from "./ops.ts";
 
 /** A convolution's weights on the GPU: W' [Cout, Kp], column (i*ks + j)*Cin + ci (zero padded). */
 export interface ConvWeight {
@@ -47,13 +39,17 @@ export function uploadConv(
   if (w.length !== Cout * Cin * ks * ks) {
     throw new Error(`Weight ${name} has ${w.length} values, expected [${Cout},${Cin},${ks},${ks}]`);
   }
-  if (b.length !== Cout) throw new Error(`Bias of ${name} has ${b.length} values, expected ${Cout}`);
+  if (b.length !== Cout) {
+    throw new Error(`Bias of ${name} has ${b.length} values, expected ${Cout}`);
+  }
   const K = ks * ks * Cin;
   const Kp = 4 * texels(K);
   const host = new Float32Array(Cout * Kp); // [Cout, Kp]
   for (let o = 0; o < Cout; o++) {
     for (let ci = 0; ci < Cin; ci++) {
-      for (let t = 0; t < ks * ks; t++) host[o * Kp + t * Cin + ci] = w[(o * Cin + ci) * ks * ks + t];
+      for (let t = 0; t < ks * ks; t++) {
+        host[o * Kp + t * Cin + ci] = w[(o * Cin + ci) * ks * ks + t];
+      }
     }
   }
   const gpu = mem.gpu;
@@ -126,7 +122,9 @@ export async function conv2d(
   out: Tensor,
   opts: ConvOptions = {},
 ): Promise<Act> {
-  if (x.C !== w.Cin) throw new Error(`Conv ${w.name}: input has ${x.C} channels, expected ${w.Cin}`);
+  if (x.C !== w.Cin) {
+    throw new Error(`Conv ${w.name}: input has ${x.C} channels, expected ${w.Cin}`);
+  }
   const { stride, pad, padEnd, up, Ho, Wo } = convGeometry(x, w, opts);
   const M = x.N * Ho * Wo;
   if (out.size < M * w.Cout) throw new Error(`Conv ${w.name}: output [${out.shape}] is too small`);

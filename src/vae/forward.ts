@@ -125,7 +125,11 @@ export class VaeGraph {
       }
       if (i < boc.length - 1) {
         const name = `${block}.downsamplers.0`;
-        h = await this.#convStep(rec, h, `${name}.conv`, () => {}, { stride: 2, pad: 0, padEnd: 1 });
+        h = await this.#convStep(rec, h, `${name}.conv`, () => {}, {
+          stride: 2,
+          pad: 0,
+          padEnd: 1,
+        });
         capture(name, h);
       }
       capture(block, h);

@@ -21,8 +21,9 @@ export const LEGACY_ATTENTION_NAMES: Readonly<Record<string, string>> = {
 
 /** The current name of a state-dict key (legacy attention names mapped), or the key unchanged. */
 export function canonicalKey(key: string): string {
-  const m = /^((?:en|de)coder\.mid_block\.attentions\.\d+\.)(query|key|value|proj_attn)\.(weight|bias)$/
-    .exec(key);
+  const m =
+    /^((?:en|de)coder\.mid_block\.attentions\.\d+\.)(query|key|value|proj_attn)\.(weight|bias)$/
+      .exec(key);
   return m ? `${m[1]}${LEGACY_ATTENTION_NAMES[m[2]]}.${m[3]}` : key;
 }
 

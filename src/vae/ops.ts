@@ -118,7 +118,11 @@ export async function im2col(
     0,
   ], "vae_im2col");
   const tex = usesTextures(rec);
-  const kernel = await gpu.kernel("vae_im2col", { VEC4: vec4 ? 1 : 0 }, tex ? "im2col_tex" : "im2col_buf");
+  const kernel = await gpu.kernel(
+    "vae_im2col",
+    { VEC4: vec4 ? 1 : 0 },
+    tex ? "im2col_tex" : "im2col_buf",
+  );
   const wg: [number, number] = [Math.ceil(K4 / 64), rows];
   if (tex) {
     const t = mem.packTexture(slot, K4, rows);
@@ -424,7 +428,8 @@ export async function upsample2x(rec: Rec, x: Act, y: Tensor): Promise<void> {
   await elementwise(rec, "upsample2x", N * 4 * H * W * Cu, 4 * u, vec4, (i0, n) => {
     const pix0 = Math.floor(i0 / Cu);
     const pix1 = Math.floor((i0 + n - 1) / Cu);
-    const srcRow = (pix: number) => Math.floor(pix / (2 * W * 2 * H)) * H +
+    const srcRow = (pix: number) =>
+      Math.floor(pix / (2 * W * 2 * H)) * H +
       Math.floor(Math.floor(pix / (2 * W)) % (2 * H) / 2);
     const s0 = srcRow(pix0) * W * C;
     const s1 = (srcRow(pix1) + 1) * W * C;

@@ -16,7 +16,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { ClientError, connect, type DitClient, type SampleResult } from "../../src/server/client.ts";
+import {
+  ClientError,
+  connect,
+  type DitClient,
+  type SampleResult,
+} from "../../src/server/client.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
