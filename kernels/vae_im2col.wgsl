@@ -14,10 +14,11 @@
 //   im2col_buf: the same into dst4, a row-major [rows, K4] array of vec4 (K4 = ceil(K/4))
 //   pack_t_tex: transposed pack for B = V^T: texel (kx, c) of dst = v[4kx .. 4kx+3, c] of the
 //               [H, Cin] view v whose row r is pixel row r0 + r (zero past H); kx = kx0 + g.x
-// VEC4 (Cin, ld, colOff and base multiples of 4) reads a texel's 4 channels with one vec4 load.
+// VEC4 (Cin, ld, colOff and base multiples of 4): one invocation per (row, tap) copies the tap's
+// Cin/4 texels with vec4 loads; otherwise one invocation per texel (scalar loads).
 // Bindings: 0 x (scalar view), 1 x4 (the same range as vec4), 2 dst (storage texture),
 // 3 dst4 (storage rw), 4 params.
-// Dispatch: (ceil(K4/64), rows, 1); pack_t_tex: (ceil(texels/64), Cin, 1) for texels kx0.. of
+// Dispatch: VEC4 (ceil(rows/64), ks*ks, 1), else (ceil(K4/64), rows, 1); pack_t_tex: (ceil(texels/64), Cin, 1) for texels kx0.. of
 // ceil(H/4).
 
 struct Params {
@@ -56,14 +57,10 @@ fn tapBase(R: u32, tap: u32) -> i32 {
   return i32(((n * P.H + sy) * P.W + sx) * P.ld + P.colOff - P.base);
 }
 
+// Scalar path (any Cin): one texel per invocation.
 fn texel(kx: u32, r: u32) -> vec4f {
   let R = P.r0 + r;
   let k0 = 4u * kx;
-  if (VEC4) {
-    let b = tapBase(R, k0 / P.Cin);
-    if (b < 0) { return vec4f(0.0); }
-    return x4[(u32(b) + k0 % P.Cin) / 4u];
-  }
   var v = vec4f(0.0);
   for (var l = 0u; l < 4u; l++) {
     let k = k0 + l;
@@ -76,12 +73,43 @@ fn texel(kx: u32, r: u32) -> vec4f {
 
 @compute @workgroup_size(64)
 fn im2col_tex(@builtin(global_invocation_id) g: vec3u) {
+  if (VEC4) {
+    // One (row, tap) per invocation: the index arithmetic is shared by the tap's Cin/4 texels.
+    let r = g.x;
+    let tap = g.y;
+    if (r >= P.rows || tap >= P.ks * P.ks) { return; }
+    let C4 = P.Cin / 4u;
+    let x0 = tap * C4;
+    let b = tapBase(P.r0 + r, tap);
+    if (b < 0) {
+      for (var c = 0u; c < C4; c++) { textureStore(dst, vec2u(x0 + c, r), 0, vec4f(0.0)); }
+    } else {
+      let b4 = u32(b) / 4u;
+      for (var c = 0u; c < C4; c++) { textureStore(dst, vec2u(x0 + c, r), 0, x4[b4 + c]); }
+    }
+    return;
+  }
   if (g.x >= P.K4 || g.y >= P.rows) { return; }
   textureStore(dst, vec2u(g.x, g.y), 0, texel(g.x, g.y));
 }
 
 @compute @workgroup_size(64)
 fn im2col_buf(@builtin(global_invocation_id) g: vec3u) {
+  if (VEC4) {
+    let r = g.x;
+    let tap = g.y;
+    if (r >= P.rows || tap >= P.ks * P.ks) { return; }
+    let C4 = P.Cin / 4u;
+    let o = r * P.K4 + tap * C4;
+    let b = tapBase(P.r0 + r, tap);
+    if (b < 0) {
+      for (var c = 0u; c < C4; c++) { dst4[o + c] = vec4f(0.0); }
+    } else {
+      let b4 = u32(b) / 4u;
+      for (var c = 0u; c < C4; c++) { dst4[o + c] = x4[b4 + c]; }
+    }
+    return;
+  }
   if (g.x >= P.K4 || g.y >= P.rows) { return; }
   dst4[g.y * P.K4 + g.x] = texel(g.x, g.y);
 }

@@ -30,11 +30,11 @@ fn posterior(@builtin(global_invocation_id) g: vec3u) {
   let m = (n * P.HW + p) * 2u * P.L;
   let mean = moments[m + c];
   let logvar = clamp(moments[m + P.L + c], -30.0, 20.0);
-  let std = exp(0.5 * logvar);
+  let sd = exp(0.5 * logvar);
   var z = mean;
-  if (HAS_NOISE) { z = mean + std * noise[i]; }
+  if (HAS_NOISE) { z = mean + sd * noise[i]; }
   out[i] = mean;
   out[total + i] = logvar;
-  out[2u * total + i] = std;
+  out[2u * total + i] = sd;
   out[3u * total + i] = (z - P.shift) * P.scale;
 }

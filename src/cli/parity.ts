@@ -8,6 +8,7 @@ import { Gpu } from "../gpu/gpu.ts";
 import { loadSafetensors } from "../io/safetensors.ts";
 import { ditKind, parityDit, type ParityRow } from "../model/parity.ts";
 import { parityDdim, parityDdpm } from "../diffusion/parity.ts";
+import { vaeParityCli } from "../vae/parity.ts";
 
 async function main(args: string[]): Promise<number> {
   if (args.length !== 1 || args[0].startsWith("-")) {
@@ -31,8 +32,7 @@ async function main(args: string[]): Promise<number> {
     kind = "DDIM scheduler";
     rows = await parityDdim(path);
   } else if (st.metadata.model_config?.includes("down_block_types")) {
-    console.log(`${path}: AutoencoderKL (VAE): not supported yet`);
-    return 2;
+    ({ kind, rows } = await vaeParityCli(st));
   } else {
     console.log(`${path}: unknown golden kind: not supported yet`);
     return 2;

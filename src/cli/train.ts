@@ -35,7 +35,7 @@ const HELP = `Usage: deno task train [options]
   --sample-every <n>  steps between sample grids (EMA weights)
   --ckpt-every <n>    steps between checkpoints;  --keep <n> checkpoints kept (default 3)
   --val-every <n>     steps between validation-loss passes
-  --sampler <name>    sampler for grids (default dpm++2m), --sample-steps <n>`;
+  --sampler <name>    sampler for grids (default ddim-eta1), --sample-steps <n> (default 50)`;
 
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;

@@ -20,6 +20,8 @@ export const NoiseDomain = {
   step: 1,
   /** Training noise; stream = training step. */
   train: 2,
+  /** VAE posterior sampling; stream = image index. */
+  vae: 3,
 } as const;
 
 const M0 = 0xd2511f53;

@@ -296,6 +296,12 @@ export interface DpmSolverOptions extends ScheduleConfig {
   stepsOffset?: number;
   /** Use an existing schedule instead of building one from the options. */
   schedule?: NoiseSchedule;
+  /**
+   * diffusers' `lambda_min_clipped` (default -Infinity): timesteps whose lambda = log(alpha /
+   * sigma) is below it are skipped ("linspace" spacing). diffusers calls it critical for the
+   * cosine (squaredcos_cap_v2) schedule, whose last timesteps have alpha ~ 5e-5.
+   */
+  lambdaMinClipped?: number;
 }
 
 /**
@@ -317,6 +323,7 @@ export class DpmSolverSampler implements Sampler {
   readonly finalSigmasType: "zero" | "sigma_min";
   readonly timestepSpacing: TimestepSpacing;
   readonly stepsOffset: number;
+  readonly lambdaMinClipped: number;
 
   constructor(options: DpmSolverOptions = {}) {
     this.schedule = options.schedule ?? makeSchedule(options);
@@ -329,6 +336,7 @@ export class DpmSolverSampler implements Sampler {
     this.finalSigmasType = options.finalSigmasType ?? "zero";
     this.timestepSpacing = options.timestepSpacing ?? "linspace";
     this.stepsOffset = options.stepsOffset ?? 0;
+    this.lambdaMinClipped = options.lambdaMinClipped ?? -Infinity;
   }
 
   /**
@@ -342,10 +350,16 @@ export class DpmSolverSampler implements Sampler {
     const n = numSteps;
     switch (this.timestepSpacing) {
       case "linspace": {
-        const step = (T - 1) / n;
+        // diffusers: last = T - #{t : lambda_t < lambda_min_clipped}, then linspace(0, last-1, n+1).
+        let clipped = 0;
+        for (const ab of this.schedule.alphasCumprod) {
+          if (0.5 * Math.log(ab / (1 - ab)) < this.lambdaMinClipped) clipped++;
+        }
+        const last = T - clipped;
+        const step = (last - 1) / n;
         return Array.from({ length: n }, (_, i) => {
-          const k = n - i; // points k = n..1 of linspace(0, T-1, n+1)
-          return roundHalfEven(k === n ? T - 1 : k * step);
+          const k = n - i; // points k = n..1 of linspace(0, last-1, n+1)
+          return roundHalfEven(k === n ? last - 1 : k * step);
         });
       }
       case "leading": {

@@ -22,7 +22,7 @@ export const PRESET_TRAIN: Record<string, Partial<TrainOptions>> = {
     cosine: true,
     emaDecay: 0.995,
     logEvery: 10,
-    sampleEvery: 250,
+    sampleEvery: 500,
     ckptEvery: 100,
     valEvery: 100,
   },

@@ -77,8 +77,8 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, "out"> = {
   ckptEvery: 100,
   keep: 3,
   valEvery: 100,
-  sampleSteps: 20,
-  sampler: "dpm++2m",
+  sampleSteps: 50,
+  sampler: "ddim-eta1",
   betaSchedule: "squaredcos_cap_v2",
 };
 
@@ -355,8 +355,11 @@ export class Trainer {
     return losses.reduce((a, b) => a + b, 0) / losses.length;
   }
 
-  /** Samples a grid from the EMA weights: one row per class (up to 10), fixed seeds. */
-  async sampleGrid(cols = 8): Promise<Uint8Array> {
+  /**
+   * Samples a grid from the EMA weights: one row per class (up to 10), `cols` fixed seeds shared by
+   * every row (so a column shows what the class changes), all in one batched request.
+   */
+  async sampleGrid(cols = 7): Promise<Uint8Array> {
     const { model: infer, denoiser } = this.sampler;
     const copy = this.gpu.program("ema-to-sampler");
     copy.copy(this.optim.ema ?? this.model.params, infer.params);
@@ -365,30 +368,22 @@ export class Trainer {
     denoiser.weightsChanged();
     const c = this.cfg.condition;
     const classes = c.kind === "class" ? Math.min(10, c.numClasses) : 1;
-    const images: Float32Array[] = [];
-    for (let k = 0; k < classes; k++) {
-      const seeds = Array.from({ length: cols }, (_, i) => 1000 + i);
-      const { x0 } = await denoiser.sample({
-        sampler: this.opts.sampler,
-        steps: this.opts.sampleSteps,
-        seeds,
-        labels: c.kind === "class" ? new Array(cols).fill(k) : undefined,
-        cond: c.kind === "vector" ? new Float32Array(cols * c.dim) : undefined,
-      });
-      images.push(x0);
-    }
+    const n = classes * cols;
+    const { x0 } = await denoiser.sample({
+      sampler: this.opts.sampler,
+      steps: this.opts.sampleSteps,
+      seeds: Array.from({ length: n }, (_, i) => 1000 + (i % cols)),
+      labels: c.kind === "class"
+        ? Array.from({ length: n }, (_, i) => Math.floor(i / cols))
+        : undefined,
+      cond: c.kind === "vector" ? new Float32Array(n * c.dim) : undefined,
+    });
     const d = this.data.shape;
-    const all = new Float32Array(images.reduce((a, x) => a + x.length, 0));
-    let o = 0;
-    for (const x of images) {
-      all.set(x, o);
-      o += x.length;
-    }
-    return gridPng(all, [classes * cols, d[0], d[1], d[2]], {
+    return gridPng(x0, [n, d[0], d[1], d[2]], {
       rows: classes,
       cols,
       rowLabels: c.kind === "class"
-        ? this.data.classNames.slice(0, classes).map((n) => n.slice(0, 12))
+        ? this.data.classNames.slice(0, classes).map((name) => name.slice(0, 12))
         : undefined,
     });
   }

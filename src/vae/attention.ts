@@ -6,21 +6,16 @@
  *   out = x + (softmax(q k^T / sqrt(C)) v) Wo^T + bo
  *
  * The score matrix is never whole: per image, blocks of Tq query rows (Tq x T scores within the
- * tile budget) and, for the packed keys, chunks of at most 8192 key rows.
+ * tile budget) and, for the packed keys, chunks of at most 8192 key rows. The row softmax
+ * (kernels/vae_softmax.wgsl) writes the probabilities straight into the packed A operand of P V.
  */
-import { matmul } from "../ops/matmul.ts";
 import { conv2d, type ConvWeight } from "./conv.ts";
-import { MAX_TILE_ROWS } from "./memory.ts";
-import {
-  type Act,
-  groupNorm,
-  type NormWeights,
-  packRows,
-  packTransposed,
-  type Rec,
-  softmaxRows,
-  texels,
-} from "./ops.ts";
+import type { Tensor } from "../gpu/gpu.ts";
+import { grid } from "../ops/_launch.ts";
+import { matmul, PackedMatrix } from "../ops/matmul.ts";
+import { groupNorm, type NormWeights } from "./groupnorm.ts";
+import { packRows, packTransposed, texels } from "./pack.ts";
+import { type Act, type Rec, usesTextures } from "./types.ts";
 
 /** Weights of one attention block. */
 export interface AttentionWeights {
@@ -55,7 +50,12 @@ export async function attentionBlock(
   // Query rows per block: scores [Tq, T] within the tile budget, q view within a binding.
   const Tq = Math.max(
     1,
-    Math.min(MAX_TILE_ROWS, T, Math.floor(scoreBytes / (T * 4)), Math.floor(bind / (12 * C))),
+    Math.min(
+      mem.tileRows(texels(C)),
+      T,
+      Math.floor(scoreBytes / (T * 4)),
+      Math.floor(bind / (12 * C)),
+    ),
   );
   // Key rows per packed chunk.
   const Tk = Math.max(1, Math.min(T, mem.tileRows(texels(C)), Math.floor(bind / (12 * C))));
@@ -110,4 +110,37 @@ export async function attentionBlock(
   }
   mem.release(qkv, s, o);
   return { ...x, t: out };
+}
+
+/**
+ * Row softmax of scores s [R, T] (whole tensor bound): into a pooled texture of slot "p" (the A
+ * operand of P V) on CPU adapters, in place elsewhere. Returns the probabilities as an operand.
+ */
+export async function softmaxRows(
+  rec: Rec,
+  s: Tensor,
+  R: number,
+  T: number,
+): Promise<PackedMatrix> {
+  const { p, mem } = rec;
+  const gpu = p.gpu;
+  const tex = usesTextures(rec);
+  const kernel = await gpu.kernel("vae_softmax", {}, tex ? "softmax_tex" : "softmax_buf");
+  const g = grid(gpu, R, 64);
+  const u = gpu.uniform([R, T, g.stride, 0], "vae_softmax");
+  const view = s.slice(0, [R * T]);
+  if (tex) {
+    const t = mem.packTexture("p", texels(T), R);
+    p.dispatch(kernel, [view, gpu.sink(), t.createView({ dimension: "2d-array" }), {
+      buffer: u,
+    }], g.wg);
+    return new PackedMatrix(t, R, T, { t: s, ld: T }, false);
+  }
+  p.dispatch(kernel, [
+    gpu.dummyU32(),
+    view,
+    mem.dummyTexture().createView({ dimension: "2d-array" }),
+    { buffer: u },
+  ], g.wg);
+  return new PackedMatrix(null, R, T, { t: s, ld: T }, false);
 }

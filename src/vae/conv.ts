@@ -7,7 +7,8 @@
 import type { Tensor } from "../gpu/gpu.ts";
 import { matmul, PackedMatrix } from "../ops/matmul.ts";
 import type { VaeMemory } from "./memory.ts";
-import { type Act, im2col, packRows, type PatchGeom, patchSpan, type Rec, texels } from "./ops.ts";
+import { im2col, packRows, type PatchGeom, patchSpan, texels } from "./pack.ts";
+import type { Act, Rec } from "./types.ts";
 
 /** A convolution's weights on the GPU: W' [Cout, Kp], column (i*ks + j)*Cin + ci (zero padded). */
 export interface ConvWeight {
@@ -96,8 +97,12 @@ export function convOut(
   return Math.floor((size + pad + padEnd - ks) / stride) + 1;
 }
 
-/** The resolved options and output size of a convolution of x. */
-export function convGeometry(x: { H: number; W: number }, w: ConvWeight, opts: ConvOptions = {}) {
+/** The resolved options and output size of a convolution of x by w (its `ks` and `name`). */
+export function convGeometry(
+  x: { H: number; W: number },
+  w: { ks: number; name: string },
+  opts: ConvOptions = {},
+): { stride: number; pad: number; padEnd: number; up: boolean; Ho: number; Wo: number } {
   const stride = opts.stride ?? 1;
   const pad = opts.pad ?? (w.ks - 1) / 2;
   const padEnd = opts.padEnd ?? pad;

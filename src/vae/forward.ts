@@ -10,8 +10,10 @@
  */
 import { attentionBlock } from "./attention.ts";
 import { VAE_NORM_EPS, type VaeConfig } from "./config.ts";
-import { conv2d, convGeometry, type ConvOptions } from "./conv.ts";
-import { type Act, groupNorm, type Rec, silu } from "./ops.ts";
+import { conv2d, convGeometry, type ConvOptions, convOut } from "./conv.ts";
+import { silu } from "./elementwise.ts";
+import { groupNorm } from "./groupnorm.ts";
+import type { Act, Rec } from "./types.ts";
 import type { VaeWeights } from "./weights.ts";
 
 /** Called with each module output; must copy what it keeps (the buffer is reused later). */
@@ -166,4 +168,35 @@ export class VaeGraph {
     h = await this.#normOut(rec, h, "decoder.conv_norm_out", capture, wantNormOut);
     return await this.#convStep(rec, h, "decoder.conv_out", capture);
   }
+}
+
+/**
+ * Elements of the largest activation one image needs in the encoder (input H x W) or the decoder
+ * (latent H x W): sizes the passes of a batch.
+ */
+export function peakActivation(
+  cfg: VaeConfig,
+  direction: "encode" | "decode",
+  H: number,
+  W: number,
+): number {
+  const boc = cfg.blockOutChannels;
+  let [h, w] = [H, W];
+  let elems = 0;
+  if (direction === "encode") {
+    elems = cfg.inChannels * h * w;
+    boc.forEach((ch, i) => {
+      elems = Math.max(elems, Math.max(ch, i ? boc[i - 1] : ch) * h * w);
+      if (i < boc.length - 1) [h, w] = [convOut(h, 3, 2, 0, 1), convOut(w, 3, 2, 0, 1)];
+    });
+    return Math.max(elems, 3 * boc[boc.length - 1] * h * w); // attention q|k|v
+  }
+  const rev = [...boc].reverse();
+  elems = 3 * rev[0] * h * w;
+  rev.forEach((ch, i) => {
+    elems = Math.max(elems, Math.max(ch, i ? rev[i - 1] : ch) * h * w);
+    if (i < rev.length - 1) [h, w] = [2 * h, 2 * w];
+    elems = Math.max(elems, ch * h * w); // the upsampler's output
+  });
+  return elems;
 }

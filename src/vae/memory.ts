@@ -21,6 +21,9 @@ export interface VaeLimits {
 /** Default limits: 64 MiB bindings, 32 MiB operand tiles. */
 export const DEFAULT_LIMITS: VaeLimits = { bindBytes: 64 << 20, tileBytes: 32 << 20 };
 
+/** The packing slot of convolution tiles (and other A operands). */
+export const TILE_SLOT = "a";
+
 /** Largest texture/matrix row count the matmul accepts for a packed operand. */
 export const MAX_TILE_ROWS = 8192;
 
@@ -38,6 +41,7 @@ export class VaeMemory {
   #bufferBytes = 0;
   #textureBytes = 0;
   #dummyTexture?: GPUTexture;
+  #tileWidth = 0;
 
   constructor(readonly gpu: Gpu, limits: Partial<VaeLimits> = {}) {
     // Bindings are widened to the offset alignment: keep a margin under the device limit.
@@ -123,22 +127,33 @@ export class VaeMemory {
     }
   }
 
-  /** Rows of a packed operand tile of `width` texels that fit the tile budget (1 .. 8192). */
+  /**
+   * Declares the widest packed operand (texels per row) the model's convolutions need: every tile
+   * then gets the same row count, so one texture of about `tileBytes` serves all of them.
+   */
+  reserveTileWidth(width: number): void {
+    this.#tileWidth = Math.max(this.#tileWidth, width);
+  }
+
+  /** Rows of a packed operand tile of `width` texels within the tile budget (1 .. 8192). */
   tileRows(width: number): number {
-    const rows = Math.floor(this.limits.tileBytes / (Math.max(1, width) * 16));
-    return Math.max(1, Math.min(MAX_TILE_ROWS, rows));
+    const w = Math.max(1, width, this.#tileWidth);
+    return Math.max(1, Math.min(MAX_TILE_ROWS, Math.floor(this.limits.tileBytes / (w * 16))));
   }
 
   /**
-   * The pooled packing texture of `slot` and `width` texels with at least `rows` rows (shared by
-   * every program: textures are written and read in command order).
+   * The pooled packing texture of `slot` with at least `width` texels and `rows` rows, shared by
+   * every program (textures are written and read in command order); the {@linkcode TILE_SLOT}
+   * texture is at least as wide as the reserved tile width. It only grows: a larger request
+   * replaces it (programs recorded earlier keep the old one).
    */
   packTexture(slot: string, width: number, rows: number): GPUTexture {
-    const key = `${slot}:${width}`;
-    let tex = this.#textures.get(key);
-    if (!tex || tex.height < rows) {
-      tex = this.texture(width, Math.max(rows, this.tileRows(width)), `vae-pack/${key}`);
-      this.#textures.set(key, tex);
+    let tex = this.#textures.get(slot);
+    if (!tex || tex.width < width || tex.height < rows) {
+      const w = Math.max(width, slot === TILE_SLOT ? this.#tileWidth : 0, tex?.width ?? 0);
+      const h = Math.max(rows, tex?.height ?? 0);
+      tex = this.texture(w, h, `vae-pack/${slot}`);
+      this.#textures.set(slot, tex);
     }
     return tex;
   }

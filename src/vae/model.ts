@@ -11,20 +11,22 @@
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
 import { GpuNoise } from "../diffusion/gpu_step.ts";
-import { philoxRowTable } from "../diffusion/philox.ts";
+import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
 import type { Autoencoder, Tensor4 } from "../data/autoencoder.ts";
 import type { Shape3 } from "../data/transforms.ts";
 import { basename } from "node:path";
 import { loadVaeCheckpoint } from "./checkpoint.ts";
 import type { VaeConfig } from "./config.ts";
 import { convOut } from "./conv.ts";
-import { type Capture, VaeGraph } from "./forward.ts";
+import { type Capture, peakActivation, VaeGraph } from "./forward.ts";
 import { type VaeLimits, VaeMemory } from "./memory.ts";
-import { type Act, posterior, type Rec } from "./ops.ts";
+import { posterior } from "./elementwise.ts";
+import type { Rec } from "./types.ts";
+import { nchwToNhwc, nhwcToNchw } from "./nhwc.ts";
 import { VaeWeights } from "./weights.ts";
 
 /** Philox noise domain of VAE posterior samples (after the engine's initial/step/train domains). */
-export const VAE_NOISE_DOMAIN = 3;
+export const VAE_NOISE_DOMAIN: number = NoiseDomain.vae;
 
 /** Options of {@linkcode VaeModel}. */
 export interface VaeOptions {
@@ -38,6 +40,8 @@ export interface VaeOptions {
   limits?: Partial<VaeLimits>;
   /** how many shapes' programs to keep (default 4) */
   maxPlans?: number;
+  /** largest activation buffer of one pass in bytes (default maxBufferSize, at most 2 GiB) */
+  passBytes?: number;
 }
 
 /** Options of {@linkcode VaeModel.encodeDetailed}. */
@@ -104,6 +108,7 @@ export class VaeModel implements Autoencoder {
   readonly #graph: VaeGraph;
   readonly #plans = new Map<string, Plan>();
   readonly #maxPlans: number;
+  readonly #passBytes: number;
   #noise?: GpuNoise;
   #lock: Promise<unknown> = Promise.resolve();
   #encoded = 0;
@@ -119,6 +124,11 @@ export class VaeModel implements Autoencoder {
     this.mode = options.mode ?? "sample";
     this.seed = options.seed ?? 0;
     this.#maxPlans = options.maxPlans ?? 4;
+    this.#passBytes = Math.min(
+      options.passBytes ?? Infinity,
+      gpu.device.limits.maxBufferSize,
+      2 ** 31,
+    );
     this.mem = new VaeMemory(gpu, options.limits);
     this.#graph = new VaeGraph(cfg, new VaeWeights(this.mem, cfg, tensors));
   }
@@ -168,7 +178,41 @@ export class VaeModel implements Autoencoder {
 
   /** Encodes with the posterior's statistics and optional captures (see {@linkcode EncodeOptions}). */
   encodeDetailed(images: Tensor4, opts: EncodeOptions = {}): Promise<EncodeResult> {
-    return this.#exclusive(() => this.#encode(images, opts));
+    return this.#exclusive(async () => {
+      const [N, C, H, W] = images.shape;
+      const per = this.maxBatch("encode", H, W);
+      if (N <= per) return await this.#encode(images, opts);
+      if (opts.capture && [...opts.capture].length) {
+        throw new Error(`Captures need a batch of at most ${per} images at ${H}x${W}`);
+      }
+      const img = C * H * W;
+      const parts: EncodeResult[] = [];
+      for (let n0 = 0; n0 < N; n0 += per) {
+        const B = Math.min(per, N - n0);
+        const r = await this.#encode(
+          { data: images.data.subarray(n0 * img, (n0 + B) * img), shape: [B, C, H, W] },
+          {
+            ...opts,
+            firstIndex: (opts.firstIndex ?? 0) + n0,
+            noise: opts.noise?.subarray(
+              n0 * (opts.noise.length / N),
+              (n0 + B) * (opts.noise.length / N),
+            ),
+          },
+        );
+        parts.push(r);
+      }
+      const cat = (k: "mean" | "logvar" | "std" | "latent") => concat(parts.map((r) => r[k]));
+      const [, L, h, w] = parts[0].shape;
+      return {
+        shape: [N, L, h, w],
+        mean: cat("mean"),
+        logvar: cat("logvar"),
+        std: cat("std"),
+        latent: cat("latent"),
+        acts: new Map(),
+      };
+    });
   }
 
   /** Decodes, optionally capturing module outputs (see {@linkcode DecodeOptions}). */
@@ -176,7 +220,38 @@ export class VaeModel implements Autoencoder {
     latents: Tensor4,
     opts: DecodeOptions = {},
   ): Promise<{ image: Tensor4; acts: Map<string, Tensor4> }> {
-    return this.#exclusive(() => this.#decode(latents, opts));
+    return this.#exclusive(async () => {
+      const [N, L, h, w] = latents.shape;
+      const per = this.maxBatch("decode", h, w);
+      if (N <= per) return await this.#decode(latents, opts);
+      if (opts.capture && [...opts.capture].length) {
+        throw new Error(`Captures need a batch of at most ${per} latents at ${h}x${w}`);
+      }
+      const z = L * h * w;
+      const parts: Tensor4[] = [];
+      for (let n0 = 0; n0 < N; n0 += per) {
+        const B = Math.min(per, N - n0);
+        const chunk: Tensor4 = {
+          data: latents.data.subarray(n0 * z, (n0 + B) * z),
+          shape: [B, L, h, w],
+        };
+        parts.push((await this.#decode(chunk, opts)).image);
+      }
+      const [, C, H, W] = parts[0].shape;
+      return {
+        image: { data: concat(parts.map((p) => p.data)), shape: [N, C, H, W] },
+        acts: new Map(),
+      };
+    });
+  }
+
+  /**
+   * Images per GPU pass at this size: the largest activation of the batch must fit one buffer
+   * (maxBufferSize, at most 2 GiB); larger batches run in several passes.
+   */
+  maxBatch(direction: "encode" | "decode", H: number, W: number): number {
+    const elems = peakActivation(this.cfg, direction, H, W);
+    return Math.max(1, Math.floor(this.#passBytes / (4 * elems)));
   }
 
   /** Frees the GPU memory (weights, pools, cached programs). */
@@ -198,8 +273,11 @@ export class VaeModel implements Autoencoder {
     const scaled = opts.scaled ?? true;
     const capture = new Set(opts.capture ?? []);
     const key = `enc:${N}x${H}x${W}:${noiseKind}:${scaled}`;
+    const [L0, h0, w0] = this.latentShape([C, H, W]);
     const plan = await this.#plan(key, capture, async (rec, cap) => {
       const input = rec.mem.acquire(N * H * W * C, "images");
+      // Host-written noise must not share a buffer with the encoder's scratch.
+      const hostNoise = noiseKind === "host" ? rec.mem.acquire(N * L0 * h0 * w0, "noise") : null;
       const m = await this.#graph.encoder(
         rec,
         { t: input, N, H, W, C },
@@ -209,15 +287,13 @@ export class VaeModel implements Autoencoder {
       const L = m.C / 2;
       const HW = m.H * m.W;
       const output = rec.mem.acquire(4 * N * L * HW, "posterior");
-      let noise: Tensor | null = null;
+      let noise = hostNoise;
       let rows: Tensor | undefined;
-      if (noiseKind !== "none") {
+      if (noiseKind === "philox") {
         noise = rec.mem.acquire(N * L * HW, "noise");
-        if (noiseKind === "philox") {
-          rows = rec.mem.tensor([N, 4], "philox-rows");
-          this.#noise ??= await GpuNoise.create(this.gpu);
-          this.#noise.record(rec.p, { rows, out: noise.slice(0, [N, L * HW]) });
-        }
+        rows = rec.mem.tensor([N, 4], "philox-rows");
+        this.#noise ??= await GpuNoise.create(this.gpu);
+        this.#noise.record(rec.p, { rows, out: noise.slice(0, [N, L * HW]) });
       }
       const [scale, shift] = scaled ? [this.cfg.scalingFactor, this.cfg.shiftFactor] : [1, 0];
       await posterior(rec, m, noise, output, scale, shift);
@@ -225,7 +301,7 @@ export class VaeModel implements Autoencoder {
         input,
         output,
         rows,
-        noise: noiseKind === "host" ? noise! : undefined,
+        noise: hostNoise ?? undefined,
         outShape: [N, L, m.H, m.W] as [number, number, number, number],
       };
     });
@@ -346,31 +422,8 @@ function checkBatch(x: Tensor4, C: number, what: string): [number, number, numbe
   return [N, C, H, W];
 }
 
-/** [N, C, H, W] -> [N, H, W, C]. */
-export function nchwToNhwc(x: Float32Array, N: number, C: number, H: number, W: number) {
-  const out = new Float32Array(x.length);
-  const HW = H * W;
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      const src = (n * C + c) * HW;
-      for (let p = 0; p < HW; p++) out[(n * HW + p) * C + c] = x[src + p];
-    }
-  }
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((o, p) => (out.set(p, o), o + p.length), 0);
   return out;
 }
-
-/** [N, H, W, C] -> [N, C, H, W]. */
-export function nhwcToNchw(x: Float32Array, N: number, C: number, H: number, W: number) {
-  const out = new Float32Array(N * C * H * W);
-  const HW = H * W;
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      const dst = (n * C + c) * HW;
-      for (let p = 0; p < HW; p++) out[dst + p] = x[(n * HW + p) * C + c];
-    }
-  }
-  return out;
-}
-
-/** A convenience for tests and tools: an Act over a fresh pooled tensor. */
-export type { Act };

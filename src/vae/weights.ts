@@ -7,7 +7,7 @@ import type { VaeConfig } from "./config.ts";
 import { type ConvWeight, uploadConv } from "./conv.ts";
 import { vaeLayout } from "./layout.ts";
 import type { VaeMemory } from "./memory.ts";
-import type { NormWeights } from "./ops.ts";
+import type { NormWeights } from "./groupnorm.ts";
 import type { AttentionWeights } from "./attention.ts";
 
 /** See the module comment. */
@@ -48,6 +48,8 @@ export class VaeWeights {
         );
       }
     }
+    // One convolution tile texture for the whole model: as wide as the widest conv operand.
+    for (const c of this.#convs.values()) mem.reserveTileWidth(c.Kp / 4);
   }
 
   #attention(
