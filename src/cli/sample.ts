@@ -11,6 +11,7 @@ import { SAMPLERS } from "../sample/samplers.ts";
 import { gridPng } from "../data/grid.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
+import { VaeModel } from "../vae/model.ts";
 
 const HELP = `Usage: deno task sample --ckpt <run dir or file> [options]
   --class <k|all>   class label, or all (one row per class; default all)
@@ -19,7 +20,9 @@ const HELP = `Usage: deno task sample --ckpt <run dir or file> [options]
   --sampler <name>  ${SAMPLERS.join(", ")} (default dpm++2m)
   --seed <seed>     first seed; sample i uses seed + i (default 0)
   --out <png>       output grid (default samples.png)
-  --raw             use the raw weights instead of the EMA`;
+  --raw             use the raw weights instead of the EMA
+  --vae <dir>       decode the sampled latents with this Stable Diffusion VAE (diffusers
+                    AutoencoderKL: config.json + diffusion_pytorch_model.safetensors)`;
 
 function int(v: string | undefined, name: string, def: number): number {
   if (v === undefined) return def;
@@ -42,6 +45,7 @@ async function main(): Promise<number> {
       seed: { type: "string" },
       out: { type: "string", default: "samples.png" },
       raw: { type: "boolean" },
+      vae: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -91,7 +95,15 @@ async function main(): Promise<number> {
   const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   parts.reduce((o, p) => (all.set(p, o), o + p.length), 0);
   const { channels, size } = cfg.input;
-  const png = gridPng(all, [classes.length * n, channels, size, size], {
+  let images: Float32Array = all;
+  let shape: [number, number, number, number] = [classes.length * n, channels, size, size];
+  if (values.vae) {
+    const vae = await VaeModel.load(gpu, values.vae, { mode: "mean" });
+    const decoded = await vae.decode({ data: all, shape });
+    images = decoded.data;
+    shape = decoded.shape as [number, number, number, number];
+  }
+  const png = gridPng(images, shape, {
     rows: classes.length,
     cols: n,
     rowLabels: cond.kind === "class"

@@ -66,8 +66,8 @@ export interface Denoiser {
     jobs: DenoiseJob[],
     onPreview?: (jobIndex: number, step: number, x0: Float32Array) => void,
   ): Promise<Float32Array[]>;
-  /** Optional PNG rendering of `n` samples of x0; one PNG file per sample. */
-  toPng?(x0: Float32Array, n: number): Uint8Array[];
+  /** Optional PNG rendering of `n` samples of x0 (e.g. decoded by a VAE); one PNG file per sample. */
+  toPng?(x0: Float32Array, n: number): Uint8Array[] | Promise<Uint8Array[]>;
   /** Optional timing of the most recent run (the benchmark splits latency with it). */
   lastTiming?(): RunTiming;
   /** Optional release of resources (GPU buffers) when the worker shuts down. */

@@ -2,6 +2,9 @@
  * The WebGPU DiT behind the server: loaded inside the inference worker, it runs every batch as
  * one recorded program (all denoising steps) with one submit and one readback.
  *
+ * With `--denoiser-config '{"vae": "<dir>"}'` PNGs are decoded by that Stable Diffusion VAE
+ * (latents / scaling factor through the decoder); otherwise 4-channel samples render as RGBA.
+ *
  * Checkpoint: `--ckpt <run dir or file>`; without it, the newest checkpoint under `runs/` (the
  * default training run's output), else a freshly initialised `small` model with a warning that
  * its samples are noise.
@@ -15,6 +18,7 @@ import { GpuDenoiser } from "../sample/denoiser.ts";
 import { SAMPLERS } from "../sample/samplers.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { encodePng } from "../data/png.ts";
+import { VaeModel } from "../vae/model.ts";
 import type {
   DenoiseJob,
   Denoiser,
@@ -66,6 +70,7 @@ class GpuDiTDenoiser implements Denoiser {
     readonly info: ModelInfo,
     readonly denoiser: GpuDenoiser,
     readonly readbackFloorMs: number,
+    readonly vae: VaeModel | null,
   ) {}
 
   async run(
@@ -123,8 +128,11 @@ class GpuDiTDenoiser implements Denoiser {
     return jobs.map((j, i) => x0.slice(offsets[i] * L, (offsets[i] + j.n) * L));
   }
 
-  toPng(x0: Float32Array, n: number): Uint8Array[] {
-    return toPngs(x0, n, this.info.input.shape);
+  async toPng(x0: Float32Array, n: number): Promise<Uint8Array[]> {
+    if (!this.vae) return toPngs(x0, n, this.info.input.shape);
+    const [C, H, W] = this.info.input.shape;
+    const img = await this.vae.decode({ data: x0, shape: [n, C, H, W] });
+    return toPngs(img.data, n, img.shape.slice(1));
   }
 
   lastTiming(): RunTiming {
@@ -178,7 +186,12 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
     samplers: [...SAMPLERS],
   };
   const denoiser = new GpuDenoiser(gpu, model);
-  return new GpuDiTDenoiser(info, denoiser, await readbackFloor(gpu));
+  const vaeDir = opts.config?.vae;
+  if (vaeDir !== undefined && typeof vaeDir !== "string") {
+    throw new Error("config.vae must be a directory path");
+  }
+  const vae = vaeDir ? await VaeModel.load(gpu, vaeDir, { mode: "mean" }) : null;
+  return new GpuDiTDenoiser(info, denoiser, await readbackFloor(gpu), vae);
 };
 
 export default createDenoiser;

@@ -82,7 +82,9 @@ async function run(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
     if (x0.length !== jobs.length) {
       throw new Error(`The denoiser returned ${x0.length} results for ${jobs.length} jobs`);
     }
-    const png = jobs.map((job, i) => (job.png && model.toPng ? model.toPng(x0[i], job.n) : null));
+    const png = await Promise.all(
+      jobs.map((job, i) => (job.png && model.toPng ? model.toPng(x0[i], job.n) : null)),
+    );
     post({ type: "done", batch, x0, png, computeMs, readbackMs }, buffersOf(x0));
   } catch (error) {
     post({ type: "failed", batch, message: (error as Error)?.message ?? String(error) });

@@ -17,7 +17,7 @@ export const PRESET_TRAIN: Record<string, Partial<TrainOptions>> = {
   small: {
     steps: 1000,
     batch: 16,
-    lr: 1e-3,
+    lr: 3e-3,
     warmup: 100,
     cosine: true,
     emaDecay: 0.995,
