@@ -131,7 +131,14 @@ async function closedLoop(
       sent++;
       const t0 = performance.now();
       try {
-        const r = await client.sample({ n: 1, steps: steps(c, i), class: (c + i) % 10, seed: i });
+        const cond = client.hello.model.condition;
+        const r = await client.sample({
+          n: 1,
+          steps: steps(c, i),
+          class: cond.kind === "class" ? (c + i) % cond.numClasses : undefined,
+          cond: cond.kind === "vector" ? new Float32Array(cond.dim) : undefined,
+          seed: i,
+        });
         if (record) samples.push({ rtt: performance.now() - t0, timing: r.timing });
       } catch (error) {
         errors.push(error);
