@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { Gpu } from "../gpu/gpu.ts";
-import { loadModel } from "../sample/load.ts";
+import { modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { SAMPLERS } from "../sample/samplers.ts";
 import { gridPng } from "../data/grid.ts";
@@ -66,8 +66,11 @@ async function main(): Promise<number> {
   const classNames =
     ((meta.trainer.dataset as { classNames?: string[] } | undefined)?.classNames) ?? [];
   const gpu = await Gpu.create();
-  const model = await loadModel(gpu, path, { ema: !values.raw });
-  const denoiser = new GpuDenoiser(gpu, model);
+  const model = modelFromCheckpoint(gpu, meta, { ema: !values.raw });
+  const options = meta.trainer.options as
+    | { betaSchedule?: "squaredcos_cap_v2" | "linear" }
+    | undefined;
+  const denoiser = new GpuDenoiser(gpu, model, options?.betaSchedule ?? "squaredcos_cap_v2");
   const cond = cfg.condition;
   let classes: number[] = [0];
   if (cond.kind === "class") {

@@ -35,6 +35,7 @@ const HELP = `Usage: deno task train [options]
   --sample-every <n>  steps between sample grids (EMA weights)
   --ckpt-every <n>    steps between checkpoints;  --keep <n> checkpoints kept (default 3)
   --val-every <n>     steps between validation-loss passes
+  --schedule <name>   noise schedule: squaredcos_cap_v2 (default, the seed's) or linear (official DiT)
   --sampler <name>    sampler for grids (default ddim-eta1), --sample-steps <n> (default 50)`;
 
 function num(v: string | undefined, name: string): number | undefined {
@@ -76,6 +77,7 @@ async function main(): Promise<number> {
       "val-every": { type: "string" },
       keep: { type: "string" },
       sampler: { type: "string" },
+      schedule: { type: "string" },
       "sample-steps": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -130,6 +132,12 @@ async function main(): Promise<number> {
   set("valEvery", num(values["val-every"], "val-every"));
   set("keep", num(values.keep, "keep"));
   set("sampler", values.sampler);
+  if (values.schedule !== undefined) {
+    if (values.schedule !== "squaredcos_cap_v2" && values.schedule !== "linear") {
+      throw new Error(`--schedule must be squaredcos_cap_v2 or linear, got "${values.schedule}"`);
+    }
+    opts.betaSchedule = values.schedule;
+  }
   set("sampleSteps", num(values["sample-steps"], "sample-steps"));
 
   const gpu = await Gpu.create();

@@ -1,7 +1,7 @@
 /** Loading a model for inference from a checkpoint (EMA weights when present). */
 import type { Gpu } from "../gpu/gpu.ts";
 import { DiTModel } from "../model/model.ts";
-import { loadCheckpoint } from "../train/checkpoint.ts";
+import { loadCheckpoint, type LoadedCheckpoint } from "../train/checkpoint.ts";
 
 /**
  * Loads the newest checkpoint of a run directory (or a checkpoint file) as an inference model,
@@ -12,7 +12,15 @@ export async function loadModel(
   pathOrDir: string,
   opts: { ema?: boolean } = {},
 ): Promise<DiTModel> {
-  const ck = await loadCheckpoint(pathOrDir);
+  return modelFromCheckpoint(gpu, await loadCheckpoint(pathOrDir), opts);
+}
+
+/** An inference model from an already loaded checkpoint (see {@linkcode loadModel}). */
+export function modelFromCheckpoint(
+  gpu: Gpu,
+  ck: LoadedCheckpoint,
+  opts: { ema?: boolean } = {},
+): DiTModel {
   const model = DiTModel.create(gpu, ck.config);
   model.loadStateDict(ck.file, { allowExtra: true });
   if ((opts.ema ?? true) && ck.file.has("optim.ema")) {

@@ -13,10 +13,10 @@ import { Gpu } from "../gpu/gpu.ts";
 import { preset } from "../model/config.ts";
 import { DiTModel } from "../model/model.ts";
 import { NoiseDomain, philoxNormal } from "../diffusion/philox.ts";
-import { loadModel } from "../sample/load.ts";
+import { modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { SAMPLERS } from "../sample/samplers.ts";
-import { listCheckpoints } from "../train/checkpoint.ts";
+import { listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
 import { encodePng } from "../data/png.ts";
 import { VaeModel } from "../vae/model.ts";
 import type {
@@ -158,8 +158,13 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
   const ckpt = opts.ckpt ?? newestCheckpoint();
   let model: DiTModel;
   let name: string;
+  let schedule: "squaredcos_cap_v2" | "linear" = "squaredcos_cap_v2";
   if (ckpt) {
-    model = await loadModel(gpu, ckpt);
+    const ck = await loadCheckpoint(ckpt);
+    model = modelFromCheckpoint(gpu, ck);
+    const trainer = ck.trainer;
+    schedule = (trainer.options as { betaSchedule?: typeof schedule } | undefined)?.betaSchedule ??
+      schedule;
     name = ckpt;
   } else {
     console.warn(
@@ -185,7 +190,7 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
       : { kind: "none" },
     samplers: [...SAMPLERS],
   };
-  const denoiser = new GpuDenoiser(gpu, model);
+  const denoiser = new GpuDenoiser(gpu, model, schedule);
   const vaeDir = opts.config?.vae;
   if (vaeDir !== undefined && typeof vaeDir !== "string") {
     throw new Error("config.vae must be a directory path");
