@@ -13,7 +13,7 @@ import { type DiTConfig, preset } from "../../src/model/config.ts";
 import { DiTModel } from "../../src/model/model.ts";
 import { DiTGraph } from "../../src/model/graph.ts";
 import { forwardFlops, trainFlops } from "../../src/model/flops.ts";
-import { GpuAdamW } from "../../src/train/optimizer.ts";
+import { medianMs, trainStepProgram } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -28,21 +28,7 @@ const reps = Number(values.reps);
 const gpu = await Gpu.create();
 const peak = values.peak ? Number(values.peak) : gpu.info.isCpu ? 235 : NaN;
 
-/** Median ms of `reps` submits, each replaying `inner` copies of the programs (amortising the readback floor). */
-async function time(programs: Program[], inner: number): Promise<number> {
-  const p = gpu.program("bench");
-  for (let i = 0; i < inner; i++) for (const q of programs) p.append(q);
-  gpu.submit(p); // warm-up (pipeline JIT)
-  await gpu.sync();
-  const ts: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    gpu.submit(p);
-    await gpu.sync();
-    ts.push((performance.now() - t0) / inner);
-  }
-  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
-}
+const time = (programs: Program[], inner: number) => medianMs(gpu, programs, inner, reps);
 
 // ---- matmul at DiT-S/2 batch-8 shapes: activations [2048, K] times packed weights [N, K]^T ----
 const shapes: [number, number, number][] = [
@@ -83,25 +69,7 @@ const forward: Record<string, number> = {
   "dit-s2-b8": await forwardMs(ditS, 8, 1),
   "seed-b1": await forwardMs(seedCfg, 1, 2),
 };
-const trainModel = DiTModel.create(gpu, ditS, { training: true, seed: 1 });
-const tg = await DiTGraph.build(gpu, trainModel, { batch: 8, training: true });
-tg.setConditioning(new Array(8).fill(500), new Array(8).fill(1));
-const opt = await GpuAdamW.create(gpu, trainModel.params, trainModel.grads!, {
-  lr: 1e-4,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  clipNorm: 1,
-  emaDecay: 0.9999,
-});
-const stepP = gpu.program("train-step");
-stepP.clear(trainModel.grads!);
-stepP.append(tg.forward);
-stepP.append(tg.lossAndBackward);
-stepP.append(opt.program);
-stepP.append(tg.pack);
-gpu.submit(tg.pack);
+const stepP = await trainStepProgram(gpu, ditS, 8);
 const train: Record<string, number> = { "dit-s2-b8": await time([stepP], 1) };
 
 // ---- PyTorch peer ----

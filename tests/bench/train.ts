@@ -7,10 +7,8 @@
 import { parseArgs } from "node:util";
 import { Gpu } from "../../src/gpu/gpu.ts";
 import { preset } from "../../src/model/config.ts";
-import { DiTModel } from "../../src/model/model.ts";
-import { DiTGraph } from "../../src/model/graph.ts";
 import { trainFlops } from "../../src/model/flops.ts";
-import { GpuAdamW } from "../../src/train/optimizer.ts";
+import { medianMs, trainStepProgram } from "./_common.ts";
 import { PRESET_TRAIN } from "../../src/train/presets.ts";
 
 const { values } = parseArgs({
@@ -42,40 +40,7 @@ for (const name of ["tiny", "small"]) {
     condition: { kind: "class" as const, numClasses: 9, nullClass: false },
   };
   const B = PRESET_TRAIN[name].batch!;
-  const model = DiTModel.create(gpu, cfg, { training: true, seed: 1 });
-  const g = await DiTGraph.build(gpu, model, { batch: B, training: true });
-  g.setConditioning(
-    Array.from({ length: B }, (_, i) => (i * 97) % 1000),
-    Array.from({ length: B }, (_, i) => i % 9),
-  );
-  const opt = await GpuAdamW.create(gpu, model.params, model.grads!, {
-    lr: 1e-4,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    weightDecay: 0,
-    clipNorm: 1,
-    emaDecay: 0.999,
-  });
-  const step = gpu.program("step");
-  step.clear(model.grads!);
-  step.append(g.forward);
-  step.append(g.lossAndBackward);
-  step.append(opt.program);
-  step.append(g.pack);
-  const inner = 5;
-  const p = gpu.program("steps");
-  for (let i = 0; i < inner; i++) p.append(step);
-  gpu.submit(g.pack, p);
-  await gpu.sync();
-  const ts: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    gpu.submit(p);
-    await gpu.sync();
-    ts.push((performance.now() - t0) / inner);
-  }
-  const ms = ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+  const ms = await medianMs(gpu, [await trainStepProgram(gpu, cfg, B)], 5, reps);
   const flops = trainFlops(cfg, B);
   let peer: { train_step_ms: number; torch: string; threads: number } | null = null;
   if (!values["no-peer"]) {

@@ -1,0 +1,61 @@
+/** Shared pieces of the benchmarks: a full training-step program and a median timer. */
+import type { Gpu, Program } from "../../src/gpu/gpu.ts";
+import type { DiTConfig } from "../../src/model/config.ts";
+import { DiTModel } from "../../src/model/model.ts";
+import { DiTGraph } from "../../src/model/graph.ts";
+import { GpuAdamW } from "../../src/train/optimizer.ts";
+
+/**
+ * One full training step of `cfg` at batch B as a program (clear grads, forward, loss, backward,
+ * AdamW with clipping and EMA, weight repacking), with deterministic timesteps and labels.
+ */
+export async function trainStepProgram(gpu: Gpu, cfg: DiTConfig, B: number): Promise<Program> {
+  const model = DiTModel.create(gpu, cfg, { training: true, seed: 1 });
+  const g = await DiTGraph.build(gpu, model, { batch: B, training: true });
+  const classes = cfg.condition.kind === "class" ? cfg.condition.numClasses : 1;
+  g.setConditioning(
+    Array.from({ length: B }, (_, i) => (i * 97) % 1000),
+    Array.from({ length: B }, (_, i) => i % classes),
+  );
+  const opt = await GpuAdamW.create(gpu, model.params, model.grads!, {
+    lr: 1e-4,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    clipNorm: 1,
+    emaDecay: 0.9999,
+  });
+  gpu.submit(g.pack);
+  const step = gpu.program("train-step");
+  step.clear(model.grads!);
+  step.append(g.forward);
+  step.append(g.lossAndBackward);
+  step.append(opt.program);
+  step.append(g.pack);
+  return step;
+}
+
+/**
+ * Median ms of `reps` submits, each replaying `inner` copies of the programs (amortising Deno's
+ * ~10 ms readback floor), after one warm-up submit (pipeline JIT).
+ */
+export async function medianMs(
+  gpu: Gpu,
+  programs: Program[],
+  inner: number,
+  reps: number,
+): Promise<number> {
+  const p = gpu.program("bench");
+  for (let i = 0; i < inner; i++) for (const q of programs) p.append(q);
+  gpu.submit(p);
+  await gpu.sync();
+  const ts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    gpu.submit(p);
+    await gpu.sync();
+    ts.push((performance.now() - t0) / inner);
+  }
+  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+}
