@@ -19,7 +19,7 @@
  *
  * const client = await connect("ws://127.0.0.1:8000/v1/ws");
  * const r = await client.sample({ n: 1, steps: 10, sampler: "ddim", class: 2 });
- * console.log(r.x0.shape, r.timing);
+ * console.log(r.shape, r.timing);
  * client.close();
  * ```
  * @module
@@ -88,9 +88,14 @@ export {
 
 // Serving
 export {
+  ClientError,
   connect,
   type ConnectOptions,
   type DitClient,
   type SampleOptions,
   type SampleResult,
 } from "./src/server/client.ts";
+export type { ErrorFrame, HelloFrame, PreviewFrame, ResultFrame } from "./src/server/frames.ts";
+export { type DitServer, type ServerOptions, startServer } from "./src/server/server.ts";
+export type { Denoiser, DenoiserFactory, ModelInfo } from "./src/server/denoiser.ts";
+export { VaeModel } from "./src/vae/model.ts";

@@ -49,7 +49,7 @@ export class Metrics {
   /** Batches run. */
   batches = 0;
   /** Error frames sent, by code. */
-  readonly errors = new Map<string, number>();
+  readonly errors: Map<string, number> = new Map();
   /** Open websocket connections. */
   connections = 0;
   /** Requests waiting in the queue, and their samples (set by the scheduler). */
