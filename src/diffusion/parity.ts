@@ -14,7 +14,7 @@
  * alphas_cumprod exactly (`{precision: "float64"}` checks the float64 schedule instead, whose
  * alphas_cumprod is within 1.3e-5 relative of diffusers' and whose trajectories stay within 6e-6).
  */
-import { relError } from "../util/compare.ts";
+import { type ParityRow, relError } from "../util/compare.ts";
 import { loadSafetensors, type SafeTensors } from "../io/safetensors.ts";
 import type { SchedulePrecision } from "./schedule.ts";
 import {
@@ -26,14 +26,7 @@ import {
   stepCpu,
 } from "./samplers.ts";
 
-export { relError };
-
-/** One parity comparison. */
-export interface ParityRow {
-  name: string;
-  error: number;
-  limit: number;
-}
+export { type ParityRow, relError };
 
 /** Relative tolerance of float tensors (golden README: 1e-5 of each tensor's max). */
 export const PARITY_LIMIT = 1e-5;

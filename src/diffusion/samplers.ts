@@ -45,10 +45,13 @@ export interface StepRow {
 
 /** A planned trajectory. */
 export interface SamplerPlan {
+  /** Sampler name. */
   sampler: string;
+  /** Number of steps. */
   numSteps: number;
   /** Model timesteps, one per step (descending). */
   timesteps: number[];
+  /** Per-step coefficient rows. */
   rows: StepRow[];
   /** True when some step adds noise (`s != 0`). */
   noisy: boolean;
@@ -58,7 +61,9 @@ export interface SamplerPlan {
 
 /** A sampler: a noise schedule plus an update rule. */
 export interface Sampler {
+  /** Sampler name. */
   readonly name: string;
+  /** The noise schedule it samples. */
   readonly schedule: NoiseSchedule;
   /** Coefficient rows for a `numSteps`-step trajectory. */
   plan(numSteps: number): SamplerPlan;
@@ -145,12 +150,18 @@ function baseRow(ab: number, clip: number): Pick<StepRow, "x0x" | "x0e" | "clip"
  * for "leading" spacing equals `t - T // n`. Noise is added at every step with `t > 0`.
  */
 export class DdpmSampler implements Sampler {
+  /** Sampler name. */
   readonly name = "ddpm";
+  /** The noise schedule. */
   readonly schedule: NoiseSchedule;
+  /** x0 clip range (0 = off). */
   readonly clip: number;
+  /** Inference timestep spacing. */
   readonly timestepSpacing: TimestepSpacing;
+  /** Added to every inference timestep. */
   readonly stepsOffset: number;
 
+  /** Builds the sampler from diffusers-style options. */
   constructor(options: DdxmOptions = {}) {
     this.schedule = options.schedule ?? makeSchedule(options);
     this.clip = (options.clipSample ?? true) ? (options.clipSampleRange ?? 1) : 0;
@@ -217,15 +228,24 @@ export interface DdimOptions extends DdxmOptions {
  * `std = eta * sqrt(variance)`, x_next = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - std^2) eps + std noise.
  */
 export class DdimSampler implements Sampler {
+  /** Sampler name. */
   readonly name = "ddim";
+  /** The noise schedule. */
   readonly schedule: NoiseSchedule;
+  /** x0 clip range (0 = off). */
   readonly clip: number;
+  /** Stochasticity (0 = deterministic DDIM). */
   readonly eta: number;
+  /** alpha_cumprod used after the last step. */
   readonly finalAlphaCumprod: number;
+  /** Recompute eps from the clipped x0. */
   readonly useClippedModelOutput: boolean;
+  /** Inference timestep spacing. */
   readonly timestepSpacing: TimestepSpacing;
+  /** Added to every inference timestep. */
   readonly stepsOffset: number;
 
+  /** Builds the sampler from diffusers-style options. */
   constructor(options: DdimOptions = {}) {
     this.schedule = options.schedule ?? makeSchedule(options);
     this.clip = (options.clipSample ?? true) ? (options.clipSampleRange ?? 1) : 0;
@@ -315,16 +335,26 @@ export interface DpmSolverOptions extends ScheduleConfig {
  *   r0 = (lambda_s0 - lambda_s1) / h.
  */
 export class DpmSolverSampler implements Sampler {
+  /** Sampler name. */
   readonly name = "dpmsolver++";
+  /** The noise schedule. */
   readonly schedule: NoiseSchedule;
+  /** Solver order (1 or 2). */
   readonly solverOrder: 1 | 2;
+  /** First order at the last step for short schedules. */
   readonly lowerOrderFinal: boolean;
+  /** First order at the last step always. */
   readonly eulerAtFinal: boolean;
+  /** The final sigma. */
   readonly finalSigmasType: "zero" | "sigma_min";
+  /** Inference timestep spacing. */
   readonly timestepSpacing: TimestepSpacing;
+  /** Added to every inference timestep. */
   readonly stepsOffset: number;
+  /** diffusers' lambda_min_clipped. */
   readonly lambdaMinClipped: number;
 
+  /** Builds the sampler from diffusers-style options. */
   constructor(options: DpmSolverOptions = {}) {
     this.schedule = options.schedule ?? makeSchedule(options);
     this.solverOrder = options.solverOrder ?? 2;

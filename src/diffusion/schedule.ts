@@ -36,10 +36,15 @@ export interface ScheduleConfig {
 
 /** A built noise schedule. All arrays have `numTrainTimesteps` entries, indexed by timestep. */
 export interface NoiseSchedule {
+  /** The resolved configuration. */
   readonly config: Readonly<Required<ScheduleConfig>>;
+  /** Number of training timesteps. */
   readonly numTrainTimesteps: number;
+  /** beta_t. Shape: [T]. */
   readonly betas: Float64Array;
+  /** alpha_t = 1 - beta_t. Shape: [T]. */
   readonly alphas: Float64Array;
+  /** Cumulative product of alpha. Shape: [T]. */
   readonly alphasCumprod: Float64Array;
 }
 

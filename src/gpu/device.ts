@@ -20,14 +20,19 @@ export interface GpuOptions {
 
 /** A WebGPU device with what the engine learned about its adapter. */
 export interface GpuDevice {
+  /** The device. */
   device: GPUDevice;
+  /** The adapter it came from. */
   adapter: GPUAdapter;
   /** Adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
   description: string;
   /** True on Mesa's llvmpipe / lavapipe (CPU) adapters. */
   isCpu: boolean;
+  /** Matmul kernel family in use. */
   matmul: MatmulPath;
+  /** Whether `shader-f16` is enabled. */
   hasF16: boolean;
+  /** Whether timestamp queries are enabled. */
   hasTimestamps: boolean;
 }
 

@@ -8,6 +8,7 @@ import { Profiler } from "./profiler.ts";
 
 /** A float32 uniform value (plain numbers are u32). */
 export class F32 {
+  /** Wraps `value`. */
   constructor(readonly value: number) {}
 }
 /** Marks a uniform value as f32. */
@@ -15,6 +16,7 @@ export const f32 = (v: number): F32 => new F32(v);
 
 /** A GPU tensor: a float32 view into a storage buffer. Offsets and sizes count elements. */
 export class Tensor {
+  /** A view of `buffer` from element `offset` with `shape`. */
   constructor(
     readonly buffer: GPUBuffer,
     readonly shape: readonly number[],
@@ -66,11 +68,14 @@ export class Tensor {
 
 /** A compiled compute kernel. */
 export interface Kernel {
+  /** Name for labels and errors. */
   name: string;
+  /** The compiled pipeline. */
   pipeline: GPUComputePipeline;
 }
 
-type Cmd =
+/** One recorded command of a {@linkcode Program}. */
+export type Cmd =
   | { kind: "dispatch"; kernel: Kernel; bindGroup: GPUBindGroup; wg: [number, number, number] }
   | { kind: "copy"; src: GPUBuffer; srcOff: number; dst: GPUBuffer; dstOff: number; bytes: number }
   | { kind: "clear"; buf: GPUBuffer; off: number; bytes: number }
@@ -102,7 +107,9 @@ export function kernelSource(file: string): string {
  * then replayed into a command encoder for every step or request.
  */
 export class Program {
+  /** Recorded commands, in order. */
   readonly cmds: Cmd[] = [];
+  /** Creates an empty program on `gpu`. */
   constructor(readonly gpu: Gpu, readonly label: string) {}
 
   /** Records a dispatch of `kernel` with `resources` bound at 0..n-1 of group 0. */
@@ -200,11 +207,14 @@ export class Program {
 
 /** The engine's GPU context. Create with {@linkcode Gpu.create}. */
 export class Gpu {
+  /** The WebGPU device. */
   readonly device: GPUDevice;
+  /** What the engine learned about the adapter. */
   readonly info: GpuDevice;
   #pipelines = new Map<string, Kernel>();
   #errors: string[] = [];
   #bytes = 0;
+  /** The timestamp profiler (when requested and supported). */
   profiler?: Profiler;
   /** Reusable buffers (readback staging and temporaries). */
   readonly pool: BufferPool;

@@ -19,15 +19,21 @@ export type ConditionSpec =
 
 /** A complete model description (serialised into checkpoints). */
 export interface DiTConfig {
+  /** Architecture family. */
   arch: "official" | "seed";
+  /** What is denoised. */
   input: InputSpec;
+  /** What samples are conditioned on. */
   condition: ConditionSpec;
   /** Patch size (images only). */
   patchSize: number;
   /** Transformer width D. */
   hidden: number;
+  /** Number of DiT blocks. */
   depth: number;
+  /** Attention heads per block. */
   heads: number;
+  /** MLP width over the model width. */
   mlpRatio: number;
   /** Output channels: C, or 2C with learned sigma (the official default). */
   outChannels: number;

@@ -46,6 +46,7 @@ interface Lin {
 
 /** Options for {@linkcode DiTGraph.build}. */
 export interface GraphOptions {
+  /** Samples per batch. */
   batch: number;
   /** Record the backward and loss programs (and the weight packs they need). */
   training: boolean;
@@ -95,12 +96,15 @@ export class DiTGraph {
   readonly gradX: Tensor;
   /** Intermediate activations by name (see parity). */
   readonly acts: Map<string, Tensor> = new Map();
+  /** The forward pass. */
   readonly forward: Program;
+  /** The loss and the backward pass. */
   readonly lossAndBackward: Program;
   /** The loss alone into loss[1] (validation), recorded when training. */
   readonly lossOnly: Program;
   /** Packs weights into textures: run after every parameter update (texture path). */
   readonly pack: Program;
+  /** Sizes derived from the config. */
   readonly d: DiTDims;
 
   private constructor(readonly gpu: Gpu, readonly model: DiTModel, readonly opts: GraphOptions) {

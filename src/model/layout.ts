@@ -105,14 +105,18 @@ export function paramNames(cfg: DiTConfig): ParamNames {
 
 /** The layout of a config: entries in upstream state-dict order. */
 export class ParamLayout {
+  /** All tensors, in state-dict order. */
   readonly entries: ParamEntry[] = [];
+  /** Tensors by name. */
   readonly byName: Map<string, ParamEntry> = new Map();
   /** Elements of the trainable flat buffer (padded). */
   paramsSize = 0;
   /** Elements of the frozen buffer (padded, at least 64). */
   frozenSize = 0;
+  /** Upstream names of every role. */
   readonly names: ParamNames;
 
+  /** Lays out the parameters of `cfg`. */
   constructor(readonly cfg: DiTConfig) {
     const d = dims(cfg);
     const n = this.names = paramNames(cfg);

@@ -18,6 +18,7 @@ export interface ModelOptions {
 
 /** A model whose parameters live in GPU buffers. */
 export class DiTModel {
+  /** The flat parameter layout. */
   readonly layout: ParamLayout;
   /** All trainable parameters, flat [layout.paramsSize]. */
   readonly params: Tensor;

@@ -3,21 +3,14 @@
  * seed's dit.py): builds the model from the file's config, loads its state dict by upstream names,
  * runs forward and backward on the engine, and compares outputs, activations and gradients.
  */
-import { relError } from "../util/compare.ts";
+import { type ParityRow, relError } from "../util/compare.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { SafeTensors } from "../io/safetensors.ts";
 import type { DiTConfig } from "./config.ts";
 import { DiTGraph } from "./graph.ts";
 import { DiTModel } from "./model.ts";
 
-export { relError };
-
-/** One compared tensor: max |ours - ref| / max |ref| against its limit. */
-export interface ParityRow {
-  name: string;
-  error: number;
-  limit: number;
-}
+export { type ParityRow, relError };
 
 /** Limits: outputs and activations 1e-4, gradients 1e-3 (relative to each tensor's max). */
 export const OUTPUT_LIMIT = 1e-4;

@@ -15,7 +15,9 @@ import { makeSampler } from "./samplers.ts";
 
 /** What to sample. */
 export interface SampleJob {
+  /** Sampler name (see SAMPLERS). */
   sampler: string;
+  /** Number of denoising steps. */
   steps: number;
   /** One seed per sample (u53 integers); its length is the number of samples. */
   seeds: number[];
@@ -51,10 +53,12 @@ export class GpuDenoiser {
   #graphs = new Map<number, DiTGraph>();
   #programs = new Map<string, Recorded>();
   #noise?: GpuNoise;
+  /** Largest accepted step count. */
   readonly maxSteps = 1000;
   /** Elements per sample. */
   readonly L: number;
 
+  /** Samples from `model` on the given noise schedule. */
   constructor(
     readonly gpu: Gpu,
     readonly model: DiTModel,

@@ -10,10 +10,15 @@ import { grid } from "../ops/_launch.ts";
 
 /** Hyper-parameters of {@linkcode GpuAdamW}. */
 export interface AdamWConfig {
+  /** Learning rate. */
   lr: number;
+  /** First-moment decay. */
   beta1: number;
+  /** Second-moment decay. */
   beta2: number;
+  /** Denominator epsilon. */
   eps: number;
+  /** Decoupled weight decay. */
   weightDecay: number;
   /** Global gradient-norm clip (0 = off). */
   clipNorm: number;
@@ -27,11 +32,15 @@ const PARTIALS = 256;
 
 /** The optimizer state and its recorded step program. */
 export class GpuAdamW {
+  /** First moments, flat. */
   readonly m: Tensor;
+  /** Second moments, flat. */
   readonly v: Tensor;
+  /** EMA weights, flat (null without EMA). */
   readonly ema: Tensor | null;
   /** normsq[0] = squared global gradient norm of the last step. */
   readonly normsq: Tensor;
+  /** Norm, AdamW and EMA as one program. */
   readonly program: Program;
   #uniforms: GPUBuffer[] = [];
   #chunks: { off: number; n: number }[] = [];

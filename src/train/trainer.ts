@@ -33,27 +33,49 @@ import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 
 /** Trainer options (CLI flags map onto these). */
 export interface TrainOptions {
+  /** Optimizer steps to train. */
   steps: number;
+  /** Samples per micro-batch. */
   batch: number;
+  /** Peak learning rate. */
   lr: number;
+  /** Seed of init, data order, timesteps and noise. */
   seed: number;
+  /** Run directory. */
   out: string;
+  /** AdamW beta1. */
   beta1: number;
+  /** AdamW beta2. */
   beta2: number;
+  /** AdamW decoupled weight decay. */
   weightDecay: number;
+  /** EMA decay (0 = no EMA). */
   emaDecay: number;
+  /** Global gradient-norm clip (0 = off). */
   clipNorm: number;
+  /** Linear warm-up steps. */
   warmup: number;
+  /** Cosine decay to 10% after warm-up. */
   cosine: boolean;
+  /** Micro-batches per optimizer step. */
   accum: number;
+  /** Probability of the null label (official arch). */
   labelDropout: number;
+  /** Steps between loss readbacks and log lines. */
   logEvery: number;
+  /** Steps between sample grids (0 = only at the end). */
   sampleEvery: number;
+  /** Steps between checkpoints. */
   ckptEvery: number;
+  /** Checkpoints kept. */
   keep: number;
+  /** Steps between validation passes (0 = off). */
   valEvery: number;
+  /** Denoising steps of the grids. */
   sampleSteps: number;
+  /** Sampler of the grids. */
   sampler: string;
+  /** Noise schedule. */
   betaSchedule: BetaSchedule;
 }
 
@@ -103,11 +125,17 @@ export interface MetricsRecord {
 
 /** What a finished (or interrupted) run reports. */
 export interface TrainResult {
+  /** Steps done. */
   step: number;
+  /** Mean training loss of the last log interval. */
   lastLoss: number;
+  /** Last validation loss, if any. */
   lastValLoss: number | null;
+  /** Newest checkpoint path. */
   checkpoint: string | null;
+  /** Whether a stop request ended the run. */
   interrupted: boolean;
+  /** Every logged record. */
   history: MetricsRecord[];
 }
 
@@ -123,7 +151,9 @@ export interface TrainHooks {
 
 /** The trainer; create with {@linkcode Trainer.create}. */
 export class Trainer {
+  /** Optimizer steps done. */
   step = 0;
+  /** Logged records. */
   readonly history: MetricsRecord[] = [];
   #iter!: BatchIterator;
   #val: Int32Array = new Int32Array(0);

@@ -13,3 +13,13 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return ref === 0 ? diff : diff / ref;
 }
+
+/** One compared tensor: max |ours - ref| / max |ref| against its limit. */
+export interface ParityRow {
+  /** Tensor name. */
+  name: string;
+  /** max abs difference over max abs reference. */
+  error: number;
+  /** The limit it must not exceed. */
+  limit: number;
+}

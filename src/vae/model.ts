@@ -102,8 +102,11 @@ interface Plan {
 export class VaeModel implements Autoencoder {
   readonly name: string;
   readonly scalingFactor: number;
+  /** Buffers and textures the VAE allocates (byte accounting). */
   readonly mem: VaeMemory;
+  /** Encode returns the posterior sample or its mean. */
   readonly mode: "sample" | "mean";
+  /** Seed of the posterior noise. */
   readonly seed: number;
   readonly #graph: VaeGraph;
   readonly #plans = new Map<string, Plan>();
