@@ -27,24 +27,25 @@ fn tokenIndex(n: u32, c: u32, y: u32, x: u32) -> u32 {
   return (n * ((P.H / P.p) * wp) + t) * F + feature(c, y % P.p, x % P.p);
 }
 
-@compute @workgroup_size(256)
-fn to_image(@builtin(global_invocation_id) g: vec3u) {
-  let i = g.x + g.y * P.stride;
-  if (i >= P.N * P.C * P.H * P.W) { return; }
+// Token index of image element i = ((n*C + c)*H + y)*W + x.
+fn tokenOfPixel(i: u32) -> u32 {
   let x = i % P.W;
   let y = (i / P.W) % P.H;
   let c = (i / (P.W * P.H)) % P.C;
   let n = i / (P.W * P.H * P.C);
-  dst[i] = src[tokenIndex(n, c, y, x)];
+  return tokenIndex(n, c, y, x);
+}
+
+@compute @workgroup_size(256)
+fn to_image(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x + g.y * P.stride;
+  if (i >= P.N * P.C * P.H * P.W) { return; }
+  dst[i] = src[tokenOfPixel(i)];
 }
 
 @compute @workgroup_size(256)
 fn to_tokens(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x + g.y * P.stride;
   if (i >= P.N * P.C * P.H * P.W) { return; }
-  let x = i % P.W;
-  let y = (i / P.W) % P.H;
-  let c = (i / (P.W * P.H)) % P.C;
-  let n = i / (P.W * P.H * P.C);
-  dst[tokenIndex(n, c, y, x)] = src[i];
+  dst[tokenOfPixel(i)] = src[i];
 }
