@@ -186,27 +186,41 @@ function keyWords(seed: NoiseKey["seed"]): [number, number] {
 }
 
 /**
- * Raw Philox words of one row: element i is lane i % 4 of block i / 4 (see the module comment).
- * Shape: [count] (u32).
+ * Elements `[start, start + count)` of one row: element i is lane i % 4 of the four values `map`
+ * makes from Philox block i / 4 (counter = [i/4 lo, i/4 hi, stream, domain]).
  */
-export function philoxBits(key: NoiseKey, count: number, start = 0): Uint32Array {
+function philoxRow<T extends Uint32Array | Float32Array>(
+  key: NoiseKey,
+  out: T,
+  start: number,
+  map: (block: Uint32Array) => ArrayLike<number>,
+): T {
   const k = keyWords(key.seed);
-  const out = new Uint32Array(count);
   const block = new Uint32Array(4);
   const ctr = [0, 0, (key.stream ?? 0) >>> 0, (key.domain ?? 0) >>> 0];
   let cur = -1;
-  for (let j = 0; j < count; j++) {
+  let lanes: ArrayLike<number> = block;
+  for (let j = 0; j < out.length; j++) {
     const i = start + j;
     const b = Math.floor(i / 4);
     if (b !== cur) {
       ctr[0] = b >>> 0;
       ctr[1] = Math.floor(b / 4294967296) >>> 0;
       philox4x32(ctr, k, block);
+      lanes = map(block);
       cur = b;
     }
-    out[j] = block[i & 3];
+    out[j] = lanes[i & 3];
   }
   return out;
+}
+
+/**
+ * Raw Philox words of one row: element i is lane i % 4 of block i / 4 (see the module comment).
+ * Shape: [count] (u32).
+ */
+export function philoxBits(key: NoiseKey, count: number, start = 0): Uint32Array {
+  return philoxRow(key, new Uint32Array(count), start, (block) => block);
 }
 
 /**
@@ -214,25 +228,12 @@ export function philoxBits(key: NoiseKey, count: number, start = 0): Uint32Array
  * normals, lanes 0/1 from Box-Muller on words (0, 1), lanes 2/3 on words (2, 3). Shape: [count].
  */
 export function philoxNormal(key: NoiseKey, count: number, start = 0): Float32Array {
-  const k = keyWords(key.seed);
-  const out = new Float32Array(count);
-  const block = new Uint32Array(4);
-  const ctr = [0, 0, (key.stream ?? 0) >>> 0, (key.domain ?? 0) >>> 0];
-  let cur = -1;
-  let z: number[] = [];
-  for (let j = 0; j < count; j++) {
-    const i = start + j;
-    const b = Math.floor(i / 4);
-    if (b !== cur) {
-      ctr[0] = b >>> 0;
-      ctr[1] = Math.floor(b / 4294967296) >>> 0;
-      philox4x32(ctr, k, block);
-      z = [...boxMuller(block[0], block[1]), ...boxMuller(block[2], block[3])];
-      cur = b;
-    }
-    out[j] = z[i & 3];
-  }
-  return out;
+  return philoxRow(
+    key,
+    new Float32Array(count),
+    start,
+    (block) => [...boxMuller(block[0], block[1]), ...boxMuller(block[2], block[3])],
+  );
 }
 
 /**
