@@ -154,17 +154,27 @@ export interface ParityOptions {
   precision?: SchedulePrecision;
 }
 
+/** Loads a golden scheduler file and makes its sampler; returns the schedule rows to extend. */
+async function openGolden<S extends Sampler & { timesteps(n: number): number[] }>(
+  path: string | URL,
+  options: ParityOptions,
+  ctor: (precision: SchedulePrecision) => S,
+): Promise<{ st: SafeTensors; rows: ParityRow[]; sampler: S }> {
+  const st = await loadSafetensors(path);
+  const precision = options.precision ?? "float32";
+  return { st, rows: scheduleRows(st, ctor, precision), sampler: ctor(precision) };
+}
+
 /** Parity rows of the DDPM sampler against `ddpm_squaredcos.safetensors`. */
 export async function parityDdpm(
   path: string | URL,
   options: ParityOptions = {},
 ): Promise<ParityRow[]> {
-  const st = await loadSafetensors(path);
-  const precision = options.precision ?? "float32";
-  const make = (precision: SchedulePrecision) =>
-    new DdpmSampler({ betaSchedule: "squaredcos_cap_v2", precision });
-  const rows = scheduleRows(st, make, precision);
-  const sampler = make(precision);
+  const { st, rows, sampler } = await openGolden(
+    path,
+    options,
+    (precision) => new DdpmSampler({ betaSchedule: "squaredcos_cap_v2", precision }),
+  );
   const out = addNoise(
     sampler.schedule,
     st.float32("add_noise_x0"),
@@ -206,12 +216,11 @@ export async function parityDdim(
   path: string | URL,
   options: ParityOptions = {},
 ): Promise<ParityRow[]> {
-  const st = await loadSafetensors(path);
-  const precision = options.precision ?? "float32";
-  const make = (precision: SchedulePrecision) =>
-    new DdimSampler({ betaSchedule: "squaredcos_cap_v2", precision });
-  const rows = scheduleRows(st, make, precision);
-  const sampler = make(precision);
+  const { st, rows, sampler } = await openGolden(
+    path,
+    options,
+    (precision) => new DdimSampler({ betaSchedule: "squaredcos_cap_v2", precision }),
+  );
   rows.push({
     name: "final_alpha_cumprod",
     error: relError([sampler.finalAlphaCumprod], st.float32("final_alpha_cumprod")),
