@@ -44,7 +44,8 @@ interface Recorded {
   steps: Program[];
   /** The sampler's x0 estimate after each step [B, L]. */
   x0: Tensor;
-  rows: Tensor; // [B, 4] Philox row keys
+  rows: Tensor; // [B, 4] Philox row keys of the initial noise
+  stepRows: Tensor; // [B, 4] the same seeds in the per-step noise domain
   tTable: Tensor; // [steps, B] float timesteps
 }
 
@@ -99,6 +100,7 @@ export class GpuDenoiser {
     this.#noise ??= await GpuNoise.create(gpu);
     const p = gpu.program(`sample/${key}`);
     const rows = gpu.tensor([B, 4], "philox_rows");
+    const stepRows = gpu.tensor([B, 4], "philox_step_rows");
     const tTable = gpu.tensor([plan.numSteps, B], "t_table");
     const t = new Float32Array(plan.numSteps * B);
     plan.rows.forEach((r, k) => t.fill(r.t, k * B, (k + 1) * B));
@@ -116,7 +118,7 @@ export class GpuDenoiser {
       p.append(graph.forward);
       if (plan.rows[k].s !== 0 && stepNoise) {
         // Step noise: the same per-sample key, domain "step", stream k.
-        this.#noise.record(p, { rows: this.#stepRows(rows, B), out: stepNoise, stream: k });
+        this.#noise.record(p, { rows: stepRows, out: stepNoise, stream: k });
       }
       gs.record(p, k, {
         x: graph.x,
@@ -130,17 +132,9 @@ export class GpuDenoiser {
       sp.cmds.push(...p.cmds.slice(k === 0 ? 0 : before));
       stepPrograms.push(sp);
     }
-    const rec = { graph, program: p, steps: stepPrograms, x0, rows, tTable };
+    const rec = { graph, program: p, steps: stepPrograms, x0, rows, stepRows, tTable };
     this.#programs.set(key, rec);
     return rec;
-  }
-
-  #stepRowsCache = new Map<Tensor, Tensor>();
-  /** A row table that mirrors `rows` with the step domain (kept in sync by {@linkcode sample}). */
-  #stepRows(rows: Tensor, B: number): Tensor {
-    let t = this.#stepRowsCache.get(rows);
-    if (!t) this.#stepRowsCache.set(rows, t = this.gpu.tensor([B, 4], "philox_step_rows"));
-    return t;
   }
 
   /**
@@ -174,7 +168,7 @@ export class GpuDenoiser {
     const keys = seeds.map((s) => ({ seed: s, domain: NoiseDomain.initial }));
     gpu.write(rec.rows, philoxRowTable(keys));
     gpu.write(
-      this.#stepRows(rec.rows, B),
+      rec.stepRows,
       philoxRowTable(seeds.map((s) => ({ seed: s, domain: NoiseDomain.step }))),
     );
     const t = new Float32Array(B).fill(rec.graph.d.T); // placeholder; the program copies per step
