@@ -171,7 +171,7 @@ export class GpuDenoiser {
       rec.stepRows,
       philoxRowTable(seeds.map((s) => ({ seed: s, domain: NoiseDomain.step }))),
     );
-    const t = new Float32Array(B).fill(rec.graph.d.T); // placeholder; the program copies per step
+    const t = new Float32Array(B); // the program copies each step's timesteps over these
     if (cond.kind === "class") {
       if (!job.labels || job.labels.length !== n) throw new Error(`Expected ${n} class labels`);
       rec.graph.setConditioning(t, pad(job.labels, 1));

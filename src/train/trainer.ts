@@ -158,6 +158,8 @@ export class Trainer {
   #iter!: BatchIterator;
   #val: Int32Array = new Int32Array(0);
   #lastCkpt: string | null = null;
+  #valHist?: Tensor;
+  #valSlots: Program[] = [];
 
   private constructor(
     readonly gpu: Gpu,
@@ -351,7 +353,13 @@ export class Trainer {
     if (!this.#val.length) return null;
     const B = this.opts.batch;
     const buckets = [50, 250, 500, 750, 950];
-    const losses: number[] = [];
+    const passes = Math.ceil(this.#val.length / B) * buckets.length;
+    // Each pass's loss is copied into its slot; one readback at the end.
+    if (!this.#valHist || this.#valHist.size < passes) {
+      this.#valHist = this.gpu.tensor([passes], "val_losses");
+      this.#valSlots = [];
+    }
+    const hist = this.#valHist;
     let bi = 0;
     for (const b of orderedBatches(this.data, this.#val, B)) {
       const n = b.labels.length;
@@ -375,14 +383,17 @@ export class Trainer {
           keys.push({ seed: 0x7a11d, stream: bi * B + i, domain: NoiseDomain.train });
         }
         this.gpu.write(this.io.rows, philoxRowTable(keys));
-        this.gpu.submit(this.programs.val);
-        // One readback per pass would cost ~10 ms each; these passes are few (every valEvery steps).
-        const [loss] = await this.gpu.read(this.graph.loss.slice(1, [1]));
-        losses.push(loss[0]);
+        let slot = this.#valSlots[bi];
+        if (!slot) {
+          slot = this.#valSlots[bi] = this.gpu.program(`val-slot-${bi}`);
+          slot.copy(this.graph.loss.slice(1, [1]), hist.slice(bi, [1]));
+        }
+        this.gpu.submit(this.programs.val, slot);
         bi++;
       }
     }
-    return losses.reduce((a, b) => a + b, 0) / losses.length;
+    const [losses] = await this.gpu.read(hist.slice(0, [bi]));
+    return losses.reduce((a, b) => a + b, 0) / bi;
   }
 
   /**
