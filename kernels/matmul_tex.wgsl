@@ -24,23 +24,27 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> P: Params;
 
-fn store(z: u32, m: u32, n: u32, v: f32) {
-  if (m >= P.M || n >= P.N) { return; }
-  let i = P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2 + m * P.ldc + n;
-  var r = P.alpha * v;
-  if (HAS_BIAS) { r += bias[P.biasOff + n]; }
+// Output geometry loaded once into registers: stores into `c` could alias the uniform block as far
+// as the compiler knows, so reading P inside the store loop would reload (and divide) per element.
+struct Out { base: u32, ldc: u32, mEnd: u32, nEnd: u32, biasOff: u32, alpha: f32 }
+
+fn store(o: Out, m: u32, n: u32, v: f32) {
+  if (m >= o.mEnd || n >= o.nEnd) { return; }
+  let i = o.base + m * o.ldc + n;
+  var r = o.alpha * v;
+  if (HAS_BIAS) { r += bias[o.biasOff + n]; }
   if (ACCUMULATE) { r += c[i]; }
   c[i] = r;
 }
 
 // Stores a 4x4 block whose column i holds C[m + i][n .. n + 3].
-fn storeBlock(z: u32, m: u32, n: u32, blk: mat4x4f) {
+fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f) {
   for (var i = 0u; i < 4u; i++) {
     let col = blk[i];
-    store(z, m + i, n, col.x);
-    store(z, m + i, n + 1u, col.y);
-    store(z, m + i, n + 2u, col.z);
-    store(z, m + i, n + 3u, col.w);
+    store(o, m + i, n, col.x);
+    store(o, m + i, n + 1u, col.y);
+    store(o, m + i, n + 2u, col.z);
+    store(o, m + i, n + 3u, col.w);
   }
 }
 
@@ -52,15 +56,18 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let n0 = g.x * 16u;
   let m0 = g.y * 16u;
   let z = g.z;
-  if (n0 >= P.N || m0 >= P.M) { return; }
+  let M = P.M;
+  let N = P.N;
+  if (n0 >= N || m0 >= M) { return; }
+  let o = Out(P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2, P.ldc, M, N, P.biasOff, P.alpha);
   let la_ = select(0, i32(z), P.aBatched != 0u);
   let lb_ = select(0, i32(z), P.bBatched != 0u);
   // Clamped rows: out-of-range rows compute junk that store() drops.
   var ra: array<u32, 16>;
   var rb: array<u32, 16>;
   for (var i = 0u; i < 16u; i++) {
-    ra[i] = min(m0 + i, P.M - 1u);
-    rb[i] = min(n0 + i, P.N - 1u);
+    ra[i] = min(m0 + i, M - 1u);
+    rb[i] = min(n0 + i, N - 1u);
   }
   var c00 = mat4x4f(); var c01 = mat4x4f(); var c02 = mat4x4f(); var c03 = mat4x4f();
   var c10 = mat4x4f(); var c11 = mat4x4f(); var c12 = mat4x4f(); var c13 = mat4x4f();
@@ -83,12 +90,12 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
   }
   // cIJ[j][i] = C[m0+4I+i][n0+4J+j]; transpose to column-per-row for storeBlock.
-  storeBlock(z, m0, n0, transpose(c00)); storeBlock(z, m0, n0 + 4u, transpose(c01));
-  storeBlock(z, m0, n0 + 8u, transpose(c02)); storeBlock(z, m0, n0 + 12u, transpose(c03));
-  storeBlock(z, m0 + 4u, n0, transpose(c10)); storeBlock(z, m0 + 4u, n0 + 4u, transpose(c11));
-  storeBlock(z, m0 + 4u, n0 + 8u, transpose(c12)); storeBlock(z, m0 + 4u, n0 + 12u, transpose(c13));
-  storeBlock(z, m0 + 8u, n0, transpose(c20)); storeBlock(z, m0 + 8u, n0 + 4u, transpose(c21));
-  storeBlock(z, m0 + 8u, n0 + 8u, transpose(c22)); storeBlock(z, m0 + 8u, n0 + 12u, transpose(c23));
-  storeBlock(z, m0 + 12u, n0, transpose(c30)); storeBlock(z, m0 + 12u, n0 + 4u, transpose(c31));
-  storeBlock(z, m0 + 12u, n0 + 8u, transpose(c32)); storeBlock(z, m0 + 12u, n0 + 12u, transpose(c33));
+  storeBlock(o, m0, n0, transpose(c00)); storeBlock(o, m0, n0 + 4u, transpose(c01));
+  storeBlock(o, m0, n0 + 8u, transpose(c02)); storeBlock(o, m0, n0 + 12u, transpose(c03));
+  storeBlock(o, m0 + 4u, n0, transpose(c10)); storeBlock(o, m0 + 4u, n0 + 4u, transpose(c11));
+  storeBlock(o, m0 + 4u, n0 + 8u, transpose(c12)); storeBlock(o, m0 + 4u, n0 + 12u, transpose(c13));
+  storeBlock(o, m0 + 8u, n0, transpose(c20)); storeBlock(o, m0 + 8u, n0 + 4u, transpose(c21));
+  storeBlock(o, m0 + 8u, n0 + 8u, transpose(c22)); storeBlock(o, m0 + 8u, n0 + 12u, transpose(c23));
+  storeBlock(o, m0 + 12u, n0, transpose(c30)); storeBlock(o, m0 + 12u, n0 + 4u, transpose(c31));
+  storeBlock(o, m0 + 12u, n0 + 8u, transpose(c32)); storeBlock(o, m0 + 12u, n0 + 12u, transpose(c33));
 }

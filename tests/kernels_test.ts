@@ -257,11 +257,19 @@ function gather(
   return out;
 }
 
-type LayoutKind = "dense" | "padded" | "aligned" | "batched" | "interleaved" | "shared";
+type LayoutKind =
+  | "dense"
+  | "padded"
+  | "aligned"
+  | "rows256"
+  | "batched"
+  | "interleaved"
+  | "shared";
 
 /**
  * A layout of kind: dense; padded (offset 5, row stride cols + 3); aligned (offsets and strides
- * multiples of 4, batched when the batch is); batched (each batch entry its own padded block with
+ * multiples of 4, batched when the batch is); rows256 (as aligned with rows 256 bytes apart: the
+ * texture path copies such operands instead of packing them with a kernel); batched (each batch entry its own padded block with
  * gaps); interleaved (batch entries side by side within rows, as attention's
  * heads: s2 = cols); shared (s1 = s2 = 0: one matrix for the whole batch, as a weight).
  */
@@ -277,6 +285,11 @@ function layout(kind: LayoutKind, rows: number, cols: number, batch: [number, nu
       const ld = cols + 4;
       const s2 = batch[0] * batch[1] > 1 ? rows * ld + 4 : 0;
       return { off: 4, ld, s1: batch[1] * s2 + 8 * Math.sign(s2), s2 };
+    }
+    case "rows256": {
+      const ld = Math.ceil((cols + 4) / 64) * 64;
+      const s2 = batch[0] * batch[1] > 1 ? rows * ld + 4 : 0;
+      return { off: 8, ld, s1: batch[1] * s2 + 12 * Math.sign(s2), s2 };
     }
     case "batched": {
       const ld = cols + 2;
@@ -436,6 +449,7 @@ for (const family of FAMILIES) {
       { a: "batched", b: "shared", c: "interleaved", bias: false, accumulate: false },
       { a: "interleaved", b: "interleaved", c: "batched", bias: true, accumulate: true },
       { a: "aligned", b: "aligned", c: "aligned", bias: false, accumulate: false },
+      { a: "rows256", b: "rows256", c: "aligned", bias: true, accumulate: true },
     ] as const;
     for (const variant of ["nt", "nn", "tn"] as const) {
       for (
@@ -463,7 +477,12 @@ for (const family of FAMILIES) {
 
   gpuTest(`packMatrix() operands match reference (${family} kernels)`, async (gpu, t) => {
     const rng = new Rng(300);
-    const cases = [[5, 7, 9, "padded"], [70, 33, 21, "padded"], [10, 12, 20, "aligned"]] as const;
+    const cases = [
+      [5, 7, 9, "padded"],
+      [70, 33, 21, "padded"],
+      [10, 12, 20, "aligned"],
+      [10, 12, 20, "rows256"],
+    ] as const;
     for (const [M, N, K, kind] of cases) {
       for (const transposed of [false, true]) {
         await t.step(

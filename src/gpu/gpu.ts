@@ -86,6 +86,7 @@ export type Cmd =
     bytesPerRow: number;
     rowsPerImage: number;
     tex: GPUTexture;
+    layer: number;
     size: [number, number, number];
   };
 
@@ -151,6 +152,31 @@ export class Program {
     });
   }
 
+  /**
+   * Records a copy of `rows` rows of `width` rgba32float texels from `buf` (byte offset `offset`,
+   * `bytesPerRow` apart, a multiple of 256) into layer `layer` of `tex`.
+   */
+  copyToTexture(
+    buf: GPUBuffer,
+    offset: number,
+    bytesPerRow: number,
+    tex: GPUTexture,
+    layer: number,
+    width: number,
+    rows: number,
+  ): void {
+    this.cmds.push({
+      kind: "toTexture",
+      src: buf,
+      srcOff: offset,
+      bytesPerRow,
+      rowsPerImage: rows,
+      tex,
+      layer,
+      size: [width, rows, 1],
+    });
+  }
+
   /** Records zero-filling of a tensor. */
   clear(t: Tensor): void {
     this.cmds.push({ kind: "clear", buf: t.buffer, off: t.offset * 4, bytes: t.size * 4 });
@@ -191,7 +217,7 @@ export class Program {
             bytesPerRow: c.bytesPerRow,
             rowsPerImage: c.rowsPerImage,
           },
-          { texture: c.tex },
+          { texture: c.tex, origin: [0, 0, c.layer] },
           c.size,
         );
       }
