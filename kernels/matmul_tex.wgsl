@@ -48,6 +48,16 @@ fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f) {
   }
 }
 
+// acc + a * b with explicit fused multiply-adds (LLVM does not contract a separate mul and add).
+fn mad(acc: mat4x4f, a: mat4x4f, b: mat4x4f) -> mat4x4f {
+  var r = acc;
+  for (var j = 0; j < 4; j++) {
+    let bj = b[j];
+    r[j] = fma(a[3], vec4f(bj.w), fma(a[2], vec4f(bj.z), fma(a[1], vec4f(bj.y), fma(a[0], vec4f(bj.x), r[j]))));
+  }
+  return r;
+}
+
 fn la(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(ta, vec2u(x, y), l, 0); }
 fn lb(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(tb, vec2u(x, y), l, 0); }
 
@@ -84,10 +94,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     let b1 = mat4x4f(lb(k, rb[4], lb_), lb(k, rb[5], lb_), lb(k, rb[6], lb_), lb(k, rb[7], lb_));
     let b2 = mat4x4f(lb(k, rb[8], lb_), lb(k, rb[9], lb_), lb(k, rb[10], lb_), lb(k, rb[11], lb_));
     let b3 = mat4x4f(lb(k, rb[12], lb_), lb(k, rb[13], lb_), lb(k, rb[14], lb_), lb(k, rb[15], lb_));
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+    c00 = mad(c00, a0, b0); c01 = mad(c01, a0, b1); c02 = mad(c02, a0, b2); c03 = mad(c03, a0, b3);
+    c10 = mad(c10, a1, b0); c11 = mad(c11, a1, b1); c12 = mad(c12, a1, b2); c13 = mad(c13, a1, b3);
+    c20 = mad(c20, a2, b0); c21 = mad(c21, a2, b1); c22 = mad(c22, a2, b2); c23 = mad(c23, a2, b3);
+    c30 = mad(c30, a3, b0); c31 = mad(c31, a3, b1); c32 = mad(c32, a3, b2); c33 = mad(c33, a3, b3);
   }
   // cIJ[j][i] = C[m0+4I+i][n0+4J+j]; transpose to column-per-row for storeBlock.
   storeBlock(o, m0, n0, transpose(c00)); storeBlock(o, m0, n0 + 4u, transpose(c01));
