@@ -1196,8 +1196,8 @@ interface OptimParams {
 }
 
 /**
- * Records one optim.wgsl entry point over `n` elements (or `count` workgroups for sumsq_partial,
- * one for sumsq_final). Bindings: 0 p (rw), 1 g, 2 m (rw), 3 v (rw), 4 normsq (rw), 5 params,
+ * Records one optim.wgsl entry point over `n` elements, a multiple of 4 (the kernels work on vec4s;
+ * `count` workgroups for sumsq_partial, one for sumsq_final). Bindings: 0 p (rw), 1 g, 2 m (rw), 3 v (rw), 4 normsq (rw), 5 params,
  * whose uniform matches the kernel's Params struct field by field.
  */
 async function optim(
@@ -1209,14 +1209,15 @@ async function optim(
 ): Promise<void> {
   const { count = 1, slot = 0, lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = o;
   const step = o.step ?? 1;
-  const invocations = entry === "sumsq_partial" ? count * 256 : entry === "sumsq_final" ? 1 : n;
+  assert.equal(n % 4, 0, "test bug: optim sizes are multiples of 4");
+  const invocations = entry === "sumsq_partial" ? count * 256 : entry === "sumsq_final" ? 1 : n / 4;
   await launch(
     p,
     "optim",
     entry,
     [res.p, res.g, res.m, res.v, res.normsq],
     (stride) => [
-      n,
+      n / 4,
       stride,
       count,
       slot,
@@ -1240,12 +1241,12 @@ async function optim(
 
 gpuTest("optim.wgsl sumsq_partial + sumsq_final match globalNorm^2", async (gpu, t) => {
   const rng = new Rng(1600);
-  for (const [sizes, counts] of [[[1], [1]], [[1000, 77], [4, 1]], [[5000], [300]]]) {
+  for (const [sizes, counts] of [[[4], [1]], [[1000, 76], [4, 1]], [[5000], [300]]]) {
     await t.step(`sizes [${sizes}] in [${counts}] workgroups`, async () => {
       const grads = sizes.map((n) => rand(rng, n));
       const normsq = up(gpu, [0.5, 0.25, 0.125], "normsq");
-      const partials = gpu.tensor([Math.max(...counts)], "partials");
-      const dummy = () => gpu.tensor([1], "unused");
+      const partials = gpu.tensor([4 * Math.max(...counts)], "partials");
+      const dummy = () => gpu.tensor([4], "unused");
       await exec(gpu, async (p) => {
         for (let i = 0; i < grads.length; i++) {
           const res = { p: dummy(), g: up(gpu, grads[i]), m: partials, v: dummy(), normsq };
@@ -1269,7 +1270,7 @@ gpuTest("optim.wgsl adamw matches adamwStep over 3 steps", async (gpu, t) => {
   for (const clip of [false, true]) {
     await t.step(clip ? "clipped by the GPU gradient norm" : "no clipping", async () => {
       const rng = new Rng(clip ? 1701 : 1700);
-      const sizes = [1000, 77];
+      const sizes = [1000, 76];
       const params = sizes.map((n) => Float64Array.from(rand(rng, n)));
       const ms = sizes.map((n) => new Float64Array(n));
       const vs = sizes.map((n) => new Float64Array(n));
@@ -1278,7 +1279,7 @@ gpuTest("optim.wgsl adamw matches adamwStep over 3 steps", async (gpu, t) => {
       const vT = sizes.map((n) => gpu.tensor([n], "v"));
       const gT = sizes.map((n) => gpu.tensor([n], "g"));
       const normsq = gpu.tensor([1], "normsq");
-      const partials = gpu.tensor([8], "partials");
+      const partials = gpu.tensor([32], "partials");
       const p0 = params.map((x) => Float64Array.from(x));
       for (let step = 1; step <= 3; step++) {
         const grads = sizes.map((n) => rand(rng, n, step));
@@ -1324,7 +1325,7 @@ gpuTest("optim.wgsl ema matches emaUpdate over 3 steps", async (gpu) => {
   const ema = Float64Array.from(rand(rng, n));
   const emaT = up(gpu, ema, "ema");
   const paramT = gpu.tensor([n], "param");
-  const dummy = () => gpu.tensor([1], "unused");
+  const dummy = () => gpu.tensor([4], "unused");
   for (let step = 0; step < 3; step++) {
     const param = rand(rng, n);
     gpu.write(paramT, param);

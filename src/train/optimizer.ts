@@ -52,6 +52,9 @@ export class GpuAdamW {
     readonly cfg: AdamWConfig,
   ) {
     const n = params.size;
+    if (n % 4 || params.offset % 4 || grads.size !== n || grads.offset % 4) {
+      throw new Error(`Optimizer: parameters and gradients must be vec4-aligned (${n} values)`);
+    }
     this.m = gpu.tensor([n], "adam.m");
     this.v = gpu.tensor([n], "adam.v");
     this.ema = cfg.emaDecay > 0 ? gpu.tensor([n], "ema") : null;
@@ -77,7 +80,7 @@ export class GpuAdamW {
   async #record(): Promise<void> {
     const gpu = this.gpu;
     const p = this.program;
-    const scratch = gpu.tensor([PARTIALS], "norm_partials");
+    const scratch = gpu.tensor([4 * PARTIALS], "norm_partials");
     const k = (e: string) => gpu.kernel("optim", {}, e);
     const [partial, final, adam, ema] = [
       await k("sumsq_partial"),
@@ -92,13 +95,15 @@ export class GpuAdamW {
     p.clear(this.normsq);
     for (const c of this.#chunks) {
       const g = this.grads.slice(c.off, [c.n]);
-      const u = { buffer: gpu.uniform([c.n, 0, PARTIALS, 0, ...new Array(12).fill(0)], "sumsq") };
+      const u = {
+        buffer: gpu.uniform([c.n / 4, 0, PARTIALS, 0, ...new Array(12).fill(0)], "sumsq"),
+      };
       p.dispatch(partial, [unusedP, g, scratch, unusedV, this.normsq, u], [PARTIALS]);
       p.dispatch(final, [unusedP, gpu.dummyU32(), scratch, unusedV, this.normsq, u], [1]);
     }
     for (const c of this.#chunks) {
-      const { wg, stride } = grid(gpu, c.n, 256);
-      const u = gpu.uniform(this.#values(c.n, stride, 1, this.cfg.lr), "adamw");
+      const { wg, stride } = grid(gpu, c.n / 4, 256);
+      const u = gpu.uniform(this.#values(c.n / 4, stride, 1, this.cfg.lr), "adamw");
       this.#uniforms.push(u);
       const sl = (t: Tensor) => t.slice(c.off, [c.n]);
       p.dispatch(adam, [sl(this.params), sl(this.grads), sl(this.m), sl(this.v), this.normsq, {
@@ -137,8 +142,8 @@ export class GpuAdamW {
   /** Sets step-dependent values (1-based step, learning rate) before the program's next submit. */
   prepare(step: number, lr: number): void {
     this.#chunks.forEach((c, i) => {
-      const { stride } = grid(this.gpu, c.n, 256);
-      this.gpu.setUniform(this.#uniforms[i], this.#values(c.n, stride, step, lr));
+      const { stride } = grid(this.gpu, c.n / 4, 256);
+      this.gpu.setUniform(this.#uniforms[i], this.#values(c.n / 4, stride, step, lr));
     });
   }
 
