@@ -1,8 +1,12 @@
 // Texture-fed matmul for CPU adapters (llvmpipe), where texel fetches are vectorised and
 // storage-buffer loads are not. C[z] = alpha * op(A[z]) op(B[z]) (+ bias[n]) (+ C[z] if ACCUMULATE).
-// Operands are rgba32float 2-D array textures packed by pack_texture.wgsl: layer = batch z (or 0
-// when not batched); A has rows m and B rows n, each texel 4 consecutive k (zero padded past K).
-// Other layouts (dY W, dY^T X) are transposed while packing, so this one kernel serves them all.
+// Operands are rgba32float 2-D array textures (layer = batch z, or 0 when not batched), filled by
+// copy commands or pack_texture.wgsl, in one of two layouts per operand:
+//   row-major (A_KMAJOR / B_KMAJOR false): texel (k/4, r) = op[r][k .. k+3], rows r = m (A) or n (B),
+//     zero padded past K;
+//   k-major (true): texel (r/4, k) = op[r .. r+3][k], i.e. the operand as stored for tn/nn products
+//     (dY^T X, P V), so those need no transposition; the texture has ceil(K/4)*4 rows, those past
+//     K never written (zero).
 // Each invocation computes a 16x16 tile of C as 4x4 blocks of mat4x4 accumulators (register
 // blocking is what llvmpipe needs; loops over 4x4 blocks are written out so LLVM keeps them in
 // registers). Bindings: 0 A, 1 B, 2 C (storage rw), 3 bias (storage), 4 params (uniform).
@@ -17,6 +21,8 @@ struct Params {
 
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override A_KMAJOR: bool = false;
+override B_KMAJOR: bool = false;
 
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
@@ -61,6 +67,28 @@ fn mad(acc: mat4x4f, a: mat4x4f, b: mat4x4f) -> mat4x4f {
 fn la(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(ta, vec2u(x, y), l, 0); }
 fn lb(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(tb, vec2u(x, y), l, 0); }
 
+// Block I of A for k-step k as columns over kk: [kk] = A[rows r][4k + kk] for the (clamped) rows
+// r = ra[4I .. 4I+3]. Row-major: the 4 texels of those rows, transposed (free: each element is
+// its own SIMD register on llvmpipe). K-major: texel column r.x / 4 at rows 4k .. 4k+3.
+fn blockA(k: u32, r: vec4u, l: i32) -> mat4x4f {
+  if (A_KMAJOR) {
+    let x = r.x / 4u;
+    let y = 4u * k;
+    return mat4x4f(la(x, y, l), la(x, y + 1u, l), la(x, y + 2u, l), la(x, y + 3u, l));
+  }
+  return transpose(mat4x4f(la(k, r.x, l), la(k, r.y, l), la(k, r.z, l), la(k, r.w, l)));
+}
+
+// Block J of B for k-step k as columns over n: [j] = B[rows r.j][4k .. 4k+3], r = rb[4J .. 4J+3].
+fn blockB(k: u32, r: vec4u, l: i32) -> mat4x4f {
+  if (B_KMAJOR) {
+    let x = r.x / 4u;
+    let y = 4u * k;
+    return transpose(mat4x4f(lb(x, y, l), lb(x, y + 1u, l), lb(x, y + 2u, l), lb(x, y + 3u, l)));
+  }
+  return mat4x4f(lb(k, r.x, l), lb(k, r.y, l), lb(k, r.z, l), lb(k, r.w, l));
+}
+
 @compute @workgroup_size(8, 4)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let n0 = g.x * 16u;
@@ -72,28 +100,25 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let o = Out(P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2, P.ldc, M, N, P.biasOff, P.alpha);
   let la_ = select(0, i32(z), P.aBatched != 0u);
   let lb_ = select(0, i32(z), P.bBatched != 0u);
-  // Clamped rows: out-of-range rows compute junk that store() drops.
-  var ra: array<u32, 16>;
-  var rb: array<u32, 16>;
-  for (var i = 0u; i < 16u; i++) {
-    ra[i] = min(m0 + i, M - 1u);
-    rb[i] = min(n0 + i, N - 1u);
+  // Clamped rows: out-of-range rows compute junk that store() drops. (In k-major blocks rows
+  // m0 + 4I .. +3 share one texel; a clamped first row picks the last texel.)
+  var ra: array<vec4u, 4>;
+  var rb: array<vec4u, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    ra[i] = min(vec4u(m0 + 4u * i) + vec4u(0u, 1u, 2u, 3u), vec4u(M - 1u));
+    rb[i] = min(vec4u(n0 + 4u * i) + vec4u(0u, 1u, 2u, 3u), vec4u(N - 1u));
   }
   var c00 = mat4x4f(); var c01 = mat4x4f(); var c02 = mat4x4f(); var c03 = mat4x4f();
   var c10 = mat4x4f(); var c11 = mat4x4f(); var c12 = mat4x4f(); var c13 = mat4x4f();
   var c20 = mat4x4f(); var c21 = mat4x4f(); var c22 = mat4x4f(); var c23 = mat4x4f();
   var c30 = mat4x4f(); var c31 = mat4x4f(); var c32 = mat4x4f(); var c33 = mat4x4f();
-  let K4 = (P.K + 3u) / 4u;
+  let K = P.K;
+  let K4 = (K + 3u) / 4u;
   for (var k = 0u; k < K4; k++) {
-    // transpose(A_I) * B_J: element [j][i] = sum_kk A[4I+i][kk] B[4J+j][kk].
-    let a0 = transpose(mat4x4f(la(k, ra[0], la_), la(k, ra[1], la_), la(k, ra[2], la_), la(k, ra[3], la_)));
-    let a1 = transpose(mat4x4f(la(k, ra[4], la_), la(k, ra[5], la_), la(k, ra[6], la_), la(k, ra[7], la_)));
-    let a2 = transpose(mat4x4f(la(k, ra[8], la_), la(k, ra[9], la_), la(k, ra[10], la_), la(k, ra[11], la_)));
-    let a3 = transpose(mat4x4f(la(k, ra[12], la_), la(k, ra[13], la_), la(k, ra[14], la_), la(k, ra[15], la_)));
-    let b0 = mat4x4f(lb(k, rb[0], lb_), lb(k, rb[1], lb_), lb(k, rb[2], lb_), lb(k, rb[3], lb_));
-    let b1 = mat4x4f(lb(k, rb[4], lb_), lb(k, rb[5], lb_), lb(k, rb[6], lb_), lb(k, rb[7], lb_));
-    let b2 = mat4x4f(lb(k, rb[8], lb_), lb(k, rb[9], lb_), lb(k, rb[10], lb_), lb(k, rb[11], lb_));
-    let b3 = mat4x4f(lb(k, rb[12], lb_), lb(k, rb[13], lb_), lb(k, rb[14], lb_), lb(k, rb[15], lb_));
+    let a0 = blockA(k, ra[0], la_); let a1 = blockA(k, ra[1], la_);
+    let a2 = blockA(k, ra[2], la_); let a3 = blockA(k, ra[3], la_);
+    let b0 = blockB(k, rb[0], lb_); let b1 = blockB(k, rb[1], lb_);
+    let b2 = blockB(k, rb[2], lb_); let b3 = blockB(k, rb[3], lb_);
     c00 = mad(c00, a0, b0); c01 = mad(c01, a0, b1); c02 = mad(c02, a0, b2); c03 = mad(c03, a0, b3);
     c10 = mad(c10, a1, b0); c11 = mad(c11, a1, b1); c12 = mad(c12, a1, b2); c13 = mad(c13, a1, b3);
     c20 = mad(c20, a2, b0); c21 = mad(c21, a2, b1); c22 = mad(c22, a2, b2); c23 = mad(c23, a2, b3);

@@ -66,13 +66,24 @@ function createTexture(gpu: Gpu, width: number, rows: number, layers: number, la
   });
 }
 
-/** Scratch textures shared by all matmuls of a context (commands run in order, so reuse is safe). */
-function pooledTexture(gpu: Gpu, width: number, rows: number, layers: number, slot: string) {
+/**
+ * Scratch textures shared by all matmuls of a context (commands run in order, so reuse is safe).
+ * `height` (>= rows) pads k-major operands to whole texels of K: those rows are never written by
+ * any user of the same key, so they stay zero.
+ */
+function pooledTexture(
+  gpu: Gpu,
+  width: number,
+  rows: number,
+  layers: number,
+  slot: string,
+  height = rows,
+) {
   let pool = pools.get(gpu);
   if (!pool) pools.set(gpu, pool = new Map());
   const key = `${slot}:${width}x${rows}x${layers}`;
   let tex = pool.get(key);
-  if (!tex) pool.set(key, tex = createTexture(gpu, width, rows, layers, `matmul-${key}`));
+  if (!tex) pool.set(key, tex = createTexture(gpu, width, height, layers, `matmul-${key}`));
   return tex;
 }
 
@@ -222,24 +233,36 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
   const layers = batch[0] * batch[1];
   const tex: GPUTexture[] = [];
   const batched: number[] = [];
+  const kmajor: number[] = [];
   for (const w of ["a", "b"] as const) {
     const op = args[w];
     if (op instanceof PackedMatrix) {
       tex.push(op.texture!);
       batched.push(0);
+      kmajor.push(0);
       continue;
     }
-    // Pack A as [M,K] and B as [N,K], transposing where stored otherwise.
     const rows = w === "a" ? M : N;
     const isBatched = layers > 1 && ((op.s1 ?? 0) !== 0 || (op.s2 ?? 0) !== 0);
-    const t = pooledTexture(gpu, Math.ceil(K / 4), rows, isBatched ? layers : 1, w);
-    await recordPack(p, op, rows, K, isBatched ? batch : [1, 1], t, kMajor(variant, w));
+    const L = isBatched ? layers : 1;
+    const b: [number, number] = isBatched ? batch : [1, 1];
+    // Operands stored with K as rows (dY^T X, P V) go in as stored, k-major (the kernel reads
+    // them so), which is usually a plain copy; past the texture height they are transposed.
+    const km = kMajor(variant, w) && K <= MAX_ROWS;
+    const t = km
+      ? pooledTexture(gpu, Math.ceil(rows / 4), K, L, `${w}-kmajor`, Math.ceil(K / 4) * 4)
+      : pooledTexture(gpu, Math.ceil(K / 4), rows, L, w);
+    if (km) await recordPack(p, op, K, rows, b, t, false);
+    else await recordPack(p, op, rows, K, b, t, kMajor(variant, w));
     tex.push(t);
     batched.push(isBatched ? 1 : 0);
+    kmajor.push(km ? 1 : 0);
   }
   const kernel = await gpu.kernel("matmul_tex", {
     HAS_BIAS: args.bias ? 1 : 0,
     ACCUMULATE: args.accumulate ? 1 : 0,
+    A_KMAJOR: kmajor[0],
+    B_KMAJOR: kmajor[1],
   });
   const c = args.c;
   const cb = bindView(gpu, c, M, N, batch);
