@@ -26,44 +26,49 @@ override ACCUMULATE: bool = false;
 @compute @workgroup_size(64)
 fn ln_forward(@builtin(global_invocation_id) g: vec3u) {
   let r = g.x + g.y * P.stride;
+  // Uniforms into registers first: after a store the compiler must reload them.
+  let C = P.C;
   if (r >= P.R) { return; }
-  let base = r * P.C;
+  let base = r * C;
   var s = 0.0;
-  for (var c = 0u; c < P.C; c++) { s += x[base + c]; }
-  let mu = s / f32(P.C);
+  for (var c = 0u; c < C; c++) { s += x[base + c]; }
+  let mu = s / f32(C);
   var v = 0.0;
-  for (var c = 0u; c < P.C; c++) {
+  for (var c = 0u; c < C; c++) {
     let d = x[base + c] - mu;
     v += d * d;
   }
-  let rs = inverseSqrt(v / f32(P.C) + P.eps);
+  let rs = inverseSqrt(v / f32(C) + P.eps);
+  let mb = (r / P.T) * P.modStride;
+  let scale = mb + P.scaleOff;
+  let shift = mb + P.shiftOff;
   mean[r] = mu;
   rstd[r] = rs;
-  let mb = (r / P.T) * P.modStride;
-  for (var c = 0u; c < P.C; c++) {
+  for (var c = 0u; c < C; c++) {
     let xh = (x[base + c] - mu) * rs;
-    out[base + c] = xh * (1.0 + mod_[mb + P.scaleOff + c]) + mod_[mb + P.shiftOff + c];
+    out[base + c] = xh * (1.0 + mod_[scale + c]) + mod_[shift + c];
   }
 }
 
 @compute @workgroup_size(64)
 fn ln_backward(@builtin(global_invocation_id) g: vec3u) {
   let r = g.x + g.y * P.stride;
+  let C = P.C;
   if (r >= P.R) { return; }
-  let base = r * P.C;
+  let base = r * C;
   let mu = mean[r];
   let rs = rstd[r];
   let mb = (r / P.T) * P.modStride + P.scaleOff;
   var s1 = 0.0;
   var s2 = 0.0;
-  for (var c = 0u; c < P.C; c++) {
+  for (var c = 0u; c < C; c++) {
     let dxh = dy[base + c] * (1.0 + mod_[mb + c]);
     s1 += dxh;
     s2 += dxh * (x[base + c] - mu) * rs;
   }
-  s1 /= f32(P.C);
-  s2 /= f32(P.C);
-  for (var c = 0u; c < P.C; c++) {
+  s1 /= f32(C);
+  s2 /= f32(C);
+  for (var c = 0u; c < C; c++) {
     let xh = (x[base + c] - mu) * rs;
     let v = rs * (dy[base + c] * (1.0 + mod_[mb + c]) - s1 - xh * s2);
     if (ACCUMULATE) { out[base + c] += v; } else { out[base + c] = v; }
