@@ -653,8 +653,8 @@ for (const family of FAMILIES) {
 // ---------------------------------------------------------------------------------------------
 // Elementwise
 
-/** Lengths around the 256-thread workgroup. */
-const EW_SIZES = [1, 255, 257, 1000];
+/** Lengths around the 256-thread workgroup; 1000 and 4100 take the four-per-invocation path. */
+const EW_SIZES = [1, 255, 257, 1000, 4100];
 
 gpuTest("activationForward/Backward() silu and gelu match reference", async (gpu, t) => {
   const rng = new Rng(600);

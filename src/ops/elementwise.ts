@@ -16,13 +16,18 @@ async function run(
   const n = out.size;
   expectSize(a, n, entry);
   const bb = b ?? a;
+  // Four elements per invocation when every operand allows vec4 bindings (see elementwise.wgsl).
+  const vec4 = entry !== "add_bcast" && n % 4 === 0 &&
+    [a, bb, out].every((t) => t.offset % 4 === 0);
+  const [sink, none] = [p.gpu.sink(), p.gpu.dummyU32()];
+  const items = vec4 ? n / 4 : n;
   await launch(
     p,
     "elementwise",
-    entry,
-    [a, bb, out],
-    (stride) => [n, stride, period, 0],
-    n,
+    vec4 ? `${entry}4` : entry,
+    vec4 ? [a, bb, sink, a, bb, out] : [a, bb, out, none, none, sink],
+    (stride) => [items, stride, period, 0],
+    items,
     256,
     { ACCUMULATE: accumulate ? 1 : 0 },
   );

@@ -91,6 +91,34 @@ function gateParams(s: LnShape, m: ModSlot, gateOff: number) {
   return (stride: number) => [s.B * s.T, s.C, s.T, m.stride, gateOff, stride, 0, 0];
 }
 
+/**
+ * Records gate.wgsl's elementwise `entry` (out = f(x, y, gate)), four columns per invocation when
+ * the shapes and offsets allow vec4 bindings.
+ */
+async function gateElementwise(
+  p: Program,
+  entry: string,
+  s: LnShape,
+  m: ModSlot,
+  gateOff: number,
+  x: Tensor,
+  y: Tensor,
+  out: Tensor,
+) {
+  const vec4 = s.C % 4 === 0 && m.stride % 4 === 0 && gateOff % 4 === 0 &&
+    [x, y, out].every((t) => t.offset % 4 === 0);
+  const [sink, none] = [p.gpu.sink(), p.gpu.dummyU32()];
+  await launch(
+    p,
+    "gate",
+    vec4 ? `${entry}4` : entry,
+    vec4 ? [x, y, m.mod, sink, x, y, out] : [x, y, m.mod, out, none, none, sink],
+    gateParams(s, m, gateOff),
+    vec4 ? x.size / 4 : x.size,
+    256,
+  );
+}
+
 /** out = x + gate * y. */
 export async function gateForward(
   p: Program,
@@ -102,15 +130,7 @@ export async function gateForward(
   out: Tensor,
 ): Promise<void> {
   expectSize(y, x.size, "gate y");
-  await launch(
-    p,
-    "gate",
-    "gate_forward",
-    [x, y, m.mod, out],
-    gateParams(s, m, gateOff),
-    x.size,
-    256,
-  );
+  await gateElementwise(p, "gate_forward", s, m, gateOff, x, y, out);
 }
 
 /** dy = gate * dout; dmod[gate] = sum_t dout * y. */
@@ -125,6 +145,15 @@ export async function gateBackward(
   dmod: Tensor,
 ): Promise<void> {
   const params = gateParams(s, m, gateOff);
-  await launch(p, "gate", "gate_backward_y", [dout, y, m.mod, dy], params, dout.size, 256);
-  await launch(p, "gate", "gate_backward_gate", [dout, y, m.mod, dmod], params, s.B * s.C, 64);
+  await gateElementwise(p, "gate_backward_y", s, m, gateOff, dout, y, dy);
+  const [sink, none] = [p.gpu.sink(), p.gpu.dummyU32()];
+  await launch(
+    p,
+    "gate",
+    "gate_backward_gate",
+    [dout, y, m.mod, dmod, none, none, sink],
+    params,
+    s.B * s.C,
+    64,
+  );
 }
