@@ -22,18 +22,34 @@ export async function sumRows(
   });
 }
 
-/** In-place row softmax of s [R, C]. */
-export async function softmaxForward(p: Program, s: Tensor, R: number, C: number) {
-  expectSize(s, R * C, "softmax");
+/** Records softmax.wgsl's `entry` over R rows, on vec4s when C and the offsets allow it. */
+async function softmaxRows(
+  p: Program,
+  entry: string,
+  prob: Tensor | null,
+  d: Tensor,
+  R: number,
+  C: number,
+  alpha: number,
+) {
+  const vec4 = C % 4 === 0 && d.offset % 4 === 0 && (prob?.offset ?? 0) % 4 === 0;
+  const none = p.gpu.dummyU32();
+  const pr = prob ?? none;
   await launch(
     p,
     "softmax",
-    "softmax_forward",
-    [p.gpu.dummyU32(), s],
-    (stride) => [R, C, stride, 0, f32(1)],
+    vec4 ? `${entry}4` : entry,
+    vec4 ? [none, p.gpu.sink(), pr, d] : [pr, d, none, p.gpu.sink()],
+    (stride) => [R, C, stride, 0, f32(alpha)],
     R,
     64,
   );
+}
+
+/** In-place row softmax of s [R, C]. */
+export async function softmaxForward(p: Program, s: Tensor, R: number, C: number) {
+  expectSize(s, R * C, "softmax");
+  await softmaxRows(p, "softmax_forward", null, s, R, C, 1);
 }
 
 /** In place: d = alpha * prob * (d - rowsum(d * prob)). `prob` must not alias `d`. */
@@ -47,15 +63,7 @@ export async function softmaxBackward(
 ) {
   expectSize(prob, R * C, "softmax_backward p");
   expectSize(d, R * C, "softmax_backward d");
-  await launch(
-    p,
-    "softmax",
-    "softmax_backward",
-    [prob, d],
-    (stride) => [R, C, stride, 0, f32(alpha)],
-    R,
-    64,
-  );
+  await softmaxRows(p, "softmax_backward", prob, d, R, C, alpha);
 }
 
 /** Token feature order: "seed" (i, j, c) or "conv" (c, i, j). */
