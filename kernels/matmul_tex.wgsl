@@ -15,7 +15,7 @@
 struct Params {
   M: u32, N: u32, K: u32, B2: u32,
   cOff: u32, cS1: u32, cS2: u32, ldc: u32,
-  aBatched: u32, bBatched: u32, biasOff: u32, _pad: u32,
+  aBatched: u32, bBatched: u32, biasOff: u32, cCol: u32,
   alpha: f32, _p1: f32, _p2: f32, _p3: f32,
 }
 
@@ -32,11 +32,13 @@ override B_KMAJOR: bool = false;
 
 // Output geometry loaded once into registers: stores into `c` could alias the uniform block as far
 // as the compiler knows, so reading P inside the store loop would reload (and divide) per element.
-struct Out { base: u32, ldc: u32, mEnd: u32, nEnd: u32, biasOff: u32, alpha: f32 }
+// C[m][n] sits at base + m * ldc + n * cCol (ldc = 1 and cCol = the row stride when the launcher
+// computes a transposed product into C).
+struct Out { base: u32, ldc: u32, cCol: u32, mEnd: u32, nEnd: u32, biasOff: u32, alpha: f32 }
 
 fn store(o: Out, m: u32, n: u32, v: f32) {
   if (m >= o.mEnd || n >= o.nEnd) { return; }
-  let i = o.base + m * o.ldc + n;
+  let i = o.base + m * o.ldc + n * o.cCol;
   var r = o.alpha * v;
   if (HAS_BIAS) { r += bias[o.biasOff + n]; }
   if (ACCUMULATE) { r += c[i]; }
@@ -97,7 +99,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let M = P.M;
   let N = P.N;
   if (n0 >= N || m0 >= M) { return; }
-  let o = Out(P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2, P.ldc, M, N, P.biasOff, P.alpha);
+  let o = Out(P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2, P.ldc, P.cCol, M, N, P.biasOff,
+    P.alpha);
   let la_ = select(0, i32(z), P.aBatched != 0u);
   let lb_ = select(0, i32(z), P.bBatched != 0u);
   // Clamped rows: out-of-range rows compute junk that store() drops. (In k-major blocks rows

@@ -398,7 +398,8 @@ async function checkMatmul(gpu: Gpu, rng: Rng, cs: MmCase, what: string): Promis
  * multi-layer textures (~3 s per variant on a cold shader cache). The texture kernel sees widths
  * ceil(K/4), heights M and N, and batch layers; so apart from the deliberately all-power-of-two
  * [1, 1, 3], texture-path shapes in this file keep widths and heights non-powers of two, which
- * bounds the whole file to eight matmul_tex variants. Accumulation is covered by the
+ * bounds the number of matmul_tex variants. [130, 33, 21] (N <= 64, M >= 2N) takes the texture
+ * path's transposed product unless a bias is added. Accumulation is covered by the
  * batched cases and the linear backward.
  */
 const MM_SHAPES: [number, number, number][] = [
@@ -408,6 +409,7 @@ const MM_SHAPES: [number, number, number][] = [
   [192, 384, 12],
   [65, 129, 9],
   [63, 127, 23],
+  [130, 33, 21],
 ];
 
 for (const family of FAMILIES) {
@@ -453,10 +455,12 @@ for (const family of FAMILIES) {
     ] as const;
     for (const variant of ["nt", "nn", "tn"] as const) {
       for (
-        const [M, N, K, batch] of [[13, 10, 9, [2, 2]], [65, 33, 11, [2, 4]], [12, 20, 12, [
-          2,
-          2,
-        ]]] as const
+        const [M, N, K, batch] of [
+          [13, 10, 9, [2, 2]],
+          [65, 33, 11, [2, 4]],
+          [12, 20, 12, [2, 2]],
+          [70, 20, 12, [2, 3]],
+        ] as const
       ) {
         await t.step(`${variant} M=${M} N=${N} K=${K} batch [${batch}]`, async () => {
           for (const cfg of configs) {

@@ -229,31 +229,40 @@ export async function matmul(p: Program, args: MatmulArgs): Promise<void> {
 
 async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, number]) {
   const gpu = p.gpu;
-  const { variant, M, N, K } = args;
+  const { variant, K } = args;
   const layers = batch[0] * batch[1];
+  // A 16x16-per-invocation workgroup spans 128 columns of C, and on llvmpipe idle lanes cost as
+  // much as busy ones: narrow products (attention's P V, dQ, dK, dV with N = head width) run
+  // twice as fast as C^T = op(B)^T op(A)^T, stored transposed. (Bias runs along columns: kept.)
+  const swap = args.N <= 64 && args.M >= 2 * args.N && !args.bias;
+  const [M, N] = swap ? [args.N, args.M] : [args.M, args.N];
+  const operands = [
+    { op: args.a, kmajor: kMajor(variant, "a"), slot: "a" },
+    { op: args.b, kmajor: kMajor(variant, "b"), slot: "b" },
+  ];
+  if (swap) operands.reverse();
   const tex: GPUTexture[] = [];
   const batched: number[] = [];
   const kmajor: number[] = [];
-  for (const w of ["a", "b"] as const) {
-    const op = args[w];
+  for (const [i, { op, kmajor: storedKMajor, slot }] of operands.entries()) {
     if (op instanceof PackedMatrix) {
       tex.push(op.texture!);
       batched.push(0);
       kmajor.push(0);
       continue;
     }
-    const rows = w === "a" ? M : N;
+    const rows = i === 0 ? M : N;
     const isBatched = layers > 1 && ((op.s1 ?? 0) !== 0 || (op.s2 ?? 0) !== 0);
     const L = isBatched ? layers : 1;
     const b: [number, number] = isBatched ? batch : [1, 1];
     // Operands stored with K as rows (dY^T X, P V) go in as stored, k-major (the kernel reads
     // them so), which is usually a plain copy; past the texture height they are transposed.
-    const km = kMajor(variant, w) && K <= MAX_ROWS;
+    const km = storedKMajor && K <= MAX_ROWS;
     const t = km
-      ? pooledTexture(gpu, Math.ceil(rows / 4), K, L, `${w}-kmajor`, Math.ceil(K / 4) * 4)
-      : pooledTexture(gpu, Math.ceil(K / 4), rows, L, w);
+      ? pooledTexture(gpu, Math.ceil(rows / 4), K, L, `${slot}-kmajor`, Math.ceil(K / 4) * 4)
+      : pooledTexture(gpu, Math.ceil(K / 4), rows, L, slot);
     if (km) await recordPack(p, op, K, rows, b, t, false);
-    else await recordPack(p, op, rows, K, b, t, kMajor(variant, w));
+    else await recordPack(p, op, rows, K, b, t, storedKMajor);
     tex.push(t);
     batched.push(isBatched ? 1 : 0);
     kmajor.push(km ? 1 : 0);
@@ -265,7 +274,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     B_KMAJOR: kmajor[1],
   });
   const c = args.c;
-  const cb = bindView(gpu, c, M, N, batch);
+  const cb = bindView(gpu, c, args.M, args.N, batch);
   const params = gpu.uniform([
     M,
     N,
@@ -274,11 +283,11 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     cb.off,
     c.s1 ?? 0,
     c.s2 ?? 0,
-    c.ld,
+    swap ? 1 : c.ld,
     batched[0],
     batched[1],
     0,
-    0,
+    swap ? c.ld : 1,
     f32(args.alpha ?? 1),
   ], "matmul-params");
   p.dispatch(kernel, [
