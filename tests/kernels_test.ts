@@ -262,6 +262,7 @@ type LayoutKind =
   | "padded"
   | "aligned"
   | "rows256"
+  | "stacked"
   | "batched"
   | "interleaved"
   | "shared";
@@ -269,7 +270,8 @@ type LayoutKind =
 /**
  * A layout of kind: dense; padded (offset 5, row stride cols + 3); aligned (offsets and strides
  * multiples of 4, batched when the batch is); rows256 (as aligned with rows 256 bytes apart: the
- * texture path copies such operands instead of packing them with a kernel); batched (each batch entry its own padded block with
+ * texture path copies such operands instead of packing them with a kernel); stacked (rows256
+ * with batch entries back to back: one copy for all layers); batched (each batch entry its own padded block with
  * gaps); interleaved (batch entries side by side within rows, as attention's
  * heads: s2 = cols); shared (s1 = s2 = 0: one matrix for the whole batch, as a weight).
  */
@@ -290,6 +292,11 @@ function layout(kind: LayoutKind, rows: number, cols: number, batch: [number, nu
       const ld = Math.ceil((cols + 4) / 64) * 64;
       const s2 = batch[0] * batch[1] > 1 ? rows * ld + 4 : 0;
       return { off: 8, ld, s1: batch[1] * s2 + 12 * Math.sign(s2), s2 };
+    }
+    case "stacked": {
+      const ld = Math.ceil(cols / 64) * 64;
+      const s2 = batch[0] * batch[1] > 1 ? rows * ld : 0;
+      return { off: 8, ld, s1: batch[1] * s2, s2 };
     }
     case "batched": {
       const ld = cols + 2;
@@ -452,6 +459,7 @@ for (const family of FAMILIES) {
       { a: "interleaved", b: "interleaved", c: "batched", bias: true, accumulate: true },
       { a: "aligned", b: "aligned", c: "aligned", bias: false, accumulate: false },
       { a: "rows256", b: "rows256", c: "aligned", bias: true, accumulate: true },
+      { a: "stacked", b: "stacked", c: "stacked", bias: false, accumulate: false },
     ] as const;
     for (const variant of ["nt", "nn", "tn"] as const) {
       for (

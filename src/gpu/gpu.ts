@@ -154,7 +154,8 @@ export class Program {
 
   /**
    * Records a copy of `rows` rows of `width` rgba32float texels from `buf` (byte offset `offset`,
-   * `bytesPerRow` apart, a multiple of 256) into layer `layer` of `tex`.
+   * `bytesPerRow` apart, a multiple of 256) into layers `layer` .. `layer + layers - 1` of `tex`
+   * (consecutive layers `rows` rows apart in the buffer).
    */
   copyToTexture(
     buf: GPUBuffer,
@@ -164,6 +165,7 @@ export class Program {
     layer: number,
     width: number,
     rows: number,
+    layers = 1,
   ): void {
     this.cmds.push({
       kind: "toTexture",
@@ -173,7 +175,7 @@ export class Program {
       rowsPerImage: rows,
       tex,
       layer,
-      size: [width, rows, 1],
+      size: [width, rows, layers],
     });
   }
 

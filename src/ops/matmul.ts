@@ -103,6 +103,13 @@ async function recordPack(
   const off0 = v.t.offset + (v.off ?? 0);
   const strides = [off0, v.s1 ?? 0, v.s2 ?? 0];
   if (!transpose && cols % 4 === 0 && v.ld % 64 === 0 && strides.every((n) => n % 4 === 0)) {
+    // Layers stacked back to back (score matrices, per-sample blocks): one copy for all.
+    const [B1, B2] = batch;
+    const image = rows * v.ld;
+    if ((B2 === 1 || v.s2 === image) && (B1 === 1 || v.s1 === B2 * image)) {
+      p.copyToTexture(v.t.buffer, off0 * 4, v.ld * 4, tex, 0, cols / 4, rows, B1 * B2);
+      return;
+    }
     for (let z = 0; z < batch[0] * batch[1]; z++) {
       const off = off0 + Math.floor(z / batch[1]) * (v.s1 ?? 0) + (z % batch[1]) * (v.s2 ?? 0);
       p.copyToTexture(v.t.buffer, off * 4, v.ld * 4, tex, z, cols / 4, rows);
