@@ -735,7 +735,7 @@ gpuTest(
   "sumRows() matches column sums and contracts as the broadcast's backward",
   async (gpu, t) => {
     const rng = new Rng(800);
-    for (const [B, R, C] of [[1, 1, 1], [1, 17, 33], [3, 5, 70], [2, 300, 3], [3, 7, 260]]) {
+    for (const [B, R, C] of [[1, 1, 1], [1, 17, 33], [3, 5, 70], [2, 300, 3]]) {
       await t.step(`B=${B} R=${R} C=${C}`, async () => {
         const x = rand(rng, B * R * C);
         const o0 = rand(rng, B * C);

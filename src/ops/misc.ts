@@ -17,18 +17,9 @@ export async function sumRows(
 ): Promise<void> {
   expectSize(x, B * R * C, "sum_rows x");
   expectSize(out, B * C, "sum_rows out");
-  const vec4 = C % 4 === 0 && x.offset % 4 === 0 && out.offset % 4 === 0;
-  const [sink, none] = [p.gpu.sink(), p.gpu.dummyU32()];
-  await launch(
-    p,
-    "reduce",
-    vec4 ? "sum_rows4" : "sum_rows",
-    vec4 ? [none, sink, x, out] : [x, out, none, sink],
-    (stride) => [B, R, C, stride],
-    vec4 ? (B * C) / 4 : B * C,
-    64,
-    { ACCUMULATE: accumulate ? 1 : 0 },
-  );
+  await launch(p, "reduce", "sum_rows", [x, out], (stride) => [B, R, C, stride], B * C, 64, {
+    ACCUMULATE: accumulate ? 1 : 0,
+  });
 }
 
 /** Records softmax.wgsl's `entry` over R rows, on vec4s when C and the offsets allow it. */
