@@ -1,7 +1,7 @@
 // Optimizer kernels over flat parameter/gradient arrays (chunks bound by the launcher), four
 // elements per invocation (vec4 bindings: llvmpipe moves 16 bytes per lane for the cost of 4).
 // n counts vec4s; the flat layout pads every tensor to 64 floats, so sizes are multiples of 4.
-//   sumsq_partial: partial[wg] = sum of g^2 over this workgroup's slice (workgroup 256), into m[wg].x
+//   sumsq_partial: partial sums of g^2, one per lane of `count` workgroups of 256, into m[.].x
 //   sumsq_final:   normsq[slot] (+)= sum(partial)  (one workgroup)
 //   adamw:         PyTorch AdamW with decoupled weight decay; gradients scaled by the clip factor
 //                  min(1, maxNorm / (sqrt(normsq[0]) + 1e-6)) when maxNorm > 0
@@ -23,7 +23,9 @@ struct Params {
 
 var<workgroup> partial: array<f32, 256>;
 
-// Dispatch (count, 1, 1) workgroups; workgroup w sums g[w*per .. (w+1)*per) into m[w].
+// Dispatch (count, 1, 1) workgroups; workgroup w sums g[w*per .. (w+1)*per), each lane its own
+// strided share, into m[w*256 + lane].x. No workgroup reduction here: on llvmpipe every barrier
+// switches all of a workgroup's lanes, so the count*256 partials are summed by sumsq_final.
 @compute @workgroup_size(256)
 fn sumsq_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let per = (P.n + P.count - 1u) / P.count;
@@ -31,20 +33,14 @@ fn sumsq_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   let end = min(start + per, P.n);
   var s = 0.0;
   for (var i = start + l.x; i < end; i += 256u) { s += dot(g[i], g[i]); }
-  partial[l.x] = s;
-  workgroupBarrier();
-  for (var w = 128u; w > 0u; w /= 2u) {
-    if (l.x < w) { partial[l.x] += partial[l.x + w]; }
-    workgroupBarrier();
-  }
-  if (l.x == 0u) { m[wg.x] = vec4f(partial[0], 0.0, 0.0, 0.0); }
+  m[wg.x * 256u + l.x] = vec4f(s, 0.0, 0.0, 0.0);
 }
 
-// Sums the first `count` entries of m (the partials) into normsq[slot].
+// Sums the count*256 partials in m into normsq[slot].
 @compute @workgroup_size(256)
 fn sumsq_final(@builtin(local_invocation_id) l: vec3u) {
   var s = 0.0;
-  for (var i = l.x; i < P.count; i += 256u) { s += m[i].x; }
+  for (var i = l.x; i < P.count * 256u; i += 256u) { s += m[i].x; }
   partial[l.x] = s;
   workgroupBarrier();
   for (var w = 128u; w > 0u; w /= 2u) {
@@ -53,7 +49,6 @@ fn sumsq_final(@builtin(local_invocation_id) l: vec3u) {
   }
   if (l.x == 0u) { normsq[P.slot] += partial[0]; }
 }
-
 @compute @workgroup_size(256)
 fn adamw(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * P.stride;

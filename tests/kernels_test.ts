@@ -1257,7 +1257,7 @@ gpuTest("optim.wgsl sumsq_partial + sumsq_final match globalNorm^2", async (gpu,
     await t.step(`sizes [${sizes}] in [${counts}] workgroups`, async () => {
       const grads = sizes.map((n) => rand(rng, n));
       const normsq = up(gpu, [0.5, 0.25, 0.125], "normsq");
-      const partials = gpu.tensor([4 * Math.max(...counts)], "partials");
+      const partials = gpu.tensor([4 * 256 * Math.max(...counts)], "partials");
       const dummy = () => gpu.tensor([4], "unused");
       await exec(gpu, async (p) => {
         for (let i = 0; i < grads.length; i++) {
@@ -1291,7 +1291,7 @@ gpuTest("optim.wgsl adamw matches adamwStep over 3 steps", async (gpu, t) => {
       const vT = sizes.map((n) => gpu.tensor([n], "v"));
       const gT = sizes.map((n) => gpu.tensor([n], "g"));
       const normsq = gpu.tensor([1], "normsq");
-      const partials = gpu.tensor([32], "partials");
+      const partials = gpu.tensor([4 * 256 * 8], "partials");
       const p0 = params.map((x) => Float64Array.from(x));
       for (let step = 1; step <= 3; step++) {
         const grads = sizes.map((n) => rand(rng, n, step));

@@ -21,7 +21,8 @@ export interface MatView {
 /**
  * A matrix kept packed (a weight on the texture path): `rows` x `cols` in the orientation the
  * matmul reads (rows = output dimension, cols = reduction dimension). Its source is stored
- * [rows, cols], or [cols, rows] when `transposed`. Re-run its pack program after each update.
+ * [rows, cols], or [cols, rows] when `transposed`; the texture holds it row-major, or k-major
+ * (as stored, see matmul_tex.wgsl) when `kmajor`. Re-run its pack program after each update.
  */
 export class PackedMatrix {
   constructor(
@@ -30,6 +31,7 @@ export class PackedMatrix {
     readonly cols: number,
     readonly source: MatView,
     readonly transposed: boolean,
+    readonly kmajor = false,
   ) {}
 }
 
@@ -161,6 +163,12 @@ export async function packMatrix(
 ): Promise<PackedMatrix> {
   checkView(v, transposed ? cols : rows, transposed ? rows : cols, [1, 1], label);
   if (p.gpu.info.matmul === "buffer") return new PackedMatrix(null, rows, cols, v, transposed);
+  if (transposed && cols <= MAX_ROWS) {
+    // Stored [cols, rows]: kept k-major as stored (a copy where aligned, no transposition).
+    const tex = createTexture(p.gpu, Math.ceil(rows / 4), Math.ceil(cols / 4) * 4, 1, label);
+    await recordPack(p, v, cols, rows, [1, 1], tex, false);
+    return new PackedMatrix(tex, rows, cols, v, transposed, true);
+  }
   if (rows > MAX_ROWS) throw new Error(`Matrix ${label} has ${rows} rows, over ${MAX_ROWS}`);
   const tex = createTexture(p.gpu, Math.ceil(cols / 4), rows, 1, label);
   await recordPack(p, v, rows, cols, [1, 1], tex, transposed);
@@ -255,7 +263,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     if (op instanceof PackedMatrix) {
       tex.push(op.texture!);
       batched.push(0);
-      kmajor.push(0);
+      kmajor.push(op.kmajor ? 1 : 0);
       continue;
     }
     const rows = i === 0 ? M : N;

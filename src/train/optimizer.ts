@@ -28,7 +28,8 @@ export interface AdamWConfig {
 
 /** Elements per dispatch chunk (64 MiB of floats). */
 const CHUNK = 16 * 1024 * 1024;
-const PARTIALS = 256;
+/** Workgroups of the gradient-norm pass (each leaves 256 partial sums). */
+const PARTIALS = 64;
 
 /** The optimizer state and its recorded step program. */
 export class GpuAdamW {
@@ -80,7 +81,7 @@ export class GpuAdamW {
   async #record(): Promise<void> {
     const gpu = this.gpu;
     const p = this.program;
-    const scratch = gpu.tensor([4 * PARTIALS], "norm_partials");
+    const scratch = gpu.tensor([4 * 256 * PARTIALS], "norm_partials");
     const k = (e: string) => gpu.kernel("optim", {}, e);
     const [partial, final, adam, ema] = [
       await k("sumsq_partial"),
