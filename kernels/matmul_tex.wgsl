@@ -1,7 +1,8 @@
 // Texture-fed matmul for CPU adapters (llvmpipe), where texel fetches are vectorised and
 // storage-buffer loads are not. C[z] = alpha * op(A[z]) op(B[z]) (+ bias[n]) (+ C[z] if ACCUMULATE).
-// Operands are rgba32float 2-D array textures (layer = batch z, or 0 when not batched), filled by
-// copy commands or pack_texture.wgsl, in one of two layouts per operand:
+// Operands are rgba32float 2-D array textures (see source(): one matrix, a layer per batch entry,
+// or attention's heads side by side), filled by copy commands or pack_texture.wgsl, in one of two
+// layouts per operand:
 //   row-major (A_KMAJOR / B_KMAJOR false): texel (k/4, r) = op[r][k .. k+3], rows r = m (A) or n (B),
 //     zero padded past K;
 //   k-major (true): texel (r/4, k) = op[r .. r+3][k], i.e. the operand as stored for tn/nn products
@@ -15,8 +16,8 @@
 struct Params {
   M: u32, N: u32, K: u32, B2: u32,
   cOff: u32, cS1: u32, cS2: u32, ldc: u32,
-  aBatched: u32, bBatched: u32, biasOff: u32, cCol: u32,
-  alpha: f32, _p1: f32, _p2: f32, _p3: f32,
+  aMode: u32, bMode: u32, biasOff: u32, cCol: u32,
+  alpha: f32, aXs: u32, bXs: u32, _p3: u32,
 }
 
 override HAS_BIAS: bool = false;
@@ -66,13 +67,23 @@ fn mad(acc: mat4x4f, a: mat4x4f, b: mat4x4f) -> mat4x4f {
   return r;
 }
 
-fn la(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(ta, vec2u(x, y), l, 0); }
-fn lb(x: u32, y: u32, l: i32) -> vec4f { return textureLoad(tb, vec2u(x, y), l, 0); }
+// Where batch entry z of an operand lives: layer and texel column offset. Mode 0: one matrix for
+// the batch; 1: layer z; 2 (heads side by side in rows): layer z / B2, columns from (z % B2) * xs.
+struct Src { layer: i32, x: u32 }
+
+fn source(mode: u32, xs: u32, z: u32) -> Src {
+  if (mode == 1u) { return Src(i32(z), 0u); }
+  if (mode == 2u) { return Src(i32(z / P.B2), (z % P.B2) * xs); }
+  return Src(0, 0u);
+}
+
+fn la(x: u32, y: u32, s: Src) -> vec4f { return textureLoad(ta, vec2u(s.x + x, y), s.layer, 0); }
+fn lb(x: u32, y: u32, s: Src) -> vec4f { return textureLoad(tb, vec2u(s.x + x, y), s.layer, 0); }
 
 // Block I of A for k-step k as columns over kk: [kk] = A[rows r][4k + kk] for the (clamped) rows
 // r = ra[4I .. 4I+3]. Row-major: the 4 texels of those rows, transposed (free: each element is
 // its own SIMD register on llvmpipe). K-major: texel column r.x / 4 at rows 4k .. 4k+3.
-fn blockA(k: u32, r: vec4u, l: i32) -> mat4x4f {
+fn blockA(k: u32, r: vec4u, l: Src) -> mat4x4f {
   if (A_KMAJOR) {
     let x = r.x / 4u;
     let y = 4u * k;
@@ -82,7 +93,7 @@ fn blockA(k: u32, r: vec4u, l: i32) -> mat4x4f {
 }
 
 // Block J of B for k-step k as columns over n: [j] = B[rows r.j][4k .. 4k+3], r = rb[4J .. 4J+3].
-fn blockB(k: u32, r: vec4u, l: i32) -> mat4x4f {
+fn blockB(k: u32, r: vec4u, l: Src) -> mat4x4f {
   if (B_KMAJOR) {
     let x = r.x / 4u;
     let y = 4u * k;
@@ -101,8 +112,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (n0 >= N || m0 >= M) { return; }
   let o = Out(P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2, P.ldc, P.cCol, M, N, P.biasOff,
     P.alpha);
-  let la_ = select(0, i32(z), P.aBatched != 0u);
-  let lb_ = select(0, i32(z), P.bBatched != 0u);
+  let la_ = source(P.aMode, P.aXs, z);
+  let lb_ = source(P.bMode, P.bXs, z);
   // Clamped rows: out-of-range rows compute junk that store() drops. (In k-major blocks rows
   // m0 + 4I .. +3 share one texel; a clamped first row picks the last texel.)
   var ra: array<vec4u, 4>;

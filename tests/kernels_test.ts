@@ -263,6 +263,8 @@ type LayoutKind =
   | "aligned"
   | "rows256"
   | "stacked"
+  | "heads"
+  | "headsgap"
   | "batched"
   | "interleaved"
   | "shared";
@@ -271,7 +273,9 @@ type LayoutKind =
  * A layout of kind: dense; padded (offset 5, row stride cols + 3); aligned (offsets and strides
  * multiples of 4, batched when the batch is); rows256 (as aligned with rows 256 bytes apart: the
  * texture path copies such operands instead of packing them with a kernel); stacked (rows256
- * with batch entries back to back: one copy for all layers); batched (each batch entry its own padded block with
+ * with batch entries back to back: one copy for all layers); heads (interleaved with rows 256
+ * bytes apart: copied as whole rows, one layer per B1 entry) and headsgap (the same with gaps
+ * between B1 entries: one copy per entry); batched (each batch entry its own padded block with
  * gaps); interleaved (batch entries side by side within rows, as attention's
  * heads: s2 = cols); shared (s1 = s2 = 0: one matrix for the whole batch, as a weight).
  */
@@ -297,6 +301,11 @@ function layout(kind: LayoutKind, rows: number, cols: number, batch: [number, nu
       const ld = Math.ceil(cols / 64) * 64;
       const s2 = batch[0] * batch[1] > 1 ? rows * ld : 0;
       return { off: 8, ld, s1: batch[1] * s2, s2 };
+    }
+    case "heads":
+    case "headsgap": {
+      const ld = Math.ceil((batch[1] * cols + 1) / 64) * 64;
+      return { off: 4, ld, s1: rows * ld + (kind === "headsgap" ? 8 : 0), s2: cols };
     }
     case "batched": {
       const ld = cols + 2;
@@ -460,6 +469,8 @@ for (const family of FAMILIES) {
       { a: "aligned", b: "aligned", c: "aligned", bias: false, accumulate: false },
       { a: "rows256", b: "rows256", c: "aligned", bias: true, accumulate: true },
       { a: "stacked", b: "stacked", c: "stacked", bias: false, accumulate: false },
+      { a: "heads", b: "heads", c: "heads", bias: false, accumulate: false },
+      { a: "headsgap", b: "heads", c: "interleaved", bias: true, accumulate: true },
     ] as const;
     for (const variant of ["nt", "nn", "tn"] as const) {
       for (

@@ -89,6 +89,25 @@ function pooledTexture(
   return tex;
 }
 
+/** Whether a view can reach a texture by copy commands (rows 256 bytes apart, texel aligned). */
+function copyable(v: MatView, cols: number): boolean {
+  const strides = [v.t.offset + (v.off ?? 0), v.s1 ?? 0, v.s2 ?? 0];
+  return cols % 4 === 0 && v.ld % 64 === 0 && strides.every((n) => n % 4 === 0);
+}
+
+/**
+ * Texel width of a "heads" texture for a batched view whose B2 entries sit side by side within
+ * its rows (attention's heads: s2 = head offset), or 0: such a view is copied as B1 layers of
+ * whole rows, and the kernel finds entry (b1, b2) in layer b1 at texel column b2 * s2 / 4.
+ */
+function headsWidth(v: MatView, cols: number, batch: [number, number]): number {
+  const B2 = batch[1];
+  const s2 = v.s2 ?? 0;
+  const span = (B2 - 1) * s2 + cols;
+  if (B2 < 2 || s2 < cols || span > v.ld || !copyable(v, cols)) return 0;
+  return span / 4;
+}
+
 /** Records packing of a [rows, cols] view (stored [cols, rows] if `transpose`) into `tex`. */
 async function recordPack(
   p: Program,
@@ -98,13 +117,25 @@ async function recordPack(
   batch: [number, number],
   tex: GPUTexture,
   transpose: boolean,
+  heads = 0,
 ): Promise<void> {
   const gpu = p.gpu;
   // Rows already in texel order with 256-byte strides: a copy command (a memcpy per row on
   // llvmpipe) instead of a kernel, whose texel stores run at about 2 GB/s there.
   const off0 = v.t.offset + (v.off ?? 0);
-  const strides = [off0, v.s1 ?? 0, v.s2 ?? 0];
-  if (!transpose && cols % 4 === 0 && v.ld % 64 === 0 && strides.every((n) => n % 4 === 0)) {
+  if (heads) {
+    const [B1] = batch;
+    const s1 = v.s1 ?? 0;
+    if (B1 === 1 || s1 === rows * v.ld) {
+      p.copyToTexture(v.t.buffer, off0 * 4, v.ld * 4, tex, 0, heads, rows, B1);
+    } else {
+      for (let b = 0; b < B1; b++) {
+        p.copyToTexture(v.t.buffer, (off0 + b * s1) * 4, v.ld * 4, tex, b, heads, rows);
+      }
+    }
+    return;
+  }
+  if (!transpose && copyable(v, cols)) {
     // Layers stacked back to back (score matrices, per-sample blocks): one copy for all.
     const [B1, B2] = batch;
     const image = rows * v.ld;
@@ -257,29 +288,44 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
   ];
   if (swap) operands.reverse();
   const tex: GPUTexture[] = [];
-  const batched: number[] = [];
+  // Per operand: layer mode (0: one matrix, 1: layer z, 2: heads: layer z / B2 at texel column
+  // (z % B2) * xs), xs, k-major.
+  const mode: number[] = [];
+  const xs: number[] = [];
   const kmajor: number[] = [];
   for (const [i, { op, kmajor: storedKMajor, slot }] of operands.entries()) {
     if (op instanceof PackedMatrix) {
       tex.push(op.texture!);
-      batched.push(0);
+      mode.push(0);
+      xs.push(0);
       kmajor.push(op.kmajor ? 1 : 0);
       continue;
     }
     const rows = i === 0 ? M : N;
     const isBatched = layers > 1 && ((op.s1 ?? 0) !== 0 || (op.s2 ?? 0) !== 0);
-    const L = isBatched ? layers : 1;
     const b: [number, number] = isBatched ? batch : [1, 1];
     // Operands stored with K as rows (dY^T X, P V) go in as stored, k-major (the kernel reads
     // them so), which is usually a plain copy; past the texture height they are transposed.
     const km = storedKMajor && K <= MAX_ROWS;
+    const direct = km || !storedKMajor; // packed as stored, not transposed
+    const sc = km ? rows : K; // stored columns
+    const heads = isBatched && direct ? headsWidth(op, sc, batch) : 0;
+    const L = heads ? batch[0] : isBatched ? layers : 1;
     const t = km
-      ? pooledTexture(gpu, Math.ceil(rows / 4), K, L, `${slot}-kmajor`, Math.ceil(K / 4) * 4)
-      : pooledTexture(gpu, Math.ceil(K / 4), rows, L, slot);
-    if (km) await recordPack(p, op, K, rows, b, t, false);
-    else await recordPack(p, op, rows, K, b, t, storedKMajor);
+      ? pooledTexture(
+        gpu,
+        heads || Math.ceil(rows / 4),
+        K,
+        L,
+        `${slot}-kmajor${heads ? "-heads" : ""}`,
+        Math.ceil(K / 4) * 4,
+      )
+      : pooledTexture(gpu, heads || Math.ceil(K / 4), rows, L, `${slot}${heads ? "-heads" : ""}`);
+    if (km) await recordPack(p, op, K, rows, b, t, false, heads);
+    else await recordPack(p, op, rows, K, b, t, storedKMajor, heads);
     tex.push(t);
-    batched.push(isBatched ? 1 : 0);
+    mode.push(heads ? 2 : isBatched ? 1 : 0);
+    xs.push(heads ? (op.s2 ?? 0) / 4 : 0);
     kmajor.push(km ? 1 : 0);
   }
   const kernel = await gpu.kernel("matmul_tex", {
@@ -299,11 +345,13 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     c.s1 ?? 0,
     c.s2 ?? 0,
     swap ? 1 : c.ld,
-    batched[0],
-    batched[1],
+    mode[0],
+    mode[1],
     0,
     swap ? c.ld : 1,
     f32(args.alpha ?? 1),
+    xs[0],
+    xs[1],
   ], "matmul-params");
   p.dispatch(kernel, [
     tex[0].createView({ dimension: "2d-array" }),
