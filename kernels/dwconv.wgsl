@@ -35,34 +35,43 @@ fn weights4(ch4: u32, tap: u32) -> vec4f {
 }
 
 // flip = false: forward taps (r + i - padT); true: transposed taps (r - i + padT), no bias.
+// The geometry is read into registers first: after each store to `out` the compiler would
+// otherwise reload every uniform inside the loops.
 fn conv_row(idx: u32, flip: bool) {
   let C4 = P.C / 4u;
+  let H = i32(P.H);
+  let W = i32(P.W);
+  let KH = P.KH;
+  let KW = P.KW;
+  let padT = i32(P.padT);
+  let padL = i32(P.padL);
   if (idx >= P.N * P.H * C4) { return; }
   let ch4 = idx % C4;
   let row = i32((idx / C4) % P.H);
   let n = idx / (C4 * P.H);
   var wv: array<vec4f, 16>;
-  for (var t = 0u; t < P.KH * P.KW; t++) { wv[t] = weights4(ch4, t); }
+  for (var t = 0u; t < KH * KW; t++) { wv[t] = weights4(ch4, t); }
   var bias = vec4f(0.0);
   if (!flip) {
     let c = 4u * ch4;
     bias = vec4f(b[c], b[c + 1u], b[c + 2u], b[c + 3u]);
   }
-  for (var col = 0; col < i32(P.W); col++) {
+  let sample = n * u32(H);
+  for (var col = 0; col < W; col++) {
     var s = bias;
-    for (var i = 0u; i < P.KH; i++) {
-      var rr = row + i32(i) - i32(P.padT);
-      if (flip) { rr = row - i32(i) + i32(P.padT); }
-      if (rr < 0 || rr >= i32(P.H)) { continue; }
-      for (var j = 0u; j < P.KW; j++) {
-        var cc = col + i32(j) - i32(P.padL);
-        if (flip) { cc = col - i32(j) + i32(P.padL); }
-        if (cc < 0 || cc >= i32(P.W)) { continue; }
-        s += wv[i * P.KW + j] * x[((n * P.H + u32(rr)) * P.W + u32(cc)) * C4 + ch4];
+    for (var i = 0u; i < KH; i++) {
+      var rr = row + i32(i) - padT;
+      if (flip) { rr = row - i32(i) + padT; }
+      if (rr < 0 || rr >= H) { continue; }
+      let rowBase = (sample + u32(rr)) * u32(W);
+      for (var j = 0u; j < KW; j++) {
+        var cc = col + i32(j) - padL;
+        if (flip) { cc = col - i32(j) + padL; }
+        if (cc < 0 || cc >= W) { continue; }
+        s += wv[i * KW + j] * x[(rowBase + u32(cc)) * C4 + ch4];
       }
     }
-    let o = ((n * P.H + u32(row)) * P.W + u32(col)) * C4 + ch4;
-    out[o] = s;
+    out[((sample + u32(row)) * u32(W) + u32(col)) * C4 + ch4] = s;
   }
 }
 
