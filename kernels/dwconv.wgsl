@@ -34,44 +34,79 @@ fn weights4(ch4: u32, tap: u32) -> vec4f {
   return vec4f(w[c * taps + tap], w[(c + 1u) * taps + tap], w[(c + 2u) * taps + tap], w[(c + 3u) * taps + tap]);
 }
 
+// Geometry in registers (after a store the compiler would reload every uniform).
+struct Geom { H: i32, W: i32, KH: i32, KW: i32, padT: i32, padL: i32, C4: u32, sample: u32, ch4: u32 }
+
+fn tapWeight(ch4: u32, i: u32, j: u32, KH: u32, KW: u32) -> vec4f {
+  if (i >= KH || j >= KW) { return vec4f(0.0); }
+  return weights4(ch4, i * KW + j);
+}
+
+// acc + w * x at tap (i, j) of output (row, col); taps past KH x KW (zero weight) are skipped.
+fn tap(acc: vec4f, g: Geom, row: i32, col: i32, i: i32, j: i32, w: vec4f, flip: bool) -> vec4f {
+  if (i >= g.KH || j >= g.KW) { return acc; }
+  var rr = row + i - g.padT;
+  var cc = col + j - g.padL;
+  if (flip) {
+    rr = row - i + g.padT;
+    cc = col - j + g.padL;
+  }
+  if (rr < 0 || rr >= g.H || cc < 0 || cc >= g.W) { return acc; }
+  return acc + w * x[((g.sample + u32(rr)) * u32(g.W) + u32(cc)) * g.C4 + g.ch4];
+}
+
 // flip = false: forward taps (r + i - padT); true: transposed taps (r - i + padT), no bias.
-// The geometry is read into registers first: after each store to `out` the compiler would
-// otherwise reload every uniform inside the loops.
+// The 4x4 taps are written out with constant indices so that the weights stay in registers (a
+// dynamically indexed private array is a per-lane memory gather on llvmpipe).
 fn conv_row(idx: u32, flip: bool) {
   let C4 = P.C / 4u;
-  let H = i32(P.H);
-  let W = i32(P.W);
   let KH = P.KH;
   let KW = P.KW;
-  let padT = i32(P.padT);
-  let padL = i32(P.padL);
   if (idx >= P.N * P.H * C4) { return; }
   let ch4 = idx % C4;
   let row = i32((idx / C4) % P.H);
   let n = idx / (C4 * P.H);
-  var wv: array<vec4f, 16>;
-  for (var t = 0u; t < KH * KW; t++) { wv[t] = weights4(ch4, t); }
+  let g = Geom(i32(P.H), i32(P.W), i32(KH), i32(KW), i32(P.padT), i32(P.padL), C4, n * P.H, ch4);
+  let w00 = tapWeight(ch4, 0u, 0u, KH, KW);
+  let w01 = tapWeight(ch4, 0u, 1u, KH, KW);
+  let w02 = tapWeight(ch4, 0u, 2u, KH, KW);
+  let w03 = tapWeight(ch4, 0u, 3u, KH, KW);
+  let w10 = tapWeight(ch4, 1u, 0u, KH, KW);
+  let w11 = tapWeight(ch4, 1u, 1u, KH, KW);
+  let w12 = tapWeight(ch4, 1u, 2u, KH, KW);
+  let w13 = tapWeight(ch4, 1u, 3u, KH, KW);
+  let w20 = tapWeight(ch4, 2u, 0u, KH, KW);
+  let w21 = tapWeight(ch4, 2u, 1u, KH, KW);
+  let w22 = tapWeight(ch4, 2u, 2u, KH, KW);
+  let w23 = tapWeight(ch4, 2u, 3u, KH, KW);
+  let w30 = tapWeight(ch4, 3u, 0u, KH, KW);
+  let w31 = tapWeight(ch4, 3u, 1u, KH, KW);
+  let w32 = tapWeight(ch4, 3u, 2u, KH, KW);
+  let w33 = tapWeight(ch4, 3u, 3u, KH, KW);
   var bias = vec4f(0.0);
   if (!flip) {
     let c = 4u * ch4;
     bias = vec4f(b[c], b[c + 1u], b[c + 2u], b[c + 3u]);
   }
-  let sample = n * u32(H);
-  for (var col = 0; col < W; col++) {
+  for (var col = 0; col < g.W; col++) {
     var s = bias;
-    for (var i = 0u; i < KH; i++) {
-      var rr = row + i32(i) - padT;
-      if (flip) { rr = row - i32(i) + padT; }
-      if (rr < 0 || rr >= H) { continue; }
-      let rowBase = (sample + u32(rr)) * u32(W);
-      for (var j = 0u; j < KW; j++) {
-        var cc = col + i32(j) - padL;
-        if (flip) { cc = col - i32(j) + padL; }
-        if (cc < 0 || cc >= W) { continue; }
-        s += wv[i * KW + j] * x[(rowBase + u32(cc)) * C4 + ch4];
-      }
-    }
-    out[((sample + u32(row)) * u32(W) + u32(col)) * C4 + ch4] = s;
+    s = tap(s, g, row, col, 0, 0, w00, flip);
+    s = tap(s, g, row, col, 0, 1, w01, flip);
+    s = tap(s, g, row, col, 0, 2, w02, flip);
+    s = tap(s, g, row, col, 0, 3, w03, flip);
+    s = tap(s, g, row, col, 1, 0, w10, flip);
+    s = tap(s, g, row, col, 1, 1, w11, flip);
+    s = tap(s, g, row, col, 1, 2, w12, flip);
+    s = tap(s, g, row, col, 1, 3, w13, flip);
+    s = tap(s, g, row, col, 2, 0, w20, flip);
+    s = tap(s, g, row, col, 2, 1, w21, flip);
+    s = tap(s, g, row, col, 2, 2, w22, flip);
+    s = tap(s, g, row, col, 2, 3, w23, flip);
+    s = tap(s, g, row, col, 3, 0, w30, flip);
+    s = tap(s, g, row, col, 3, 1, w31, flip);
+    s = tap(s, g, row, col, 3, 2, w32, flip);
+    s = tap(s, g, row, col, 3, 3, w33, flip);
+    out[((g.sample + u32(row)) * u32(g.W) + u32(col)) * C4 + ch4] = s;
   }
 }
 
