@@ -37,19 +37,26 @@ override B_KMAJOR: bool = false;
 // computes a transposed product into C).
 struct Out { base: u32, ldc: u32, cCol: u32, mEnd: u32, nEnd: u32, biasOff: u32, alpha: f32 }
 
+// v = alpha * product + bias, already computed.
 fn store(o: Out, m: u32, n: u32, v: f32) {
   if (m >= o.mEnd || n >= o.nEnd) { return; }
   let i = o.base + m * o.ldc + n * o.cCol;
-  var r = o.alpha * v;
-  if (HAS_BIAS) { r += bias[o.biasOff + n]; }
-  if (ACCUMULATE) { r += c[i]; }
-  c[i] = r;
+  if (ACCUMULATE) { c[i] += v; } else { c[i] = v; }
 }
 
-// Stores a 4x4 block whose column i holds C[m + i][n .. n + 3].
-fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f) {
+// Bias of columns n .. n+3, loaded once per tile column block (reads past N only feed dropped
+// outputs).
+fn biasAt(o: Out, n: u32) -> vec4f {
+  if (!HAS_BIAS) { return vec4f(); }
+  let j = o.biasOff + min(n, o.nEnd - 1u);
+  return vec4f(bias[j], bias[j + select(0u, 1u, n + 1u < o.nEnd)],
+    bias[j + select(0u, 2u, n + 2u < o.nEnd)], bias[j + select(0u, 3u, n + 3u < o.nEnd)]);
+}
+
+// Stores a 4x4 block whose column i holds C[m + i][n .. n + 3] (before alpha and bias bv).
+fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
   for (var i = 0u; i < 4u; i++) {
-    let col = blk[i];
+    let col = o.alpha * blk[i] + bv;
     store(o, m + i, n, col.x);
     store(o, m + i, n + 1u, col.y);
     store(o, m + i, n + 2u, col.z);
@@ -139,12 +146,14 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     c30 = mad(c30, a3, b0); c31 = mad(c31, a3, b1); c32 = mad(c32, a3, b2); c33 = mad(c33, a3, b3);
   }
   // cIJ[j][i] = C[m0+4I+i][n0+4J+j]; transpose to column-per-row for storeBlock.
-  storeBlock(o, m0, n0, transpose(c00)); storeBlock(o, m0, n0 + 4u, transpose(c01));
-  storeBlock(o, m0, n0 + 8u, transpose(c02)); storeBlock(o, m0, n0 + 12u, transpose(c03));
-  storeBlock(o, m0 + 4u, n0, transpose(c10)); storeBlock(o, m0 + 4u, n0 + 4u, transpose(c11));
-  storeBlock(o, m0 + 4u, n0 + 8u, transpose(c12)); storeBlock(o, m0 + 4u, n0 + 12u, transpose(c13));
-  storeBlock(o, m0 + 8u, n0, transpose(c20)); storeBlock(o, m0 + 8u, n0 + 4u, transpose(c21));
-  storeBlock(o, m0 + 8u, n0 + 8u, transpose(c22)); storeBlock(o, m0 + 8u, n0 + 12u, transpose(c23));
-  storeBlock(o, m0 + 12u, n0, transpose(c30)); storeBlock(o, m0 + 12u, n0 + 4u, transpose(c31));
-  storeBlock(o, m0 + 12u, n0 + 8u, transpose(c32)); storeBlock(o, m0 + 12u, n0 + 12u, transpose(c33));
+  let bv0 = biasAt(o, n0); let bv1 = biasAt(o, n0 + 4u);
+  let bv2 = biasAt(o, n0 + 8u); let bv3 = biasAt(o, n0 + 12u);
+  storeBlock(o, m0, n0, transpose(c00), bv0); storeBlock(o, m0, n0 + 4u, transpose(c01), bv1);
+  storeBlock(o, m0, n0 + 8u, transpose(c02), bv2); storeBlock(o, m0, n0 + 12u, transpose(c03), bv3);
+  storeBlock(o, m0 + 4u, n0, transpose(c10), bv0); storeBlock(o, m0 + 4u, n0 + 4u, transpose(c11), bv1);
+  storeBlock(o, m0 + 4u, n0 + 8u, transpose(c12), bv2); storeBlock(o, m0 + 4u, n0 + 12u, transpose(c13), bv3);
+  storeBlock(o, m0 + 8u, n0, transpose(c20), bv0); storeBlock(o, m0 + 8u, n0 + 4u, transpose(c21), bv1);
+  storeBlock(o, m0 + 8u, n0 + 8u, transpose(c22), bv2); storeBlock(o, m0 + 8u, n0 + 12u, transpose(c23), bv3);
+  storeBlock(o, m0 + 12u, n0, transpose(c30), bv0); storeBlock(o, m0 + 12u, n0 + 4u, transpose(c31), bv1);
+  storeBlock(o, m0 + 12u, n0 + 8u, transpose(c32), bv2); storeBlock(o, m0 + 12u, n0 + 12u, transpose(c33), bv3);
 }
