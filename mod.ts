@@ -96,28 +96,41 @@ export {
   type SampleResult,
 } from "./src/server/client.ts";
 export type { ErrorFrame, HelloFrame, PreviewFrame, ResultFrame } from "./src/server/frames.ts";
+export { ERROR_CODES } from "./src/server/protocol.ts";
 export { type DitServer, type ServerOptions, startServer } from "./src/server/server.ts";
 export type { Denoiser, DenoiserFactory, ModelInfo } from "./src/server/denoiser.ts";
 export { VaeModel } from "./src/vae/model.ts";
 
 // Types referenced by the API above
 export type { Batch, IteratorState, Sample, Split, SplitOptions } from "./src/data/dataset.ts";
-export type { BetaSchedule, ScheduleConfig, TimestepSpacing } from "./src/diffusion/schedule.ts";
+export type {
+  BetaSchedule,
+  ScheduleConfig,
+  SchedulePrecision,
+  TimestepSpacing,
+} from "./src/diffusion/schedule.ts";
 export type { BufferPool } from "./src/gpu/pool.ts";
 export type { CheckpointMeta, LoadedCheckpoint } from "./src/train/checkpoint.ts";
 export type { Cmd } from "./src/gpu/gpu.ts";
 export type { DecodeOptions, EncodeOptions, EncodeResult } from "./src/vae/model.ts";
 export type { DenoiseJob, DenoiserOptions, RunTiming } from "./src/server/denoiser.ts";
 export type { DiTDims } from "./src/model/config.ts";
+export type {
+  Dtype,
+  TensorData,
+  TensorEntry,
+  TensorInfo,
+  TensorInput,
+} from "./src/io/safetensors.ts";
 export type { EmojiOptions } from "./src/data/emoji.ts";
 export type { ErrorCode, Limits, RequestId } from "./src/server/protocol.ts";
 export type { GridOptions } from "./src/data/grid.ts";
 export type { ImageOptions } from "./src/data/png_dataset.ts";
+export type { InitKind, ParamEntry, ParamNames } from "./src/model/layout.ts";
 export type { LatentsDataset, LatentsFile, LatentsOptions } from "./src/data/latents.ts";
 export type { Metrics } from "./src/server/metrics.ts";
 export type { MetricsRecord, TrainHooks } from "./src/train/trainer.ts";
 export type { NoiseKey } from "./src/diffusion/philox.ts";
-export type { ParamEntry, ParamNames } from "./src/model/layout.ts";
 export type { ParityOptions } from "./src/diffusion/parity.ts";
 export type { Profiler } from "./src/gpu/profiler.ts";
 export type { ReconnectOptions } from "./src/server/client.ts";
@@ -125,8 +138,7 @@ export type { SampleTiming } from "./src/sample/denoiser.ts";
 export type { Shape3 } from "./src/data/transforms.ts";
 export type { StepInputs, StepOutputs, StepRow } from "./src/diffusion/samplers.ts";
 export type { Tensor4 } from "./src/data/autoencoder.ts";
-export type { TensorEntry, TensorInfo, TensorInput } from "./src/io/safetensors.ts";
 export type { Timing } from "./src/server/frames.ts";
 export type { VaeConfig } from "./src/vae/config.ts";
-export type { VaeMemory } from "./src/vae/memory.ts";
+export type { VaeLimits, VaeMemory } from "./src/vae/memory.ts";
 export type { WireTensor } from "./src/server/tensor.ts";

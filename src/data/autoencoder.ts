@@ -10,6 +10,7 @@ import { checkShape } from "./transforms.ts";
 export interface Tensor4 {
   /** [N,C,H,W] */
   data: Float32Array;
+  /** [N, C, H, W] of `data` */
   shape: readonly [number, number, number, number];
 }
 

@@ -62,7 +62,9 @@ export interface SplitOptions {
 
 /** Index lists of a train/validation split, each sorted ascending. */
 export interface Split {
+  /** dataset indices of the training examples, ascending */
   train: Int32Array;
+  /** dataset indices of the validation examples, ascending */
   val: Int32Array;
 }
 
@@ -116,9 +118,13 @@ export interface Batch {
 
 /** The serialisable state of a {@linkcode BatchIterator}: a small JSON object. */
 export interface IteratorState {
+  /** state format version (always 1) */
   version: 1;
+  /** the iterator's shuffle/flip seed (checked on restore) */
   seed: number;
+  /** examples per batch (checked on restore) */
   batchSize: number;
+  /** whether random horizontal flips are on (checked on restore) */
   flip: boolean;
   /** number of indices the iterator walks (checked on restore) */
   count: number;

@@ -134,11 +134,15 @@ function parseClassNames(raw: string | undefined, name: string): string[] {
 export interface LatentsFile {
   /** [N,C,H,W] */
   latents: Float32Array;
+  /** [N, C, H, W] of `latents` */
   shape: readonly [number, number, number, number];
   /** [N] */
   labels: ArrayLike<number>;
+  /** class names, written as the `class_names` metadata */
   classNames: readonly string[];
+  /** autoencoder name, written as the `autoencoder` metadata (omitted when undefined) */
   autoencoder?: string;
+  /** written as the `scaling_factor` metadata (omitted when undefined) */
   scalingFactor?: number;
 }
 

@@ -33,13 +33,19 @@ export interface StepRow {
   prevT: number;
   /** x0 = x0x * x + x0e * eps before clipping. */
   x0x: number;
+  /** Coefficient of eps in x0 = x0x * x + x0e * eps. */
   x0e: number;
   /** Clip range of x0 (0 = no clipping). */
   clip: number;
+  /** Coefficient of x in x_next. */
   a: number;
+  /** Coefficient of the (clipped) x0 in x_next. */
   b: number;
+  /** Coefficient of the previous step's x0 in x_next (DPM-Solver++ multistep; 0 otherwise). */
   c: number;
+  /** Coefficient of the model output eps in x_next. */
   d: number;
+  /** Coefficient of the fresh standard normal noise in x_next (0 = deterministic step). */
   s: number;
 }
 

@@ -23,7 +23,9 @@ export type TimestepSpacing = "leading" | "linspace" | "trailing";
 
 /** Schedule configuration; defaults follow diffusers (1000 steps, linear 1e-4..0.02). */
 export interface ScheduleConfig {
+  /** Number of training timesteps T (default 1000). */
   numTrainTimesteps?: number;
+  /** Beta schedule (default "linear"). */
   betaSchedule?: BetaSchedule;
   /** First beta of the "linear" schedule. */
   betaStart?: number;
@@ -31,6 +33,7 @@ export interface ScheduleConfig {
   betaEnd?: number;
   /** Cap of "squaredcos_cap_v2" betas (diffusers `betas_for_alpha_bar` max_beta). */
   maxBeta?: number;
+  /** Arithmetic used to build the schedule (default "float64"). */
   precision?: SchedulePrecision;
 }
 

@@ -7,6 +7,7 @@ export class BufferPool {
   #free = new Map<string, GPUBuffer[]>();
   #live = 0;
 
+  /** Creates an empty pool that allocates its buffers on `device`. */
   constructor(readonly device: GPUDevice) {}
 
   /** A buffer of at least `bytes` with exactly `usage`. Return it with {@linkcode release}. */

@@ -8,8 +8,10 @@ export class Profiler {
   #resolveBuf: GPUBuffer;
   #capacity = 2048;
   #pending: { buf: GPUBuffer; names: string[] }[] = [];
+  /** When true, `Gpu.submit` profiles each dispatch (default false). */
   active = false;
 
+  /** Creates the timestamp query set (room for 2048 dispatches per submit) on `device`. */
   constructor(readonly device: GPUDevice) {
     this.#querySet = device.createQuerySet({
       label: "profiler",

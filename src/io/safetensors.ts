@@ -60,7 +60,9 @@ export type TensorData =
 
 /** Header entry of one tensor. */
 export interface TensorInfo {
+  /** Element type. */
   dtype: Dtype;
+  /** Dimensions (empty for a scalar). */
   shape: number[];
   /** `[begin, end)` byte range relative to the start of the data section. */
   dataOffsets: [number, number];
@@ -68,7 +70,9 @@ export interface TensorInfo {
 
 /** A tensor read from a file. */
 export interface TensorEntry {
+  /** Element type. */
   dtype: Dtype;
+  /** Dimensions (empty for a scalar). */
   shape: number[];
   /** Element data; may share memory with the file bytes (do not mutate unless you own them). */
   data: TensorData;

@@ -47,14 +47,17 @@ export interface DiTConfig {
 export interface DiTDims {
   /** Tokens per sample. */
   T: number;
-  /** Token grid height and width (sequences: 1 x T). */
+  /** Token grid height (sequences: 1). */
   gh: number;
+  /** Token grid width (sequences: T). */
   gw: number;
   /** Input features per token (p*p*C or C). */
   F: number;
   /** Output features per token (p*p*Cout or Cout). */
   Fout: number;
+  /** Transformer width (= `hidden`). */
   D: number;
+  /** MLP hidden width, round(D * mlpRatio). */
   hidden4: number;
   /** Timestep feature width. */
   tFreq: number;

@@ -18,27 +18,43 @@ export type InitKind =
 
 /** One tensor of the layout. */
 export interface ParamEntry {
+  /** Upstream state-dict name. */
   name: string;
+  /** Tensor shape, as in the upstream state dict. */
   shape: number[];
+  /** Number of elements (product of `shape`, without padding). */
   size: number;
   /** Offset in elements inside its buffer (params or frozen). */
   offset: number;
+  /** How the tensor is initialised. */
   init: InitKind;
+  /** True when it lives in the trainable params buffer, false for the frozen buffer. */
   trainable: boolean;
 }
 
 /** Upstream names of every parameter role, per architecture. */
 export interface ParamNames {
+  /** Position embedding [1, T, D] (frozen for "official", learnable for "seed"). */
   pos: string;
+  /** Input (patch) embedding weight. */
   xW: string;
+  /** Input (patch) embedding bias. */
   xB: string;
+  /** First timestep-MLP layer weight [D, tFreq]. */
   t1W: string;
+  /** First timestep-MLP layer bias [D]. */
   t1B: string;
+  /** Second timestep-MLP layer weight [D, D]. */
   t2W: string;
+  /** Second timestep-MLP layer bias [D]. */
   t2B: string;
+  /** Class label embedding table [labelRows, D] (class conditioning only). */
   yTable?: string;
+  /** Condition-vector embedding weight [D, dim] (vector conditioning only). */
   cW?: string;
+  /** Condition-vector embedding bias [D] (vector conditioning only). */
   cB?: string;
+  /** Per-block names, one entry per DiT block. */
   blocks: {
     adaW: string;
     adaB: string;
@@ -53,9 +69,13 @@ export interface ParamNames {
     fc2W: string;
     fc2B: string;
   }[];
+  /** Final layer adaLN modulation weight [2D, D]. */
   fAdaW: string;
+  /** Final layer adaLN modulation bias [2D]. */
   fAdaB: string;
+  /** Final linear projection weight [Fout, D]. */
   fW: string;
+  /** Final linear projection bias [Fout]. */
   fB: string;
 }
 

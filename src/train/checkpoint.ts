@@ -17,7 +17,9 @@ export const CHECKPOINT_FORMAT = "dit-engine-checkpoint/1";
 
 /** Everything a checkpoint stores besides tensors. */
 export interface CheckpointMeta {
+  /** The model configuration (metadata `config`, JSON). */
   config: DiTConfig;
+  /** Optimizer steps done when the checkpoint was written (metadata `step`). */
   step: number;
   /** Trainer state (options, data iterator, schedule) as JSON-serialisable data. */
   trainer: Record<string, unknown>;
@@ -79,7 +81,9 @@ export async function saveCheckpoint(
 
 /** A loaded checkpoint. */
 export interface LoadedCheckpoint extends CheckpointMeta {
+  /** Path of the checkpoint file that was read. */
   path: string;
+  /** The parsed file: model, `ema.*` and `optim.*` tensors and the metadata. */
   file: SafeTensors;
 }
 

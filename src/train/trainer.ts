@@ -114,12 +114,19 @@ export function learningRate(o: TrainOptions, step: number): number {
 
 /** One metrics record (a line of metrics.jsonl). */
 export interface MetricsRecord {
+  /** Optimizer steps done when the record was taken. */
   step: number;
+  /** Mean training loss over the steps since the previous record. */
   loss?: number;
+  /** Validation loss, on steps where validation ran. */
   valLoss?: number;
+  /** Learning rate at this step. */
   lr?: number;
+  /** Training examples per second since the previous record (batch x accum per step). */
   samplesPerSec?: number;
+  /** Global gradient norm of the last step (before clipping). */
   gradNorm?: number;
+  /** Seconds since this {@linkcode Trainer.run} call started. */
   seconds: number;
 }
 

@@ -34,6 +34,7 @@ interface PoolEntry {
 
 /** See the module comment. */
 export class VaeMemory {
+  /** The resolved limits: the requested ones (or defaults), capped near the device's binding limit. */
   readonly limits: VaeLimits;
   #pool: PoolEntry[] = [];
   #textures = new Map<string, GPUTexture>();
@@ -43,6 +44,7 @@ export class VaeMemory {
   #dummyTexture?: GPUTexture;
   #tileWidth = 0;
 
+  /** Creates an empty memory on `gpu`; missing `limits` fields take {@linkcode DEFAULT_LIMITS}. */
   constructor(readonly gpu: Gpu, limits: Partial<VaeLimits> = {}) {
     // Bindings are widened to the offset alignment: keep a margin under the device limit.
     const device = gpu.device.limits.maxStorageBufferBindingSize - 1024;

@@ -62,9 +62,13 @@ export interface EncodeOptions {
 
 /** What {@linkcode VaeModel.encodeDetailed} returns; every array is NCHW [N, L, h, w]. */
 export interface EncodeResult {
+  /** [N, L, h, w] of every array below */
   shape: [number, number, number, number];
+  /** posterior mean (unscaled) */
   mean: Float32Array;
+  /** posterior log-variance, clamped to [-30, 20] */
   logvar: Float32Array;
+  /** posterior standard deviation, exp(logvar / 2) */
   std: Float32Array;
   /** the latent: sample or mean, scaled unless `scaled: false` */
   latent: Float32Array;
