@@ -55,6 +55,8 @@ interface Cell {
   samplesPerSec: number;
   latencyMs: { p50: number; p90: number; p99: number; mean: number };
   splitMs: { queue: number; compute: number; readback: number; other: number };
+  /** Per-request "other" (latency - queue - compute - readback): the target's quantiles. */
+  otherMs: { p50: number; p99: number };
   meanBatch: number;
 }
 
@@ -153,6 +155,9 @@ function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeo
   const queue = mean(run.samples.map((s) => s.timing.queueMs));
   const readback = mean(run.samples.map((s) => s.timing.readbackMs ?? 0));
   const compute = mean(run.samples.map((s) => s.timing.computeMs)) - readback;
+  // computeMs includes the readback, so what is left of each request's latency is "other".
+  const others = run.samples.map((s) => s.rtt - s.timing.queueMs - s.timing.computeMs)
+    .sort((a, b) => a - b);
   const cell: Cell = {
     clients,
     steps,
@@ -172,6 +177,7 @@ function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeo
       readback: round(readback),
       other: round(mean(rtts) - queue - compute - readback),
     },
+    otherMs: { p50: round(quantile(others, 0.5)), p99: round(quantile(others, 0.99)) },
     meanBatch: round(mean(run.samples.map((s) => s.timing.batchSamples ?? 1)), 1),
   };
   return cell;
@@ -179,7 +185,7 @@ function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeo
 
 function table(cells: Cell[]): string {
   const head =
-    "clients steps   req/s    p50 ms   p90 ms   p99 ms | queue  compute readback  other | batch";
+    "clients steps   req/s    p50 ms   p90 ms   p99 ms | queue  compute readback  other | other p50  p99 | batch";
   const rows = cells.map((c) =>
     [
       String(c.clients).padStart(7),
@@ -192,6 +198,8 @@ function table(cells: Cell[]): string {
       c.splitMs.compute.toFixed(2).padStart(8),
       c.splitMs.readback.toFixed(2).padStart(8),
       c.splitMs.other.toFixed(2).padStart(6),
+      " |" + c.otherMs.p50.toFixed(2).padStart(10),
+      c.otherMs.p99.toFixed(2).padStart(5),
       " |" + c.meanBatch.toFixed(1).padStart(6),
     ].join(" ")
   );
