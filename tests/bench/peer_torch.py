@@ -107,11 +107,20 @@ x, t, y = torch.randn(8, 4, 32, 32), torch.randint(0, 1000, (8,)), torch.randint
 target = torch.randn(8, 4, 32, 32)
 
 
+ema = [p.detach().clone() for p in model.parameters()]
+
+
 def step():
+    # The same work as the engine's step: forward, loss, backward, gradient clipping, AdamW and
+    # the EMA update of the official DiT training loop (update_ema, decay 0.9999).
     opt.zero_grad(set_to_none=True)
     loss = ((model(x, t, y)[:, :4] - target) ** 2).mean()
     loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
+    with torch.no_grad():
+        for e, p in zip(ema, model.parameters()):
+            e.mul_(0.9999).add_(p, alpha=1 - 0.9999)
 
 
 out["train_step_ms"] = {"dit-s2-b8": median_ms(step, 3)}
