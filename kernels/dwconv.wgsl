@@ -7,7 +7,7 @@
 //                           one invocation per (n, row, ch4), looping over columns
 //   dwconv_backward_input:  dx[n,r,c,ch] = sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
 //   dwconv_backward_weight: dw[ch,i,j] (+)= sum dy * x(shifted); tap KH*KW is db[ch] (+)= sum dy.
-//                           one invocation per (ch4, tap)
+//                           one invocation per (tap, ch4), ch4 fastest
 // Bindings: 0 x (dy for the input gradient), 1 w, 2 bias, 3 dy (weight gradient), 4 out (y or dx),
 // 5 dw, 6 db, 7 params.
 
@@ -126,8 +126,10 @@ fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
   let taps = P.KH * P.KW;
   let C4 = P.C / 4u;
   if (idx >= C4 * (taps + 1u)) { return; }
-  let ch4 = idx / (taps + 1u);
-  let tap = idx % (taps + 1u);
+  // Channel groups fastest: the lanes of a SIMD group share a tap (same loop bounds) and read
+  // neighbouring 16-byte groups.
+  let ch4 = idx % C4;
+  let tap = idx / C4;
   var s = vec4f(0.0);
   if (tap == taps) {
     for (var q = 0u; q < P.N * P.H * P.W; q++) { s += dy[q * C4 + ch4]; }
@@ -141,14 +143,22 @@ fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
   }
   let i = i32(tap / P.KW);
   let j = i32(tap % P.KW);
+  // Geometry in registers, and the valid output range of this tap computed once.
+  let H = i32(P.H);
+  let W = i32(P.W);
+  let di = i - i32(P.padT);
+  let dj = j - i32(P.padL);
+  let r0 = max(0, -di);
+  let r1 = min(H, H - di);
+  let c0 = max(0, -dj);
+  let c1 = min(W, W - dj);
   for (var n = 0u; n < P.N; n++) {
-    for (var row = 0; row < i32(P.H); row++) {
-      let rr = row + i - i32(P.padT);
-      if (rr < 0 || rr >= i32(P.H)) { continue; }
-      for (var col = 0; col < i32(P.W); col++) {
-        let cc = col + j - i32(P.padL);
-        if (cc < 0 || cc >= i32(P.W)) { continue; }
-        s += dy[((n * P.H + u32(row)) * P.W + u32(col)) * C4 + ch4] * x[((n * P.H + u32(rr)) * P.W + u32(cc)) * C4 + ch4];
+    let sample = n * u32(H);
+    for (var row = r0; row < r1; row++) {
+      let yb = (sample + u32(row)) * u32(W);
+      let xb = (sample + u32(row + di)) * u32(W);
+      for (var col = c0; col < c1; col++) {
+        s += dy[(yb + u32(col)) * C4 + ch4] * x[(xb + u32(col + dj)) * C4 + ch4];
       }
     }
   }
