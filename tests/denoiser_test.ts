@@ -75,6 +75,25 @@ gpuTest(
   },
 );
 
+gpuTest(
+  "GpuDenoiser keeps a bounded number of recorded programs and re-records evicted ones exactly",
+  async (gpu) => {
+    const d = new GpuDenoiser(gpu, model(gpu));
+    const job = (steps: number) => ({ sampler: "ddim", steps, seeds: [5], labels: [1] });
+    const first = await d.sample(job(1));
+    // One recording per step count: past the cap the least recently used ones go.
+    for (let steps = 2; steps <= GpuDenoiser.maxPrograms + 2; steps++) {
+      await d.sample(job(steps));
+      assert(d.recordedPrograms <= GpuDenoiser.maxPrograms, `${d.recordedPrograms} kept`);
+    }
+    assert(d.recordedPrograms === GpuDenoiser.maxPrograms);
+    // steps = 1 was evicted (and its buffers destroyed): it is recorded again, same result.
+    const again = await d.sample(job(1));
+    assert(maxDiff(again.x0, first.x0) === 0);
+    assert(again.x0.every(Number.isFinite));
+  },
+);
+
 gpuTest("GpuDenoiser.sample() refuses bad jobs with the reason", async (gpu) => {
   const d = new GpuDenoiser(gpu, model(gpu));
   await rejects(

@@ -47,9 +47,22 @@ interface Recorded {
   rows: Tensor; // [B, 4] Philox row keys of the initial noise
   stepRows: Tensor; // [B, 4] the same seeds in the per-step noise domain
   tTable: Tensor; // [steps, B] float timesteps
+  /** Buffers owned by this recording alone (destroyed when it is evicted). */
+  owned: GPUBuffer[];
 }
 
-/** Samples from a model; keeps one recorded program per (batch, sampler, steps). */
+/**
+ * Recorded programs kept at most (least recently used evicted): clients choose step counts and
+ * samplers freely, and each recording holds GPU buffers, so an unbounded cache would let them
+ * grow the server's memory without limit.
+ */
+const MAX_PROGRAMS = 32;
+
+/**
+ * Samples from a model; keeps recorded programs per (batch, sampler, steps), the most recently
+ * used {@linkcode GpuDenoiser.maxPrograms} of them. Runs one job at a time: await each
+ * {@linkcode GpuDenoiser.sample} before starting the next.
+ */
 export class GpuDenoiser {
   #graphs = new Map<number, DiTGraph>();
   #programs = new Map<string, Recorded>();
@@ -68,6 +81,14 @@ export class GpuDenoiser {
     const d = model.cfg.input;
     this.L = d.kind === "image" ? d.channels * d.size * d.size : d.channels * d.length;
   }
+
+  /** How many recorded programs are kept now (at most {@linkcode GpuDenoiser.maxPrograms}). */
+  get recordedPrograms(): number {
+    return this.#programs.size;
+  }
+
+  /** Most recorded programs kept; older ones are evicted and their buffers destroyed. */
+  static readonly maxPrograms: number = MAX_PROGRAMS;
 
   /** The padded batch size for n samples. */
   static bucket(n: number): number {
@@ -92,7 +113,11 @@ export class GpuDenoiser {
   async #record(B: number, sampler: string, steps: number, givenNoise: boolean): Promise<Recorded> {
     const key = `${B}/${sampler}/${steps}/${givenNoise}`;
     const hit = this.#programs.get(key);
-    if (hit) return hit;
+    if (hit) {
+      this.#programs.delete(key); // most recently used last
+      this.#programs.set(key, hit);
+      return hit;
+    }
     const gpu = this.gpu;
     const graph = await this.#graph(B);
     const plan = makeSampler(sampler, this.betaSchedule).plan(steps);
@@ -132,8 +157,16 @@ export class GpuDenoiser {
       sp.cmds.push(...p.cmds.slice(k === 0 ? 0 : before));
       stepPrograms.push(sp);
     }
-    const rec = { graph, program: p, steps: stepPrograms, x0, rows, stepRows, tTable };
+    const owned = [x0, rows, stepRows, tTable, gs.table, ...(stepNoise ? [stepNoise] : [])]
+      .map((t) => t.buffer);
+    const rec = { graph, program: p, steps: stepPrograms, x0, rows, stepRows, tTable, owned };
     this.#programs.set(key, rec);
+    for (const [old, r] of this.#programs) {
+      if (this.#programs.size <= MAX_PROGRAMS) break;
+      // Jobs run one at a time (each awaits its readback), so no evicted program is in flight.
+      this.#programs.delete(old);
+      for (const b of r.owned) b.destroy();
+    }
     return rec;
   }
 
