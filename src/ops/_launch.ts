@@ -30,6 +30,31 @@ export async function launch(
   p.dispatch(kernel, [...resources, { buffer: uniform }], wg);
 }
 
+/** Whether every tensor starts on a whole vec4 (so it can be bound as `array<vec4f>`). */
+export function vec4Aligned(...tensors: Tensor[]): boolean {
+  return tensors.every((t) => t.offset % 4 === 0);
+}
+
+/**
+ * Resources for kernels that declare each operand twice, as `array<f32>` and as `array<vec4f>`
+ * (elementwise, gate, softmax): bindings [...ins, ...shared, out, ...ins4, out4]. The path in use
+ * gets the tensors; the other path's bindings get placeholders (a written buffer may not be bound
+ * twice in one dispatch). `shared` are bindings without a vec4 twin.
+ */
+export function scalarOrVec4(
+  p: Program,
+  vec4: boolean,
+  ins: Tensor[],
+  out: Tensor,
+  shared: Tensor[] = [],
+): Tensor[] {
+  const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
+  const unused = ins.map(() => none);
+  return vec4
+    ? [...unused, ...shared, sink, ...ins, out]
+    : [...ins, ...shared, out, ...unused, sink];
+}
+
 /** Throws unless the tensor has exactly `size` elements. */
 export function expectSize(t: Tensor, size: number, what: string): void {
   if (t.size !== size) throw new Error(`${what}: expected ${size} elements, got [${t.shape}]`);

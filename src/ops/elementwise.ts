@@ -1,6 +1,6 @@
 /** Activations and adds (kernels/elementwise.wgsl). */
 import type { Program, Tensor } from "../gpu/gpu.ts";
-import { expectSize, launch } from "./_launch.ts";
+import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
 
 type Unary = "silu" | "gelu";
 
@@ -17,15 +17,13 @@ async function run(
   expectSize(a, n, entry);
   const bb = b ?? a;
   // Four elements per invocation when every operand allows vec4 bindings (see elementwise.wgsl).
-  const vec4 = entry !== "add_bcast" && n % 4 === 0 &&
-    [a, bb, out].every((t) => t.offset % 4 === 0);
-  const [sink, none] = [p.gpu.sink(), p.gpu.dummyU32()];
+  const vec4 = entry !== "add_bcast" && n % 4 === 0 && vec4Aligned(a, bb, out);
   const items = vec4 ? n / 4 : n;
   await launch(
     p,
     "elementwise",
     vec4 ? `${entry}4` : entry,
-    vec4 ? [a, bb, sink, a, bb, out] : [a, bb, out, none, none, sink],
+    scalarOrVec4(p, vec4, [a, bb], out),
     (stride) => [items, stride, period, 0],
     items,
     256,

@@ -3,7 +3,7 @@
  * (kernels/reduce.wgsl, softmax.wgsl, patchify.wgsl, embed.wgsl, dwconv.wgsl, mse.wgsl).
  */
 import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
-import { expectSize, launch } from "./_launch.ts";
+import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
 
 /** out[b, c] (+)= sum_r x[b, r, c]. */
 export async function sumRows(
@@ -32,14 +32,13 @@ async function softmaxRows(
   C: number,
   alpha: number,
 ) {
-  const vec4 = C % 4 === 0 && d.offset % 4 === 0 && (prob?.offset ?? 0) % 4 === 0;
-  const none = p.gpu.dummyU32();
-  const pr = prob ?? none;
+  const pr = prob ?? p.gpu.dummyU32();
+  const vec4 = C % 4 === 0 && vec4Aligned(pr, d);
   await launch(
     p,
     "softmax",
     vec4 ? `${entry}4` : entry,
-    vec4 ? [none, p.gpu.sink(), pr, d] : [pr, d, none, p.gpu.sink()],
+    scalarOrVec4(p, vec4, [pr], d),
     (stride) => [R, C, stride, 0, f32(alpha)],
     R,
     64,

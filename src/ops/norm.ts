@@ -1,6 +1,6 @@
 /** LayerNorm + adaLN modulation and the gated residual (kernels/layernorm.wgsl, gate.wgsl). */
 import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
-import { expectSize, launch } from "./_launch.ts";
+import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
 
 /** Where a modulation vector sits: columns [off, off + C) of mod [B, stride]. */
 export interface ModSlot {
@@ -106,13 +106,12 @@ async function gateElementwise(
   out: Tensor,
 ) {
   const vec4 = s.C % 4 === 0 && m.stride % 4 === 0 && gateOff % 4 === 0 &&
-    [x, y, out].every((t) => t.offset % 4 === 0);
-  const [sink, none] = [p.gpu.sink(), p.gpu.dummyU32()];
+    vec4Aligned(x, y, out);
   await launch(
     p,
     "gate",
     vec4 ? `${entry}4` : entry,
-    vec4 ? [x, y, m.mod, sink, x, y, out] : [x, y, m.mod, out, none, none, sink],
+    scalarOrVec4(p, vec4, [x, y], out, [m.mod]),
     gateParams(s, m, gateOff),
     vec4 ? x.size / 4 : x.size,
     256,
@@ -146,12 +145,11 @@ export async function gateBackward(
 ): Promise<void> {
   const params = gateParams(s, m, gateOff);
   await gateElementwise(p, "gate_backward_y", s, m, gateOff, dout, y, dy);
-  const [sink, none] = [p.gpu.sink(), p.gpu.dummyU32()];
   await launch(
     p,
     "gate",
     "gate_backward_gate",
-    [dout, y, m.mod, dmod, none, none, sink],
+    scalarOrVec4(p, false, [dout, y], dmod, [m.mod]),
     params,
     s.B * s.C,
     64,
