@@ -5,6 +5,10 @@
  * last line, one JSON object. MFU is achieved model FLOP/s over the adapter's peak: for llvmpipe
  * the 2-core AVX2 FMA peak measured on this machine class (235 GFLOP/s, ../shared/PLATFORM.md),
  * for other adapters pass --peak <GFLOP/s>.
+ *
+ * Flags: --peak <GFLOP/s>  --reps 3  --inner-scale 1 (replays per timed submit, times the
+ *        default; raise it on a real GPU, where one step is shorter than the readback)
+ *        --no-peer  --threads 2  --python /usr/bin/python3  --peer-device cpu|cuda
  */
 import { parseArgs } from "node:util";
 import { Gpu, type Program } from "../../src/gpu/gpu.ts";
@@ -22,13 +26,24 @@ const { values } = parseArgs({
     reps: { type: "string", default: "3" },
     "no-peer": { type: "boolean" },
     threads: { type: "string", default: "2" },
+    python: { type: "string", default: "/usr/bin/python3" },
+    "peer-device": { type: "string", default: "cpu" },
+    "inner-scale": { type: "string", default: "1" },
   },
 });
 const reps = Number(values.reps);
+const innerScale = Number(values["inner-scale"]);
+if (!(innerScale >= 1) || !Number.isInteger(innerScale)) {
+  throw new Error(`--inner-scale must be a positive integer, got ${values["inner-scale"]}`);
+}
+if (!["cpu", "cuda"].includes(values["peer-device"]!)) {
+  throw new Error(`--peer-device must be cpu or cuda, got ${values["peer-device"]}`);
+}
 const gpu = await Gpu.create();
 const peak = values.peak ? Number(values.peak) : gpu.info.isCpu ? 235 : NaN;
 
-const time = (programs: Program[], inner: number) => medianMs(gpu, programs, inner, reps);
+const time = (programs: Program[], inner: number) =>
+  medianMs(gpu, programs, inner * innerScale, reps);
 
 // ---- matmul at DiT-S/2 batch-8 shapes: activations [2048, K] times packed weights [N, K]^T ----
 const shapes: [number, number, number][] = [
@@ -76,6 +91,8 @@ const train: Record<string, number> = { "dit-s2-b8": await time([stepP], 1) };
 interface Peer {
   threads: number;
   torch: string;
+  device: string;
+  device_name?: string;
   matmul_ms: Record<string, number>;
   forward_ms: Record<string, number>;
   train_step_ms: Record<string, number>;
@@ -84,8 +101,12 @@ let peer: Peer | null = null;
 let peerNote = "";
 if (!values["no-peer"]) {
   try {
-    const r = await new Deno.Command("/usr/bin/python3", {
-      args: [new URL("./peer_torch.py", import.meta.url).pathname, values.threads!],
+    const r = await new Deno.Command(values.python!, {
+      args: [
+        new URL("./peer_torch.py", import.meta.url).pathname,
+        values.threads!,
+        values["peer-device"]!,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -157,7 +178,9 @@ console.log(
 );
 console.log(
   peer
-    ? `peer: PyTorch ${peer.torch} on the CPU, ${peer.threads} threads`
+    ? `peer: PyTorch ${peer.torch} on ${
+      peer.device === "cpu" ? `the CPU, ${peer.threads} threads` : peer.device_name ?? peer.device
+    }`
     : `peer: not run (${
       peerNote || "--no-peer"
     }); install with apt-get install -y python3-torch libopenblas0-openmp`,
@@ -180,7 +203,9 @@ console.log(JSON.stringify({
   },
   peer: peer
     ? {
-      name: `pytorch-${peer.torch}-cpu-${peer.threads}threads`,
+      name: peer.device === "cpu"
+        ? `pytorch-${peer.torch}-cpu-${peer.threads}threads`
+        : `pytorch-${peer.torch}-${peer.device_name ?? peer.device}-fp32`,
       matmul_ms: peer.matmul_ms,
       forward_ms: peer.forward_ms,
       train_step_ms: peer.train_step_ms,

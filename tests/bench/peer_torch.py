@@ -1,6 +1,8 @@
-"""PyTorch CPU peer for `deno task bench:engine`: the same shapes, timed the same way.
+"""PyTorch peer for `deno task bench:engine`: the same shapes, timed the same way.
 
-Prints one JSON object. Run by bench/engine.ts with /usr/bin/python3 when torch is importable.
+Prints one JSON object. Run by bench/engine.ts (`python3 peer_torch.py <threads> [cpu|cuda]`) when
+torch is importable: on the CPU for the llvmpipe adapter, on CUDA when the engine runs on a real
+GPU (`--peer-device cuda`), so that both sides use the same chip.
 The DiT here is a compact re-statement of the official architecture (facebookresearch/DiT:
 conv patch embedding, sin-cos positions, adaLN-Zero blocks, timm-style attention, GELU-tanh MLP,
 learned sigma) so that FLOPs match the engine's DiT-S/2; it is written for timing, not parity.
@@ -15,7 +17,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+DEVICE = torch.device(sys.argv[2] if len(sys.argv) > 2 else "cpu")
 torch.manual_seed(0)
+# Plain FP32 products, as the engine's kernels compute (no TF32 tensor-core shortcut on CUDA).
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
 
 
 def modulate(x, shift, scale):
@@ -67,7 +73,7 @@ class DiT(nn.Module):
         n, _, hh, ww = x.shape
         h = self.x_emb(x).flatten(2).transpose(1, 2) + self.pos
         half = 128
-        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
+        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=x.device) / half)
         a = t[:, None].float() * f[None]
         c = self.t2(F.silu(self.t1(torch.cat([torch.cos(a), torch.sin(a)], -1)))) + self.y_emb(y)
         for b in self.blocks:
@@ -79,32 +85,47 @@ class DiT(nn.Module):
         return torch.einsum("nhwpqc->nchpwq", h).reshape(n, 2 * self.c, hh, ww)
 
 
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def median_ms(fn, reps):
+    reps *= 10 if DEVICE.type == "cuda" else 1  # GPU runs are short: more of them
     fn()
+    sync()
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
+        sync()
         ts.append((time.perf_counter() - t0) * 1000)
     ts.sort()
     return ts[len(ts) // 2]
 
 
-out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_ms": {}}
+out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(DEVICE),
+       "matmul_ms": {}}
+if DEVICE.type == "cuda":
+    out["device_name"] = torch.cuda.get_device_name(DEVICE)
 for m, k, n in [(2048, 384, 1536), (2048, 1536, 384), (2048, 384, 1152), (2048, 384, 384)]:
-    a, b = torch.randn(m, k), torch.randn(n, k)
+    a, b = torch.randn(m, k, device=DEVICE), torch.randn(n, k, device=DEVICE)
     out["matmul_ms"][f"{m}x{k}x{n}"] = median_ms(lambda: a @ b.t(), 10)
 
-model = DiT()
+model = DiT().to(DEVICE)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 fwd = {}
 with torch.no_grad():
     for bsz in (1, 8):
-        x, t, y = torch.randn(bsz, 4, 32, 32), torch.randint(0, 1000, (bsz,)), torch.randint(0, 1000, (bsz,))
+        x = torch.randn(bsz, 4, 32, 32, device=DEVICE)
+        t = torch.randint(0, 1000, (bsz,), device=DEVICE)
+        y = torch.randint(0, 1000, (bsz,), device=DEVICE)
         fwd[f"dit-s2-b{bsz}"] = median_ms(lambda: model(x, t, y), 5 if bsz == 1 else 3)
 out["forward_ms"] = fwd
-x, t, y = torch.randn(8, 4, 32, 32), torch.randint(0, 1000, (8,)), torch.randint(0, 1000, (8,))
-target = torch.randn(8, 4, 32, 32)
+x = torch.randn(8, 4, 32, 32, device=DEVICE)
+t = torch.randint(0, 1000, (8,), device=DEVICE)
+y = torch.randint(0, 1000, (8,), device=DEVICE)
+target = torch.randn(8, 4, 32, 32, device=DEVICE)
 
 
 ema = [p.detach().clone() for p in model.parameters()]
