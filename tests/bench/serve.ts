@@ -57,6 +57,12 @@ interface Cell {
   splitMs: { queue: number; compute: number; readback: number; other: number };
   /** Per-request "other" (latency - queue - compute - readback): the target's quantiles. */
   otherMs: { p50: number; p99: number };
+  /**
+   * "other" split at the server's clock: the median part inside the server (frame received to
+   * result encoded: decode, validation, scheduling, the worker hand-offs) and outside it (client
+   * codec, both socket hops, the result's encoding and send).
+   */
+  otherSplitMs: { serverP50: number; outsideP50: number };
   meanBatch: number;
 }
 
@@ -158,6 +164,9 @@ function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeo
   // computeMs includes the readback, so what is left of each request's latency is "other".
   const others = run.samples.map((s) => s.rtt - s.timing.queueMs - s.timing.computeMs)
     .sort((a, b) => a - b);
+  const inServer = run.samples.map((s) => s.timing.totalMs - s.timing.queueMs - s.timing.computeMs)
+    .sort((a, b) => a - b);
+  const outside = run.samples.map((s) => s.rtt - s.timing.totalMs).sort((a, b) => a - b);
   const cell: Cell = {
     clients,
     steps,
@@ -178,6 +187,10 @@ function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeo
       other: round(mean(rtts) - queue - compute - readback),
     },
     otherMs: { p50: round(quantile(others, 0.5)), p99: round(quantile(others, 0.99)) },
+    otherSplitMs: {
+      serverP50: round(quantile(inServer, 0.5)),
+      outsideP50: round(quantile(outside, 0.5)),
+    },
     meanBatch: round(mean(run.samples.map((s) => s.timing.batchSamples ?? 1)), 1),
   };
   return cell;
@@ -185,7 +198,7 @@ function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeo
 
 function table(cells: Cell[]): string {
   const head =
-    "clients steps   req/s    p50 ms   p90 ms   p99 ms | queue  compute readback  other | other p50  p99 | batch";
+    "clients steps   req/s    p50 ms   p90 ms   p99 ms | queue  compute readback  other | other p50  p99 (server+outside) | batch";
   const rows = cells.map((c) =>
     [
       String(c.clients).padStart(7),
@@ -200,6 +213,9 @@ function table(cells: Cell[]): string {
       c.splitMs.other.toFixed(2).padStart(6),
       " |" + c.otherMs.p50.toFixed(2).padStart(10),
       c.otherMs.p99.toFixed(2).padStart(5),
+      `(${c.otherSplitMs.serverP50.toFixed(2)}+${c.otherSplitMs.outsideP50.toFixed(2)})`.padStart(
+        18,
+      ),
       " |" + c.meanBatch.toFixed(1).padStart(6),
     ].join(" ")
   );
