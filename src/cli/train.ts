@@ -169,12 +169,24 @@ async function main(): Promise<number> {
   const r = await trainer.run({ shouldStop: () => stop });
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
+  // Name only the pictures that exist: an interrupted run or --sample-every 0 may have no grid.
+  const pictures = [["samples", "samples.png"], ["loss plot", "loss.png"]]
+    .filter(([, file]) => exists(`${trainer.opts.out}/${file}`))
+    .map(([what, file]) => `${what} ${trainer.opts.out}/${file}`);
   console.log(
     `${r.interrupted ? "stopped" : "done"} at step ${r.step}: loss ${r.lastLoss.toFixed(4)}` +
       (r.lastValLoss !== null ? `, validation loss ${r.lastValLoss.toFixed(4)}` : "") +
-      `; checkpoint ${r.checkpoint}; samples ${trainer.opts.out}/samples.png, loss plot ${trainer.opts.out}/loss.png`,
+      `; checkpoint ${r.checkpoint}` + (pictures.length ? `; ${pictures.join(", ")}` : ""),
   );
   return 0;
+}
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 if (import.meta.main) {
