@@ -6,15 +6,18 @@
 //   dwconv_forward:         y[n,r,c,ch] = b[ch] + sum_ij w[ch,i,j] x[n, r+i-padT, c+j-padL, ch]
 //                           one invocation per (n, row, ch4), looping over columns
 //   dwconv_backward_input:  dx[n,r,c,ch] = sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
-//   dwconv_backward_weight: dw[ch,i,j] (+)= sum dy * x(shifted); tap KH*KW is db[ch] (+)= sum dy.
-//                           one invocation per (tap, ch4), ch4 fastest
+//   dwconv_backward_weight: partial sums of dw[ch,i,j] = sum dy * x(shifted) and (tap KH*KW)
+//                           db[ch] = sum dy over chunks of sample rows: one invocation per
+//                           (tap, ch4), ch4 fastest, workgroup z = chunk; a chunk's rows stay in
+//                           cache while every tap reads them, and the chunks run in parallel
+//   dwconv_weight_reduce:   dw, db (+)= the sum of the chunks' partial sums
 // Bindings: 0 x (dy for the input gradient), 1 w, 2 bias, 3 dy (weight gradient), 4 out (y or dx),
-// 5 dw, 6 db, 7 params.
+// 5 dw, 6 db, 7 partial sums [chunk, tap, ch4], 8 params.
 
 struct Params {
   N: u32, H: u32, W: u32, C: u32,
   KH: u32, KW: u32, padT: u32, padL: u32,
-  stride: u32, _p0: u32, _p1: u32, _p2: u32,
+  stride: u32, rowsPerChunk: u32, chunks: u32, _p2: u32,
 }
 
 override ACCUMULATE: bool = false;
@@ -26,7 +29,8 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(6) var<storage, read_write> db: array<f32>;
-@group(0) @binding(7) var<uniform> P: Params;
+@group(0) @binding(7) var<storage, read_write> part: array<vec4f>;
+@group(0) @binding(8) var<uniform> P: Params;
 
 fn weights4(ch4: u32, tap: u32) -> vec4f {
   let taps = P.KH * P.KW;
@@ -122,18 +126,56 @@ fn dwconv_backward_input(@builtin(global_invocation_id) g: vec3u) {
 
 @compute @workgroup_size(64)
 fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
-  let idx = g.x + g.y * P.stride;
   let taps = P.KH * P.KW;
   let C4 = P.C / 4u;
+  let idx = g.x;
   if (idx >= C4 * (taps + 1u)) { return; }
   // Channel groups fastest: the lanes of a SIMD group share a tap (same loop bounds) and read
-  // neighbouring 16-byte groups.
+  // neighbouring 16-byte groups. Workgroup z takes sample rows [z R, (z + 1) R) of the N*H.
+  let ch4 = idx % C4;
+  let tap = idx / C4;
+  let W = P.W;
+  let q0 = g.z * P.rowsPerChunk;
+  let q1 = min(q0 + P.rowsPerChunk, P.N * P.H);
+  var s = vec4f(0.0);
+  if (tap == taps) {
+    for (var q = q0 * W; q < q1 * W; q++) { s += dy[q * C4 + ch4]; }
+  } else {
+    // Geometry in registers, and the valid output range of this tap computed once.
+    let H = P.H;
+    let di = i32(tap / P.KW) - i32(P.padT);
+    let dj = i32(tap % P.KW) - i32(P.padL);
+    let r0 = max(0, -di);
+    let r1 = min(i32(H), i32(H) - di);
+    let c0 = max(0, -dj);
+    let c1 = min(i32(W), i32(W) - dj);
+    for (var q = q0; q < q1; q++) {
+      let row = i32(q % H);
+      if (row < r0 || row >= r1) { continue; }
+      let yb = q * W;
+      let xb = u32(i32(q) + di) * W;
+      for (var col = c0; col < c1; col++) {
+        s += dy[(yb + u32(col)) * C4 + ch4] * x[(xb + u32(col + dj)) * C4 + ch4];
+      }
+    }
+  }
+  part[(g.z * (taps + 1u) + tap) * C4 + ch4] = s;
+}
+
+// Sums the chunks' partial sums: dw[ch, tap] (+)= ..., db[ch] (+)= ... (tap KH*KW).
+@compute @workgroup_size(64)
+fn dwconv_weight_reduce(@builtin(global_invocation_id) g: vec3u) {
+  let taps = P.KH * P.KW;
+  let C4 = P.C / 4u;
+  let chunks = P.chunks;
+  let idx = g.x;
+  if (idx >= C4 * (taps + 1u)) { return; }
   let ch4 = idx % C4;
   let tap = idx / C4;
   var s = vec4f(0.0);
+  for (var z = 0u; z < chunks; z++) { s += part[(z * (taps + 1u) + tap) * C4 + ch4]; }
+  let c = 4u * ch4;
   if (tap == taps) {
-    for (var q = 0u; q < P.N * P.H * P.W; q++) { s += dy[q * C4 + ch4]; }
-    let c = 4u * ch4;
     if (ACCUMULATE) {
       db[c] += s.x; db[c + 1u] += s.y; db[c + 2u] += s.z; db[c + 3u] += s.w;
     } else {
@@ -141,28 +183,6 @@ fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
     }
     return;
   }
-  let i = i32(tap / P.KW);
-  let j = i32(tap % P.KW);
-  // Geometry in registers, and the valid output range of this tap computed once.
-  let H = i32(P.H);
-  let W = i32(P.W);
-  let di = i - i32(P.padT);
-  let dj = j - i32(P.padL);
-  let r0 = max(0, -di);
-  let r1 = min(H, H - di);
-  let c0 = max(0, -dj);
-  let c1 = min(W, W - dj);
-  for (var n = 0u; n < P.N; n++) {
-    let sample = n * u32(H);
-    for (var row = r0; row < r1; row++) {
-      let yb = (sample + u32(row)) * u32(W);
-      let xb = (sample + u32(row + di)) * u32(W);
-      for (var col = c0; col < c1; col++) {
-        s += dy[(yb + u32(col)) * C4 + ch4] * x[(xb + u32(col + dj)) * C4 + ch4];
-      }
-    }
-  }
-  let c = 4u * ch4;
   if (ACCUMULATE) {
     dw[c * taps + tap] += s.x; dw[(c + 1u) * taps + tap] += s.y;
     dw[(c + 2u) * taps + tap] += s.z; dw[(c + 3u) * taps + tap] += s.w;
