@@ -1,22 +1,57 @@
 // Column sums: out[b, c] (+)= sum_r x[b, r, c] for x [B, R, C] (bias gradients with B = 1, the
 // learnable positional embedding's gradient with x viewed as [1, N, T*D]).
-// One invocation per (b, c). Bindings: 0 x, 1 out, 2 params. Dispatch: grid over B*C.
+//   sum_rows:         one invocation per (b, c), over all R rows (short columns)
+//   sum_rows_partial: one invocation per (b, c) and workgroup z per chunk of rowsPerChunk rows,
+//                     writing part[z, b, c]; long columns (R = the tokens of a batch) otherwise
+//                     leave a GPU with a few workgroups each walking thousands of rows
+//   sum_rows_final:   out[b, c] (+)= sum_z part[z, b, c]
+// Bindings: 0 x, 1 out, 2 params, 3 part. Dispatch: grid over B*C (x = lanes, z = chunks).
 
-struct Params { B: u32, R: u32, C: u32, stride: u32 }
+struct Params { B: u32, R: u32, C: u32, stride: u32, rowsPerChunk: u32, chunks: u32, _p0: u32, _p1: u32 }
 
 override ACCUMULATE: bool = false;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> P: Params;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+
+fn columnSum(b: u32, c: u32, r0: u32, r1: u32) -> f32 {
+  let R = P.R;
+  let C = P.C;
+  var s = 0.0;
+  for (var r = r0; r < r1; r++) { s += x[(b * R + r) * C + c]; }
+  return s;
+}
+
+fn store(i: u32, s: f32) {
+  if (ACCUMULATE) { out[i] += s; } else { out[i] = s; }
+}
 
 @compute @workgroup_size(64)
 fn sum_rows(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x + g.y * P.stride;
   if (i >= P.B * P.C) { return; }
-  let b = i / P.C;
-  let c = i % P.C;
+  store(i, columnSum(i / P.C, i % P.C, 0u, P.R));
+}
+
+@compute @workgroup_size(64)
+fn sum_rows_partial(@builtin(global_invocation_id) g: vec3u) {
+  let n = P.B * P.C;
+  let i = g.x;
+  if (i >= n) { return; }
+  let r0 = g.z * P.rowsPerChunk;
+  let r1 = min(r0 + P.rowsPerChunk, P.R);
+  part[g.z * n + i] = columnSum(i / P.C, i % P.C, r0, r1);
+}
+
+@compute @workgroup_size(64)
+fn sum_rows_final(@builtin(global_invocation_id) g: vec3u) {
+  let n = P.B * P.C;
+  let chunks = P.chunks;
+  let i = g.x;
+  if (i >= n) { return; }
   var s = 0.0;
-  for (var r = 0u; r < P.R; r++) { s += x[(b * P.R + r) * P.C + c]; }
-  if (ACCUMULATE) { out[i] += s; } else { out[i] = s; }
+  for (var z = 0u; z < chunks; z++) { s += part[z * n + i]; }
+  store(i, s);
 }

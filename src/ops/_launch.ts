@@ -13,7 +13,10 @@ export function grid(gpu: Gpu, n: number, size: number): { wg: [number, number];
   return { wg: [x, y], stride: x * size };
 }
 
-/** Records one dispatch of `file`.`entry` over `n` invocations with the given uniform values. */
+/**
+ * Records one dispatch of `file`.`entry` over `n` invocations with the given uniform values, bound
+ * after `resources` (and before `after`, for kernels that declare bindings past the uniform).
+ */
 export async function launch(
   p: Program,
   file: string,
@@ -23,11 +26,12 @@ export async function launch(
   n: number,
   size: number,
   constants: Record<string, number> = {},
+  after: (Tensor | GPUBindingResource)[] = [],
 ): Promise<void> {
   const kernel = await p.gpu.kernel(file, constants, entry);
   const { wg, stride } = grid(p.gpu, n, size);
   const uniform = p.gpu.uniform(params(stride), `${file}.${entry}`);
-  p.dispatch(kernel, [...resources, { buffer: uniform }], wg);
+  p.dispatch(kernel, [...resources, { buffer: uniform }, ...after], wg);
 }
 
 /** Whether every tensor starts on a whole vec4 (so it can be bound as `array<vec4f>`). */

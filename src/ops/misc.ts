@@ -5,7 +5,14 @@
 import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
 import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
 
-/** out[b, c] (+)= sum_r x[b, r, c]. */
+/** Rows per chunk of a long column sum (see {@linkcode sumRows}). */
+const SUM_ROWS_CHUNK = 64;
+
+/**
+ * out[b, c] (+)= sum_r x[b, r, c]. Columns longer than two chunks of 64 rows are summed in chunks
+ * (partial sums, then their sum): bias gradients sum over every token of the batch, and one
+ * invocation per column walking all of them leaves a GPU nearly idle.
+ */
 export async function sumRows(
   p: Program,
   x: Tensor,
@@ -17,9 +24,31 @@ export async function sumRows(
 ): Promise<void> {
   expectSize(x, B * R * C, "sum_rows x");
   expectSize(out, B * C, "sum_rows out");
-  await launch(p, "reduce", "sum_rows", [x, out], (stride) => [B, R, C, stride], B * C, 64, {
-    ACCUMULATE: accumulate ? 1 : 0,
-  });
+  const constants = { ACCUMULATE: accumulate ? 1 : 0 };
+  const chunks = Math.ceil(R / SUM_ROWS_CHUNK);
+  const groups = Math.ceil((B * C) / 64);
+  const maxGroups = p.gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  if (chunks <= 2 || groups > maxGroups || chunks > maxGroups) {
+    const sink = p.gpu.sink();
+    await launch(
+      p,
+      "reduce",
+      "sum_rows",
+      [x, out],
+      (stride) => [B, R, C, stride, 0, 0, 0, 0],
+      B * C,
+      64,
+      constants,
+      [sink],
+    );
+    return;
+  }
+  const part = p.gpu.tensor([chunks * B * C], "sum-rows-partials");
+  const params = p.gpu.uniform([B, R, C, 0, SUM_ROWS_CHUNK, chunks, 0, 0], "reduce.sum_rows");
+  const partial = await p.gpu.kernel("reduce", {}, "sum_rows_partial");
+  p.dispatch(partial, [x, p.gpu.sink(), { buffer: params }, part], [groups, 1, chunks]);
+  const final = await p.gpu.kernel("reduce", constants, "sum_rows_final");
+  p.dispatch(final, [p.gpu.dummyU32(), out, { buffer: params }, part], [groups]);
 }
 
 /** Records softmax.wgsl's `entry` over R rows, on vec4s when C and the offsets allow it. */
