@@ -1,9 +1,12 @@
 // LayerNorm without affine (eps inside the sqrt, biased variance) fused with adaLN modulation:
 //   y[r, c] = (x[r, c] - mean[r]) * rstd[r] * (1 + scale[b, c]) + shift[b, c],  b = r / T,
 // where shift/scale are columns of the modulation matrix mod [B, modStride] at shiftOff/scaleOff.
-// One invocation per row (rows are short: C <= a few thousand).
-//   ln_forward:          x -> y, mean, rstd
-//   ln_backward:         dx (+)= rstd * (dxh - mean(dxh) - xhat * mean(dxh * xhat)), dxh = dy * (1 + scale)
+// ln_forward and ln_backward take one invocation per row (rows are short: C <= a few thousand),
+// which suits a CPU adapter; the _wg entries take a workgroup of 64 per row, for real GPUs, where
+// lanes walking different rows read memory C floats apart (one cache line per lane) and a few
+// workgroups would hold the whole batch (the H200 spent a quarter of a DiT forward there).
+//   ln_forward(_wg):     x -> y, mean, rstd
+//   ln_backward(_wg):    dx (+)= rstd * (dxh - mean(dxh) - xhat * mean(dxh * xhat)), dxh = dy * (1 + scale)
 //   ln_backward_mod:     dmod[b, shiftOff + c] = sum_t dy, dmod[b, scaleOff + c] = sum_t dy * xhat
 // Bindings: 0 x, 1 mod, 2 dy, 3 mean, 4 rstd, 5 out (y, dx or dmod), 6 params.
 
@@ -93,4 +96,81 @@ fn ln_backward_mod(@builtin(global_invocation_id) g: vec3u) {
   }
   out[b * P.modStride + P.shiftOff + c] = ds;
   out[b * P.modStride + P.scaleOff + c] = dsc;
+}
+
+// ---- one workgroup per row (real GPUs); row = workgroup (x, y) with P.stride / 64 groups per y ----
+
+const WG = 64u;
+var<workgroup> red0: array<f32, 64>;
+var<workgroup> red1: array<f32, 64>;
+
+// Sums (a, b) over the workgroup; every lane gets the totals.
+fn workgroupSum2(l: u32, a: f32, b: f32) -> vec2f {
+  red0[l] = a;
+  red1[l] = b;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (l < s) {
+      red0[l] += red0[l + s];
+      red1[l] += red1[l + s];
+    }
+    workgroupBarrier();
+  }
+  let total = vec2f(red0[0], red1[0]);
+  workgroupBarrier(); // the next call overwrites red0/red1
+  return total;
+}
+
+@compute @workgroup_size(64)
+fn ln_forward_wg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let r = wg.x + wg.y * (P.stride / WG);
+  let C = P.C;
+  let l = li.x;
+  if (r >= P.R) { return; }
+  let base = r * C;
+  var s = 0.0;
+  for (var c = l; c < C; c += WG) { s += x[base + c]; }
+  let mu = workgroupSum2(l, s, 0.0).x / f32(C);
+  var v = 0.0;
+  for (var c = l; c < C; c += WG) {
+    let d = x[base + c] - mu;
+    v += d * d;
+  }
+  let rs = inverseSqrt(workgroupSum2(l, v, 0.0).x / f32(C) + P.eps);
+  let mb = (r / P.T) * P.modStride;
+  let scale = mb + P.scaleOff;
+  let shift = mb + P.shiftOff;
+  if (l == 0u) {
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+  for (var c = l; c < C; c += WG) {
+    let xh = (x[base + c] - mu) * rs;
+    out[base + c] = xh * (1.0 + mod_[scale + c]) + mod_[shift + c];
+  }
+}
+
+@compute @workgroup_size(64)
+fn ln_backward_wg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let r = wg.x + wg.y * (P.stride / WG);
+  let C = P.C;
+  let l = li.x;
+  if (r >= P.R) { return; }
+  let base = r * C;
+  let mu = mean[r];
+  let rs = rstd[r];
+  let mb = (r / P.T) * P.modStride + P.scaleOff;
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var c = l; c < C; c += WG) {
+    let dxh = dy[base + c] * (1.0 + mod_[mb + c]);
+    s1 += dxh;
+    s2 += dxh * (x[base + c] - mu) * rs;
+  }
+  let sums = workgroupSum2(l, s1, s2) / f32(C);
+  for (var c = l; c < C; c += WG) {
+    let xh = (x[base + c] - mu) * rs;
+    let v = rs * (dy[base + c] * (1.0 + mod_[mb + c]) - sums.x - xh * sums.y);
+    if (ACCUMULATE) { out[base + c] += v; } else { out[base + c] = v; }
+  }
 }

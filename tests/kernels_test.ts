@@ -793,7 +793,12 @@ gpuTest(
 // LayerNorm + adaLN, gate
 
 /** [B, T, C] around the 64-thread workgroups (R = B*T rows, B*C modulation columns). */
-const LN_SHAPES: [number, number, number][] = [[1, 1, 5], [2, 5, 7], [3, 17, 33], [2, 40, 20]];
+// C = 150: rows longer than a 64-lane workgroup, not a multiple of it.
+const LN_SHAPES: [number, number, number][] = [[1, 1, 5], [2, 5, 7], [3, 17, 33], [2, 40, 20], [
+  2,
+  3,
+  150,
+]];
 
 /** Forward of LN + modulation in float64 with shift/scale taken from mod [B, 6C]. */
 function lnModRef(
@@ -842,74 +847,83 @@ function fromMod(mod: ArrayLike<number>, off: number, B: number, C: number): Flo
   return out;
 }
 
-gpuTest("lnModForward/Backward() match reference", async (gpu, t) => {
-  const rng = new Rng(900);
-  for (const [B, T, C] of LN_SHAPES) {
-    // adaLN's six chunks: shift/scale of the MLP branch (3C, 4C), then of attention (0, C).
-    for (const [shiftOff, scaleOff] of [[3 * C, 4 * C], [0, C]]) {
-      await t.step(`B=${B} T=${T} C=${C} shift@${shiftOff} scale@${scaleOff}`, async () => {
-        const R = B * T;
-        const x = rand(rng, R * C, 2);
-        for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) x[r * C + c] += r % 3; // row means
-        const mod = rand(rng, B * 6 * C, 0.5);
-        const dy = rand(rng, R * C);
-        const dx0 = rand(rng, R * C);
-        const s = { B, T, C };
-        const [xT, dyT] = [up(gpu, x), up(gpu, dy)];
-        const m = { mod: up(gpu, mod, "mod"), stride: 6 * C };
-        const y = gpu.tensor([R * C], "y");
-        const mean = gpu.tensor([R], "mean");
-        const rstd = gpu.tensor([R], "rstd");
-        const dx = up(gpu, dx0, "dx");
-        const dmod = up(gpu, filled(B * 6 * C), "dmod");
-        await exec(gpu, async (p) => {
-          await lnModForward(p, s, xT, m, shiftOff, scaleOff, y, mean, rstd);
-          await lnModBackward(p, s, xT, m, shiftOff, scaleOff, mean, rstd, dyT, dx, dmod, true);
-        });
-        const [gy, gmean, grstd, gdx, gdmod] = await gpu.read(y, mean, rstd, dx, dmod);
-        const r = lnModRef(x, mod, B, T, C, shiftOff, scaleOff);
-        assertClose("y", gy, r.out, FWD_TOL);
-        assertClose("mean", gmean, r.mean, FWD_TOL);
-        assertClose("rstd", grstd, r.rstd, FWD_TOL);
-        const gm = ref.modulateBackward(r.y, r.scale, dy, B, T, C);
-        const wantDx = ref.layerNormBackward(x, r.mean, r.rstd, gm.dxhat, R, C);
-        assertClose("dx (accumulated, minus the start)", minus(gdx, dx0), wantDx, BWD_TOL);
-        const wantDmod = intoMod(
-          filled(B * 6 * C),
-          [[gm.dshift, shiftOff], [
-            gm.dscale,
-            scaleOff,
-          ]],
-          B,
-          C,
-        );
-        assertClose("dmod", gdmod, wantDmod, BWD_TOL);
-        // Columns outside the two slots keep the sentinel exactly.
-        const others = (a: ArrayLike<number>) =>
-          Array.from(a).filter((_, i) => {
-            const col = i % (6 * C);
-            return !(col >= shiftOff && col < shiftOff + C) &&
-              !(col >= scaleOff && col < scaleOff + C);
+// One invocation per row on CPU adapters ("texture" family), a workgroup per row on GPUs ("buffer").
+for (const family of FAMILIES) {
+  gpuTest(`lnModForward/Backward() match reference (${family} kernels)`, async (gpu, t) => {
+    assert.equal(gpu.info.matmul, family);
+    const rng = new Rng(900);
+    for (const [B, T, C] of LN_SHAPES) {
+      // adaLN's six chunks: shift/scale of the MLP branch (3C, 4C), then of attention (0, C).
+      for (const [shiftOff, scaleOff] of [[3 * C, 4 * C], [0, C]]) {
+        await t.step(`B=${B} T=${T} C=${C} shift@${shiftOff} scale@${scaleOff}`, async () => {
+          const R = B * T;
+          const x = rand(rng, R * C, 2);
+          for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) x[r * C + c] += r % 3; // row means
+          const mod = rand(rng, B * 6 * C, 0.5);
+          const dy = rand(rng, R * C);
+          const dx0 = rand(rng, R * C);
+          const s = { B, T, C };
+          const [xT, dyT] = [up(gpu, x), up(gpu, dy)];
+          const m = { mod: up(gpu, mod, "mod"), stride: 6 * C };
+          const y = gpu.tensor([R * C], "y");
+          const mean = gpu.tensor([R], "mean");
+          const rstd = gpu.tensor([R], "rstd");
+          const dx = up(gpu, dx0, "dx");
+          const dmod = up(gpu, filled(B * 6 * C), "dmod");
+          await exec(gpu, async (p) => {
+            await lnModForward(p, s, xT, m, shiftOff, scaleOff, y, mean, rstd);
+            await lnModBackward(p, s, xT, m, shiftOff, scaleOff, mean, rstd, dyT, dx, dmod, true);
           });
-        assertExact("dmod outside the slots", others(gdmod), others(wantDmod));
-        const [vx, vs, vc] = [rand(rng, x.length), rand(rng, B * C), rand(rng, B * C)];
-        const vmod = intoMod(new Float64Array(mod.length), [[vs, shiftOff], [vc, scaleOff]], B, C);
-        assertContraction(
-          "lnMod",
-          [[minus(gdx, dx0), vx], [fromMod(gdmod, shiftOff, B, C), vs], [
-            fromMod(gdmod, scaleOff, B, C),
-            vc,
-          ]],
-          (h) =>
-            dot(
-              lnModRef(along(x, vx, h), along(mod, vmod, h), B, T, C, shiftOff, scaleOff).out,
-              dy,
-            ),
-        );
-      });
+          const [gy, gmean, grstd, gdx, gdmod] = await gpu.read(y, mean, rstd, dx, dmod);
+          const r = lnModRef(x, mod, B, T, C, shiftOff, scaleOff);
+          assertClose("y", gy, r.out, FWD_TOL);
+          assertClose("mean", gmean, r.mean, FWD_TOL);
+          assertClose("rstd", grstd, r.rstd, FWD_TOL);
+          const gm = ref.modulateBackward(r.y, r.scale, dy, B, T, C);
+          const wantDx = ref.layerNormBackward(x, r.mean, r.rstd, gm.dxhat, R, C);
+          assertClose("dx (accumulated, minus the start)", minus(gdx, dx0), wantDx, BWD_TOL);
+          const wantDmod = intoMod(
+            filled(B * 6 * C),
+            [[gm.dshift, shiftOff], [
+              gm.dscale,
+              scaleOff,
+            ]],
+            B,
+            C,
+          );
+          assertClose("dmod", gdmod, wantDmod, BWD_TOL);
+          // Columns outside the two slots keep the sentinel exactly.
+          const others = (a: ArrayLike<number>) =>
+            Array.from(a).filter((_, i) => {
+              const col = i % (6 * C);
+              return !(col >= shiftOff && col < shiftOff + C) &&
+                !(col >= scaleOff && col < scaleOff + C);
+            });
+          assertExact("dmod outside the slots", others(gdmod), others(wantDmod));
+          const [vx, vs, vc] = [rand(rng, x.length), rand(rng, B * C), rand(rng, B * C)];
+          const vmod = intoMod(
+            new Float64Array(mod.length),
+            [[vs, shiftOff], [vc, scaleOff]],
+            B,
+            C,
+          );
+          assertContraction(
+            "lnMod",
+            [[minus(gdx, dx0), vx], [fromMod(gdmod, shiftOff, B, C), vs], [
+              fromMod(gdmod, scaleOff, B, C),
+              vc,
+            ]],
+            (h) =>
+              dot(
+                lnModRef(along(x, vx, h), along(mod, vmod, h), B, T, C, shiftOff, scaleOff).out,
+                dy,
+              ),
+          );
+        });
+      }
     }
-  }
-});
+  }, { matmul: family });
+}
 
 gpuTest("gateForward/Backward() match reference", async (gpu, t) => {
   const rng = new Rng(1000);

@@ -19,10 +19,20 @@ import { GpuAdamW } from "../src/train/optimizer.ts";
 
 const golden = (name: string) => new URL(`../../shared/golden/${name}`, import.meta.url);
 
-for (const file of ["dit_official_small.safetensors", "dit_seed_small.safetensors"]) {
+// Both kernel families: llvmpipe's default ("texture") and the one real GPUs get ("buffer":
+// storage-buffer matmuls, a workgroup per LayerNorm row), so the GPU path is checked end to end here.
+for (
+  const [file, family] of [
+    ["dit_official_small.safetensors", "texture"],
+    ["dit_seed_small.safetensors", "texture"],
+    ["dit_official_small.safetensors", "buffer"],
+    ["dit_seed_small.safetensors", "buffer"],
+  ] as const
+) {
   gpuTest(
-    `parityDit() matches ${file} (outputs 1e-4, gradients 1e-3 of each tensor's max)`,
+    `parityDit() matches ${file} with ${family} kernels (outputs 1e-4, gradients 1e-3 of each tensor's max)`,
     async (gpu) => {
+      assert(gpu.info.matmul === family, `kernel family ${gpu.info.matmul}`);
       const st = await loadSafetensors(golden(file));
       const rows = await parityDit(gpu, st);
       const keys = JSON.parse(st.metadata.state_dict_keys) as string[];
@@ -34,6 +44,7 @@ for (const file of ["dit_official_small.safetensors", "dit_seed_small.safetensor
         assert(r.error <= r.limit, `${r.name}: ${r.error} > ${r.limit}`);
       }
     },
+    { matmul: family },
   );
 }
 

@@ -29,6 +29,14 @@ function lnParams(s: LnShape, m: ModSlot, shiftOff: number, scaleOff: number) {
   ];
 }
 
+/**
+ * Row kernels by adapter: a workgroup per row on real GPUs (the "buffer" kernel family), one
+ * invocation per row on CPU adapters, where a workgroup's lanes run one after another anyway.
+ */
+function rowLaunch(p: Program, entry: string, R: number): { entry: string; n: number } {
+  return p.gpu.info.matmul === "buffer" ? { entry: `${entry}_wg`, n: R * 64 } : { entry, n: R };
+}
+
 /** y = LN(x) * (1 + scale) + shift; saves mean and rstd [R]. */
 export async function lnModForward(
   p: Program,
@@ -45,13 +53,14 @@ export async function lnModForward(
   expectSize(x, R * s.C, "ln x");
   expectSize(y, R * s.C, "ln y");
   expectSize(m.mod, s.B * m.stride, "ln mod");
+  const rows = rowLaunch(p, "ln_forward", R);
   await launch(
     p,
     "layernorm",
-    "ln_forward",
+    rows.entry,
     [x, m.mod, x, mean, rstd, y],
     lnParams(s, m, shiftOff, scaleOff),
-    R,
+    rows.n,
     64,
   );
 }
@@ -73,7 +82,8 @@ export async function lnModBackward(
 ): Promise<void> {
   const R = s.B * s.T;
   const params = lnParams(s, m, shiftOff, scaleOff);
-  await launch(p, "layernorm", "ln_backward", [x, m.mod, dy, mean, rstd, dx], params, R, 64, {
+  const rows = rowLaunch(p, "ln_backward", R);
+  await launch(p, "layernorm", rows.entry, [x, m.mod, dy, mean, rstd, dx], params, rows.n, 64, {
     ACCUMULATE: accumulate ? 1 : 0,
   });
   await launch(
