@@ -4,6 +4,12 @@
 // A 64x64 tile of C per workgroup of 16x16 threads, staged through workgroup memory in K-slices
 // of 16. Bindings: 0 A, 1 B, 2 C (rw), 3 bias, 4 params. Dispatch (ceil(N/64), ceil(M/64), batch).
 //
+// Split K (SPLIT_K, unbatched products with a long K and few tiles, such as weight gradients
+// summed over every token): workgroup z covers K range [z kChunk, (z + 1) kChunk) and writes its
+// partial product to slice z of C (the caller passes a scratch C with s1 = M*N and zero batch
+// strides for A and B); `reduce_splits` then adds the slices into the real C with bias and
+// accumulation. Without it such products ran on a dozen workgroups walking thousands of rows.
+//
 // Why it looks the way it does (NVIDIA over Vulkan): per-thread results live in four vec4
 // registers, never in an indexed private array (which compilers may place in local memory: the
 // first version of this kernel, written that way, ran 100x slower than this on an H200). Thread
@@ -16,7 +22,7 @@ struct Params {
   aOff: u32, aS1: u32, aS2: u32, lda: u32,
   bOff: u32, bS1: u32, bS2: u32, ldb: u32,
   cOff: u32, cS1: u32, cS2: u32, ldc: u32,
-  biasOff: u32, _p0: u32, _p1: u32, _p2: u32,
+  biasOff: u32, kChunk: u32, splits: u32, _p2: u32,
   alpha: f32, _f0: f32, _f1: f32, _f2: f32,
 }
 
@@ -24,6 +30,7 @@ override A_KMAJOR: bool = false;
 override B_KMAJOR: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override SPLIT_K: bool = false;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -75,7 +82,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
-  for (var k0 = 0u; k0 < K; k0 += 16u) {
+  var kBegin = 0u;
+  var kEnd = K;
+  if (SPLIT_K) {
+    kBegin = wg.z * P.kChunk;
+    kEnd = min(kBegin + P.kChunk, K);
+  }
+  for (var k0 = kBegin; k0 < kEnd; k0 += 16u) {
     // 256 threads stage 16x64 of each operand, 4 elements each, walking the stored layout's
     // contiguous dimension across consecutive threads.
     for (var e = 0u; e < 4u; e++) {
@@ -89,7 +102,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
       let m = mBase + mm;
       let k = k0 + kk;
       var av = 0.0;
-      if (m < M && k < K) {
+      if (m < M && k < kEnd) {
         if (A_KMAJOR) { av = a[aBase + k * lda + m]; } else { av = a[aBase + m * lda + k]; }
       }
       As[kk * S + mm] = av;
@@ -102,7 +115,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
       let n = nBase + nn;
       let kn = k0 + kb;
       var bv = 0.0;
-      if (n < N && kn < K) {
+      if (n < N && kn < kEnd) {
         if (B_KMAJOR) { bv = b[bBase + kn * ldb + n]; } else { bv = b[bBase + n * ldb + kn]; }
       }
       Bs[kb * S + nn] = bv;
@@ -123,4 +136,22 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   store(o, mBase + l.y + 16u, n0, acc1);
   store(o, mBase + l.y + 32u, n0, acc2);
   store(o, mBase + l.y + 48u, n0, acc3);
+}
+
+// C[m, n] = sum_z part[z, m, n] (+ bias[n]) (+ C[m, n]): part is bound as A, contiguous [splits, M, N].
+@compute @workgroup_size(256)
+fn reduce_splits(@builtin(global_invocation_id) g: vec3u) {
+  let M = P.M;
+  let N = P.N;
+  let splits = P.splits;
+  let i = g.x;
+  if (i >= M * N) { return; }
+  var s = 0.0;
+  for (var z = 0u; z < splits; z++) { s += a[z * M * N + i]; }
+  let m = i / N;
+  let n = i % N;
+  let o = P.cOff + m * P.ldc + n;
+  if (HAS_BIAS) { s += bias[P.biasOff + n]; }
+  if (ACCUMULATE) { s += c[o]; }
+  c[o] = s;
 }

@@ -30,7 +30,7 @@ import assert from "node:assert/strict";
 import { f32, type Gpu, type Program, type Tensor } from "../src/gpu/gpu.ts";
 import type { MatmulPath } from "../src/gpu/device.ts";
 import { launch } from "../src/ops/_launch.ts";
-import { matmul, type MatView, packMatrix, type Variant } from "../src/ops/matmul.ts";
+import { matmul, type MatView, packMatrix, splitK, type Variant } from "../src/ops/matmul.ts";
 import {
   activationBackward,
   activationForward,
@@ -428,6 +428,37 @@ const MM_SHAPES: [number, number, number][] = [
   [130, 33, 21],
 ];
 
+/**
+ * An unbatched product twice: dense operands without extras, then padded views (offsets, row
+ * strides) with bias and alpha, accumulating into C when `accumulate`.
+ */
+async function checkDenseAndPadded(
+  gpu: Gpu,
+  rng: Rng,
+  variant: Variant,
+  M: number,
+  N: number,
+  K: number,
+  accumulate: boolean,
+  what: string,
+): Promise<void> {
+  const base = { variant, M, N, K, batch: [1, 1] as [number, number] };
+  const dense = { a: "dense", b: "dense", c: "dense" } as const;
+  await checkMatmul(
+    gpu,
+    rng,
+    { ...base, ...dense, bias: false, alpha: 1, accumulate: false },
+    what,
+  );
+  const padded = { a: "padded", b: "padded", c: "padded" } as const;
+  await checkMatmul(
+    gpu,
+    rng,
+    { ...base, ...padded, bias: true, alpha: 0.75, accumulate },
+    `${what}, bias, alpha${accumulate ? ", accumulate" : ""}, offsets`,
+  );
+}
+
 for (const family of FAMILIES) {
   for (const variant of ["nt", "nn", "tn"] as const) {
     gpuTest(`matmul() ${variant} matches reference (${family} kernels)`, async (gpu, t) => {
@@ -435,28 +466,36 @@ for (const family of FAMILIES) {
       const rng = new Rng(100 + ["nt", "nn", "tn"].indexOf(variant));
       for (const [M, N, K] of MM_SHAPES) {
         await t.step(`M=${M} N=${N} K=${K}`, async () => {
-          const base = { variant, M, N, K, batch: [1, 1] as [number, number] };
-          await checkMatmul(gpu, rng, {
-            ...base,
-            a: "dense",
-            b: "dense",
-            c: "dense",
-            bias: false,
-            alpha: 1,
-            accumulate: false,
-          }, `C (${variant} ${M}x${N}x${K})`);
-          await checkMatmul(gpu, rng, {
-            ...base,
-            a: "padded",
-            b: "padded",
-            c: "padded",
-            bias: true,
-            alpha: 0.75,
-            accumulate: false,
-          }, `C (${variant} ${M}x${N}x${K}, bias, alpha, offsets)`);
+          await checkDenseAndPadded(
+            gpu,
+            rng,
+            variant,
+            M,
+            N,
+            K,
+            false,
+            `C (${variant} ${M}x${N}x${K})`,
+          );
         });
       }
     }, { matmul: family });
+  }
+
+  if (family === "buffer") {
+    // Unbatched products with a long K and few tiles run split along K (partials, then a sum):
+    // 5 chunks with a short last one, and 16 chunks with a 20-deep last one.
+    gpuTest("matmul() split along K matches reference (buffer kernels)", async (gpu, t) => {
+      const rng = new Rng(150);
+      for (const variant of ["nt", "nn", "tn"] as const) {
+        for (const [M, N, K] of [[70, 100, 1500], [33, 20, 4100]]) {
+          assert(splitK(M, N, K, [1, 1]) > 1, "test bug: this shape is not split");
+          await t.step(`${variant} M=${M} N=${N} K=${K}`, async () => {
+            const what = `C (${variant} ${M}x${N}x${K} split)`;
+            await checkDenseAndPadded(gpu, rng, variant, M, N, K, true, what);
+          });
+        }
+      }
+    }, { matmul: "buffer" });
   }
 
   gpuTest(`matmul() batched strided views match reference (${family} kernels)`, async (gpu, t) => {

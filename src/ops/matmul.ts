@@ -377,13 +377,91 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
   const ab = bindView(gpu, a, kmaj[0] ? K : M, kmaj[0] ? M : K, batch);
   const bb = bindView(gpu, b, kmaj[1] ? K : N, kmaj[1] ? N : K, batch);
   const cb = bindView(gpu, c, M, N, batch);
+  const flags = { HAS_BIAS: args.bias ? 1 : 0, ACCUMULATE: args.accumulate ? 1 : 0 };
+  const view = (v: MatView, off: number) => [off, v.s1 ?? 0, v.s2 ?? 0, v.ld];
+  const bias = args.bias?.binding ?? { buffer: gpu.dummy };
+  const tilesX = Math.ceil(N / 64), tilesY = Math.ceil(M / 64);
+  const splits = splitK(M, N, K, batch);
+  if (splits > 1) {
+    // Partial products of K chunks into a shared scratch [splits, M, N], then their sum.
+    const kChunk = Math.ceil(K / splits / 16) * 16;
+    const n = Math.ceil(K / kChunk);
+    const scratch = splitScratch(gpu, n * M * N);
+    const partial = await gpu.kernel("matmul_buf", {
+      A_KMAJOR: kmaj[0],
+      B_KMAJOR: kmaj[1],
+      HAS_BIAS: 0,
+      ACCUMULATE: 0,
+      SPLIT_K: 1,
+    });
+    const params = gpu.uniform([
+      M,
+      N,
+      K,
+      1,
+      ab.off,
+      0,
+      0,
+      a.ld,
+      bb.off,
+      0,
+      0,
+      b.ld,
+      0,
+      M * N,
+      0,
+      N,
+      0,
+      kChunk,
+      n,
+      0,
+      f32(args.alpha ?? 1),
+    ], "matmul-splitk-params");
+    p.dispatch(partial, [ab.binding, bb.binding, { buffer: scratch }, bias, { buffer: params }], [
+      tilesX,
+      tilesY,
+      n,
+    ]);
+    const reduce = await gpu.kernel(
+      "matmul_buf",
+      { ...flags, A_KMAJOR: 0, B_KMAJOR: 0 },
+      "reduce_splits",
+    );
+    const rparams = gpu.uniform([
+      M,
+      N,
+      K,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      cb.off,
+      0,
+      0,
+      c.ld,
+      0,
+      kChunk,
+      n,
+      0,
+      f32(1),
+    ], "matmul-splitk-reduce-params");
+    p.dispatch(reduce, [{ buffer: scratch }, { buffer: gpu.dummy }, cb.binding, bias, {
+      buffer: rparams,
+    }], [
+      Math.ceil((M * N) / 256),
+    ]);
+    return;
+  }
   const kernel = await gpu.kernel("matmul_buf", {
     A_KMAJOR: kmaj[0],
     B_KMAJOR: kmaj[1],
-    HAS_BIAS: args.bias ? 1 : 0,
-    ACCUMULATE: args.accumulate ? 1 : 0,
+    ...flags,
   });
-  const view = (v: MatView, off: number) => [off, v.s1 ?? 0, v.s2 ?? 0, v.ld];
   const params = gpu.uniform([
     M,
     N,
@@ -402,7 +480,33 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
     ab.binding,
     bb.binding,
     cb.binding,
-    args.bias?.binding ?? { buffer: gpu.dummy },
+    bias,
     { buffer: params },
-  ], [Math.ceil(N / 64), Math.ceil(M / 64), batch[0] * batch[1]]);
+  ], [tilesX, tilesY, batch[0] * batch[1]]);
+}
+
+/**
+ * K splits for an unbatched product whose few 64x64 tiles would leave a GPU idle while each walks a
+ * long K (weight gradients sum over every token: K = batch x tokens): about 256 workgroups in all,
+ * chunks of at least 256 along K. 1 = no split.
+ */
+export function splitK(M: number, N: number, K: number, batch: [number, number]): number {
+  const tiles = Math.ceil(M / 64) * Math.ceil(N / 64);
+  if (batch[0] * batch[1] !== 1 || K < 1024 || tiles >= 64) return 1;
+  return Math.max(1, Math.min(Math.floor(K / 256), Math.floor(256 / tiles)));
+}
+
+const scratches = new WeakMap<Gpu, GPUBuffer>();
+
+/**
+ * One scratch buffer per device for split-K partial products, grown as needed (a grown one
+ * replaces the old for later recordings; programs already recorded keep theirs). Sharing is safe:
+ * commands run in order, and each split product reads its partials back before the next writes.
+ */
+function splitScratch(gpu: Gpu, floats: number): GPUBuffer {
+  const have = scratches.get(gpu);
+  if (have && have.size >= floats * 4) return have;
+  const buf = gpu.buffer(floats * 4, "matmul-splitk-scratch");
+  scratches.set(gpu, buf);
+  return buf;
 }
