@@ -378,111 +378,86 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
   const bb = bindView(gpu, b, kmaj[1] ? K : N, kmaj[1] ? N : K, batch);
   const cb = bindView(gpu, c, M, N, batch);
   const flags = { HAS_BIAS: args.bias ? 1 : 0, ACCUMULATE: args.accumulate ? 1 : 0 };
-  const view = (v: MatView, off: number) => [off, v.s1 ?? 0, v.s2 ?? 0, v.ld];
+  const view = (v: MatView, off: number): ViewWords => [off, v.s1 ?? 0, v.s2 ?? 0, v.ld];
   const bias = args.bias?.binding ?? { buffer: gpu.dummy };
-  const tilesX = Math.ceil(N / 64), tilesY = Math.ceil(M / 64);
+  const alpha = args.alpha ?? 1;
+  const tiles: [number, number] = [Math.ceil(N / 64), Math.ceil(M / 64)];
   const splits = splitK(M, N, K, batch);
   if (splits > 1) {
     // Partial products of K chunks into a shared scratch [splits, M, N], then their sum.
     const kChunk = Math.ceil(K / splits / 16) * 16;
     const n = Math.ceil(K / kChunk);
-    const scratch = splitScratch(gpu, n * M * N);
+    const scratch = { buffer: splitScratch(gpu, n * M * N) };
     const partial = await gpu.kernel("matmul_buf", {
       A_KMAJOR: kmaj[0],
       B_KMAJOR: kmaj[1],
-      HAS_BIAS: 0,
-      ACCUMULATE: 0,
       SPLIT_K: 1,
     });
-    const params = gpu.uniform([
+    const partialParams = bufParams(gpu, {
       M,
       N,
       K,
-      1,
-      ab.off,
-      0,
-      0,
-      a.ld,
-      bb.off,
-      0,
-      0,
-      b.ld,
-      0,
-      M * N,
-      0,
-      N,
-      0,
+      B2: 1,
+      a: [ab.off, 0, 0, a.ld],
+      b: [bb.off, 0, 0, b.ld],
+      c: [0, M * N, 0, N], // slice z of the scratch
       kChunk,
-      n,
-      0,
-      f32(args.alpha ?? 1),
-    ], "matmul-splitk-params");
-    p.dispatch(partial, [ab.binding, bb.binding, { buffer: scratch }, bias, { buffer: params }], [
-      tilesX,
-      tilesY,
-      n,
-    ]);
-    const reduce = await gpu.kernel(
-      "matmul_buf",
-      { ...flags, A_KMAJOR: 0, B_KMAJOR: 0 },
-      "reduce_splits",
-    );
-    const rparams = gpu.uniform([
+      splits: n,
+      alpha,
+    });
+    p.dispatch(partial, [ab.binding, bb.binding, scratch, bias, partialParams], [...tiles, n]);
+    const reduce = await gpu.kernel("matmul_buf", flags, "reduce_splits");
+    const reduceParams = bufParams(gpu, {
       M,
       N,
       K,
-      1,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      cb.off,
-      0,
-      0,
-      c.ld,
-      0,
+      B2: 1,
+      a: [0, 0, 0, 0],
+      b: [0, 0, 0, 0],
+      c: [cb.off, 0, 0, c.ld],
       kChunk,
-      n,
-      0,
-      f32(1),
-    ], "matmul-splitk-reduce-params");
-    p.dispatch(reduce, [{ buffer: scratch }, { buffer: gpu.dummy }, cb.binding, bias, {
-      buffer: rparams,
-    }], [
-      Math.ceil((M * N) / 256),
-    ]);
+      splits: n,
+      alpha: 1,
+    });
+    const rest = [cb.binding, bias, reduceParams];
+    p.dispatch(reduce, [scratch, { buffer: gpu.dummy }, ...rest], [Math.ceil((M * N) / 256)]);
     return;
   }
-  const kernel = await gpu.kernel("matmul_buf", {
-    A_KMAJOR: kmaj[0],
-    B_KMAJOR: kmaj[1],
-    ...flags,
-  });
-  const params = gpu.uniform([
+  const kernel = await gpu.kernel("matmul_buf", { A_KMAJOR: kmaj[0], B_KMAJOR: kmaj[1], ...flags });
+  const params = bufParams(gpu, {
     M,
     N,
     K,
-    batch[1],
-    ...view(a, ab.off),
-    ...view(b, bb.off),
-    ...view(c, cb.off),
-    0,
-    0,
-    0,
-    0,
-    f32(args.alpha ?? 1),
-  ], "matmul-params");
-  p.dispatch(kernel, [
-    ab.binding,
-    bb.binding,
-    cb.binding,
-    bias,
-    { buffer: params },
-  ], [tilesX, tilesY, batch[0] * batch[1]]);
+    B2: batch[1],
+    a: view(a, ab.off),
+    b: view(b, bb.off),
+    c: view(c, cb.off),
+    alpha,
+  });
+  p.dispatch(kernel, [ab.binding, bb.binding, cb.binding, bias, params], [
+    ...tiles,
+    batch[0] * batch[1],
+  ]);
+}
+
+/** A strided view's words in matmul_buf.wgsl's Params: offset, s1, s2, ld. */
+type ViewWords = [number, number, number, number];
+
+/** matmul_buf.wgsl's Params block, by name. */
+function bufParams(gpu: Gpu, o: {
+  M: number;
+  N: number;
+  K: number;
+  B2: number;
+  a: ViewWords;
+  b: ViewWords;
+  c: ViewWords;
+  kChunk?: number;
+  splits?: number;
+  alpha: number;
+}): GPUBufferBinding {
+  const words = [o.M, o.N, o.K, o.B2, ...o.a, ...o.b, ...o.c, 0, o.kChunk ?? 0, o.splits ?? 0, 0];
+  return { buffer: gpu.uniform([...words, f32(o.alpha)], "matmul-params") };
 }
 
 /**
