@@ -26,6 +26,51 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<uniform> P: Params;
 
+// The row passes, over elements c = first, first + step, ... of the row at `base`: one invocation
+// per row walks them all (first 0, step 1); a workgroup per row splits them among its lanes.
+
+fn rowSum(base: u32, C: u32, first: u32, step: u32) -> f32 {
+  var s = 0.0;
+  for (var c = first; c < C; c += step) { s += x[base + c]; }
+  return s;
+}
+
+fn rowSquares(base: u32, C: u32, first: u32, step: u32, mu: f32) -> f32 {
+  var v = 0.0;
+  for (var c = first; c < C; c += step) {
+    let d = x[base + c] - mu;
+    v += d * d;
+  }
+  return v;
+}
+
+// y = xhat * (1 + scale) + shift, with modulation columns at scale/shift.
+fn rowForward(base: u32, C: u32, first: u32, step: u32, mu: f32, rs: f32, scale: u32, shift: u32) {
+  for (var c = first; c < C; c += step) {
+    let xh = (x[base + c] - mu) * rs;
+    out[base + c] = xh * (1.0 + mod_[scale + c]) + mod_[shift + c];
+  }
+}
+
+// (sum dxh, sum dxh * xhat) with dxh = dy * (1 + scale).
+fn rowGradSums(base: u32, C: u32, first: u32, step: u32, mu: f32, rs: f32, scale: u32) -> vec2f {
+  var s = vec2f(0.0);
+  for (var c = first; c < C; c += step) {
+    let dxh = dy[base + c] * (1.0 + mod_[scale + c]);
+    s += vec2f(dxh, dxh * (x[base + c] - mu) * rs);
+  }
+  return s;
+}
+
+// dx (+)= rstd * (dxh - mean(dxh) - xhat * mean(dxh * xhat)); `means` holds the two means.
+fn rowBackward(base: u32, C: u32, first: u32, step: u32, mu: f32, rs: f32, scale: u32, means: vec2f) {
+  for (var c = first; c < C; c += step) {
+    let xh = (x[base + c] - mu) * rs;
+    let v = rs * (dy[base + c] * (1.0 + mod_[scale + c]) - means.x - xh * means.y);
+    if (ACCUMULATE) { out[base + c] += v; } else { out[base + c] = v; }
+  }
+}
+
 @compute @workgroup_size(64)
 fn ln_forward(@builtin(global_invocation_id) g: vec3u) {
   let r = g.x + g.y * P.stride;
@@ -33,24 +78,14 @@ fn ln_forward(@builtin(global_invocation_id) g: vec3u) {
   let C = P.C;
   if (r >= P.R) { return; }
   let base = r * C;
-  var s = 0.0;
-  for (var c = 0u; c < C; c++) { s += x[base + c]; }
-  let mu = s / f32(C);
-  var v = 0.0;
-  for (var c = 0u; c < C; c++) {
-    let d = x[base + c] - mu;
-    v += d * d;
-  }
-  let rs = inverseSqrt(v / f32(C) + P.eps);
+  let mu = rowSum(base, C, 0u, 1u) / f32(C);
+  let rs = inverseSqrt(rowSquares(base, C, 0u, 1u, mu) / f32(C) + P.eps);
   let mb = (r / P.T) * P.modStride;
   let scale = mb + P.scaleOff;
   let shift = mb + P.shiftOff;
   mean[r] = mu;
   rstd[r] = rs;
-  for (var c = 0u; c < C; c++) {
-    let xh = (x[base + c] - mu) * rs;
-    out[base + c] = xh * (1.0 + mod_[scale + c]) + mod_[shift + c];
-  }
+  rowForward(base, C, 0u, 1u, mu, rs, scale, shift);
 }
 
 @compute @workgroup_size(64)
@@ -61,21 +96,9 @@ fn ln_backward(@builtin(global_invocation_id) g: vec3u) {
   let base = r * C;
   let mu = mean[r];
   let rs = rstd[r];
-  let mb = (r / P.T) * P.modStride + P.scaleOff;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  for (var c = 0u; c < C; c++) {
-    let dxh = dy[base + c] * (1.0 + mod_[mb + c]);
-    s1 += dxh;
-    s2 += dxh * (x[base + c] - mu) * rs;
-  }
-  s1 /= f32(C);
-  s2 /= f32(C);
-  for (var c = 0u; c < C; c++) {
-    let xh = (x[base + c] - mu) * rs;
-    let v = rs * (dy[base + c] * (1.0 + mod_[mb + c]) - s1 - xh * s2);
-    if (ACCUMULATE) { out[base + c] += v; } else { out[base + c] = v; }
-  }
+  let scale = (r / P.T) * P.modStride + P.scaleOff;
+  let sums = rowGradSums(base, C, 0u, 1u, mu, rs, scale);
+  rowBackward(base, C, 0u, 1u, mu, rs, scale, sums / f32(C));
 }
 
 // One invocation per (b, c): B*C invocations.
@@ -128,26 +151,14 @@ fn ln_forward_wg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   let l = li.x;
   if (r >= P.R) { return; }
   let base = r * C;
-  var s = 0.0;
-  for (var c = l; c < C; c += WG) { s += x[base + c]; }
-  let mu = workgroupSum2(l, s, 0.0).x / f32(C);
-  var v = 0.0;
-  for (var c = l; c < C; c += WG) {
-    let d = x[base + c] - mu;
-    v += d * d;
-  }
-  let rs = inverseSqrt(workgroupSum2(l, v, 0.0).x / f32(C) + P.eps);
+  let mu = workgroupSum2(l, rowSum(base, C, l, WG), 0.0).x / f32(C);
+  let rs = inverseSqrt(workgroupSum2(l, rowSquares(base, C, l, WG, mu), 0.0).x / f32(C) + P.eps);
   let mb = (r / P.T) * P.modStride;
-  let scale = mb + P.scaleOff;
-  let shift = mb + P.shiftOff;
   if (l == 0u) {
     mean[r] = mu;
     rstd[r] = rs;
   }
-  for (var c = l; c < C; c += WG) {
-    let xh = (x[base + c] - mu) * rs;
-    out[base + c] = xh * (1.0 + mod_[scale + c]) + mod_[shift + c];
-  }
+  rowForward(base, C, l, WG, mu, rs, mb + P.scaleOff, mb + P.shiftOff);
 }
 
 @compute @workgroup_size(64)
@@ -159,18 +170,8 @@ fn ln_backward_wg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id
   let base = r * C;
   let mu = mean[r];
   let rs = rstd[r];
-  let mb = (r / P.T) * P.modStride + P.scaleOff;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  for (var c = l; c < C; c += WG) {
-    let dxh = dy[base + c] * (1.0 + mod_[mb + c]);
-    s1 += dxh;
-    s2 += dxh * (x[base + c] - mu) * rs;
-  }
-  let sums = workgroupSum2(l, s1, s2) / f32(C);
-  for (var c = l; c < C; c += WG) {
-    let xh = (x[base + c] - mu) * rs;
-    let v = rs * (dy[base + c] * (1.0 + mod_[mb + c]) - sums.x - xh * sums.y);
-    if (ACCUMULATE) { out[base + c] += v; } else { out[base + c] = v; }
-  }
+  let scale = (r / P.T) * P.modStride + P.scaleOff;
+  let part = rowGradSums(base, C, l, WG, mu, rs, scale);
+  let sums = workgroupSum2(l, part.x, part.y);
+  rowBackward(base, C, l, WG, mu, rs, scale, sums / f32(C));
 }
