@@ -279,6 +279,21 @@ export class Gpu {
     return new Tensor(this.dummy, [64]);
   }
 
+  #scratch?: Tensor;
+  /**
+   * A shared scratch tensor of at least `floats` elements for partial sums that a kernel writes
+   * and the next one reduces (chunked column sums, depthwise-conv weight gradients, split-K
+   * matmuls). One per device, grown when a recording needs more (programs already recorded keep
+   * the smaller one). Sharing is safe because commands run in order and every such pair reads its
+   * partials back before the next pair writes.
+   */
+  scratch(floats: number): Tensor {
+    if (!this.#scratch || this.#scratch.size < floats) {
+      this.#scratch = this.tensor([floats], "partial-sums-scratch");
+    }
+    return this.#scratch;
+  }
+
   /** Total bytes of buffers created through this context. */
   get allocatedBytes(): number {
     return this.#bytes;

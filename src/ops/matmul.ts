@@ -384,10 +384,10 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
   const tiles: [number, number] = [Math.ceil(N / 64), Math.ceil(M / 64)];
   const splits = splitK(M, N, K, batch);
   if (splits > 1) {
-    // Partial products of K chunks into a shared scratch [splits, M, N], then their sum.
+    // Partial products of K chunks into the shared scratch [splits, M, N], then their sum.
     const kChunk = Math.ceil(K / splits / 16) * 16;
     const n = Math.ceil(K / kChunk);
-    const scratch = { buffer: splitScratch(gpu, n * M * N) };
+    const scratch = gpu.scratch(n * M * N);
     const partial = await gpu.kernel("matmul_buf", {
       A_KMAJOR: kmaj[0],
       B_KMAJOR: kmaj[1],
@@ -469,19 +469,4 @@ export function splitK(M: number, N: number, K: number, batch: [number, number])
   const tiles = Math.ceil(M / 64) * Math.ceil(N / 64);
   if (batch[0] * batch[1] !== 1 || K < 1024 || tiles >= 64) return 1;
   return Math.max(1, Math.min(Math.floor(K / 256), Math.floor(256 / tiles)));
-}
-
-const scratches = new WeakMap<Gpu, GPUBuffer>();
-
-/**
- * One scratch buffer per device for split-K partial products, grown as needed (a grown one
- * replaces the old for later recordings; programs already recorded keep theirs). Sharing is safe:
- * commands run in order, and each split product reads its partials back before the next writes.
- */
-function splitScratch(gpu: Gpu, floats: number): GPUBuffer {
-  const have = scratches.get(gpu);
-  if (have && have.size >= floats * 4) return have;
-  const buf = gpu.buffer(floats * 4, "matmul-splitk-scratch");
-  scratches.set(gpu, buf);
-  return buf;
 }

@@ -43,7 +43,7 @@ export async function sumRows(
     );
     return;
   }
-  const part = p.gpu.tensor([chunks * B * C], "sum-rows-partials");
+  const part = p.gpu.scratch(chunks * B * C);
   const params = p.gpu.uniform([B, R, C, 0, SUM_ROWS_CHUNK, chunks, 0, 0], "reduce.sum_rows");
   const partial = await p.gpu.kernel("reduce", {}, "sum_rows_partial");
   p.dispatch(partial, [x, p.gpu.sink(), { buffer: params }, part], [groups, 1, chunks]);
@@ -293,7 +293,7 @@ export async function dwconvBackward(
   // Weight and bias gradients: partial sums per chunk of sample rows, then their sum.
   const { rowsPerChunk, chunks } = dwChunks(g);
   const lanes = (g.C / 4) * (g.KH * g.KW + 1);
-  const part = p.gpu.tensor([chunks * lanes * 4], "dwconv-partials");
+  const part = p.gpu.scratch(chunks * lanes * 4);
   const params = p.gpu.uniform(dwParams(g, rowsPerChunk, chunks)(0), "dwconv.weight");
   const partial = await p.gpu.kernel("dwconv", {}, "dwconv_backward_weight");
   p.dispatch(partial, [x, w, u, dy, o, o, o, part, { buffer: params }], [
