@@ -1,9 +1,18 @@
-/** Shared pieces of the benchmarks: a full training-step program and a median timer. */
+/** Shared pieces of the benchmarks: forward and training-step programs, and a median timer. */
 import type { Gpu, Program } from "../../src/gpu/gpu.ts";
 import type { DiTConfig } from "../../src/model/config.ts";
 import { DiTModel } from "../../src/model/model.ts";
 import { DiTGraph } from "../../src/model/graph.ts";
 import { GpuAdamW } from "../../src/train/optimizer.ts";
+
+/** An inference forward of `cfg` at batch B (timestep 500, class 0) as a program, weights packed. */
+export async function forwardProgram(gpu: Gpu, cfg: DiTConfig, B: number): Promise<Program> {
+  const model = DiTModel.create(gpu, cfg, { seed: 1 });
+  const g = await DiTGraph.build(gpu, model, { batch: B, training: false });
+  g.setConditioning(new Array(B).fill(500), new Array(B).fill(0));
+  gpu.submit(g.pack);
+  return g.forward;
+}
 
 /**
  * One full training step of `cfg` at batch B as a program (clear grads, forward, loss, backward,

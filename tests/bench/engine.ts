@@ -14,10 +14,8 @@ import { parseArgs } from "node:util";
 import { Gpu, type Program } from "../../src/gpu/gpu.ts";
 import { matmul, packMatrix } from "../../src/ops/matmul.ts";
 import { type DiTConfig, preset } from "../../src/model/config.ts";
-import { DiTModel } from "../../src/model/model.ts";
-import { DiTGraph } from "../../src/model/graph.ts";
 import { forwardFlops, trainFlops } from "../../src/model/flops.ts";
-import { medianMs, trainStepProgram } from "./_common.ts";
+import { forwardProgram, medianMs, trainStepProgram } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -73,11 +71,7 @@ for (const [M, K, N] of shapes) {
 const ditS: DiTConfig = preset("DiT-S/2");
 const seedCfg: DiTConfig = preset("seed");
 async function forwardMs(cfg: DiTConfig, B: number, inner: number) {
-  const model = DiTModel.create(gpu, cfg, { seed: 1 });
-  const g = await DiTGraph.build(gpu, model, { batch: B, training: false });
-  g.setConditioning(new Array(B).fill(500), new Array(B).fill(1));
-  gpu.submit(g.pack);
-  return await time([g.forward], inner);
+  return await time([await forwardProgram(gpu, cfg, B)], inner);
 }
 const forward: Record<string, number> = {
   "dit-s2-b1": await forwardMs(ditS, 1, 3),

@@ -13,11 +13,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { Gpu, type Program } from "../../src/gpu/gpu.ts";
+import { Gpu } from "../../src/gpu/gpu.ts";
 import { preset } from "../../src/model/config.ts";
-import { DiTModel } from "../../src/model/model.ts";
-import { DiTGraph } from "../../src/model/graph.ts";
-import { trainStepProgram } from "./_common.ts";
+import { forwardProgram, trainStepProgram } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -36,15 +34,9 @@ if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a posit
 
 const gpu = await Gpu.create({ profile: true });
 const cfg = preset(values.model!);
-let program: Program;
-if (values.train) program = await trainStepProgram(gpu, cfg, B);
-else {
-  const model = DiTModel.create(gpu, cfg, { seed: 1 });
-  const g = await DiTGraph.build(gpu, model, { batch: B, training: false });
-  g.setConditioning(new Array(B).fill(500), new Array(B).fill(0));
-  gpu.submit(g.pack);
-  program = g.forward;
-}
+const program = values.train
+  ? await trainStepProgram(gpu, cfg, B)
+  : await forwardProgram(gpu, cfg, B);
 const what = `${values.model} batch ${B} ${values.train ? "training step" : "forward"}`;
 
 // CPU encode / submit / device wait, median of `reps` after one warm-up.
