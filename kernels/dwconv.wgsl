@@ -2,14 +2,16 @@
 // weight [C, 1, KH, KW] (PyTorch layout), bias [C], zero padding padT/padL before (the rest after:
 // k=3 pads 1/1, k=4 PyTorch "same" pads 1 before and 2 after). 1-D over sequences: H = 1, KH = 1.
 // Activations are read as vec4 over 4 channels (C % 4 == 0): llvmpipe runs each storage load as a
-// scalar loop, so 4 channels per load is 4x fewer of them. KH*KW <= 16.
+// scalar loop, so 4 channels per load is 4x fewer of them, and every kernel here loads each input
+// once per row tap (KH loads per output, not KH*KW): loads, not arithmetic, set their speed on a CPU
+// adapter. KH, KW <= 4.
 //   dwconv_forward:         y[n,r,c,ch] = b[ch] + sum_ij w[ch,i,j] x[n, r+i-padT, c+j-padL, ch]
-//                           one invocation per (n, row, ch4), looping over columns
+//                           one invocation per (n, row, ch4), sweeping the input columns once
 //   dwconv_backward_input:  dx[n,r,c,ch] = sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
-//   dwconv_backward_weight: partial sums of dw[ch,i,j] = sum dy * x(shifted) and (tap KH*KW)
-//                           db[ch] = sum dy over chunks of sample rows: one invocation per
-//                           (tap, ch4), ch4 fastest, workgroup z = chunk; a chunk's rows stay in
-//                           cache while every tap reads them, and the chunks run in parallel
+//   dwconv_backward_weight: partial sums of dw[ch,i,j] = sum dy * x(shifted) and db[ch] = sum dy
+//                           over chunks of sample rows: one invocation per (row tap i, ch4), ch4
+//                           fastest (i = KH: the bias), workgroup z = chunk; a sliding window of
+//                           x columns serves the KW column taps
 //   dwconv_weight_reduce:   dw, db (+)= the sum of the chunks' partial sums
 // Bindings: 0 x (dy for the input gradient), 1 w, 2 bias, 3 dy (weight gradient), 4 out (y or dx),
 // 5 dw, 6 db, 7 partial sums [chunk, tap, ch4], 8 params.
@@ -38,79 +40,103 @@ fn weights4(ch4: u32, tap: u32) -> vec4f {
   return vec4f(w[c * taps + tap], w[(c + 1u) * taps + tap], w[(c + 2u) * taps + tap], w[(c + 3u) * taps + tap]);
 }
 
-// Geometry in registers (after a store the compiler would reload every uniform).
-struct Geom { H: i32, W: i32, KH: i32, KW: i32, padT: i32, padL: i32, C4: u32, sample: u32, ch4: u32 }
-
-fn tapWeight(ch4: u32, i: u32, j: u32, KH: u32, KW: u32) -> vec4f {
-  if (i >= KH || j >= KW) { return vec4f(0.0); }
-  return weights4(ch4, i * KW + j);
+// Weight of accumulator slot k (output column base + k) for row tap i: the forward pass meets
+// input column cc at tap j = KW-1-k, the transposed pass at j = k. Zero past the kernel.
+fn slotWeight(ch4: u32, i: u32, k: u32, KH: u32, KW: u32, flip: bool) -> vec4f {
+  if (i >= KH || k >= KW) { return vec4f(0.0); }
+  return weights4(ch4, i * KW + select(KW - 1u - k, k, flip));
 }
 
-// acc + w * x at tap (i, j) of output (row, col); taps past KH x KW (zero weight) are skipped.
-fn tap(acc: vec4f, g: Geom, row: i32, col: i32, i: i32, j: i32, w: vec4f, flip: bool) -> vec4f {
-  if (i >= g.KH || j >= g.KW) { return acc; }
-  var rr = row + i - g.padT;
-  var cc = col + j - g.padL;
-  if (flip) {
-    rr = row - i + g.padT;
-    cc = col - j + g.padL;
-  }
-  if (rr < 0 || rr >= g.H || cc < 0 || cc >= g.W) { return acc; }
-  return acc + w * x[((g.sample + u32(rr)) * u32(g.W) + u32(cc)) * g.C4 + g.ch4];
+// x[row base rb + column cc] for one channel group, zero outside the row or off the grid (ok).
+fn load(ok: bool, rb: u32, cc: i32, W: i32, C4: u32, ch4: u32) -> vec4f {
+  if (!ok || cc < 0 || cc >= W) { return vec4f(0.0); }
+  return x[(rb + u32(cc)) * C4 + ch4];
 }
 
-// flip = false: forward taps (r + i - padT); true: transposed taps (r - i + padT), no bias.
-// The 4x4 taps are written out with constant indices so that the weights stay in registers (a
-// dynamically indexed private array is a per-lane memory gather on llvmpipe).
+// acc + w * v with explicit fused multiply-adds (LLVM does not contract a separate mul and add).
+fn mac4(acc: vec4f, w0: vec4f, v0: vec4f, w1: vec4f, v1: vec4f, w2: vec4f, v2: vec4f, w3: vec4f, v3: vec4f) -> vec4f {
+  return fma(w3, v3, fma(w2, v2, fma(w1, v1, fma(w0, v0, acc))));
+}
+
+// One output row (n, row) of one channel group. The sweep visits input columns cc in order; each
+// is loaded once per row tap and added into the (up to 4) outputs it feeds, accumulators a0..a3
+// for output columns base .. base+3; a0 is complete once cc is its last input column, and is
+// stored. flip = false: forward taps (r + i - padT, c + j - padL) with bias; true: transposed taps
+// (r - i + padT, c - j + padL), no bias. Taps and slots are written out with constant indices so
+// that they stay in registers (a dynamically indexed private array is a per-lane memory gather on
+// llvmpipe); slots and row taps past the kernel are skipped by uniform branches.
 fn conv_row(idx: u32, flip: bool) {
   let C4 = P.C / 4u;
   let KH = P.KH;
   let KW = P.KW;
+  let H = i32(P.H);
+  let W = i32(P.W);
+  let padT = i32(P.padT);
+  let padL = i32(P.padL);
   if (idx >= P.N * P.H * C4) { return; }
   let ch4 = idx % C4;
   let row = i32((idx / C4) % P.H);
   let n = idx / (C4 * P.H);
-  let g = Geom(i32(P.H), i32(P.W), i32(KH), i32(KW), i32(P.padT), i32(P.padL), C4, n * P.H, ch4);
-  let w00 = tapWeight(ch4, 0u, 0u, KH, KW);
-  let w01 = tapWeight(ch4, 0u, 1u, KH, KW);
-  let w02 = tapWeight(ch4, 0u, 2u, KH, KW);
-  let w03 = tapWeight(ch4, 0u, 3u, KH, KW);
-  let w10 = tapWeight(ch4, 1u, 0u, KH, KW);
-  let w11 = tapWeight(ch4, 1u, 1u, KH, KW);
-  let w12 = tapWeight(ch4, 1u, 2u, KH, KW);
-  let w13 = tapWeight(ch4, 1u, 3u, KH, KW);
-  let w20 = tapWeight(ch4, 2u, 0u, KH, KW);
-  let w21 = tapWeight(ch4, 2u, 1u, KH, KW);
-  let w22 = tapWeight(ch4, 2u, 2u, KH, KW);
-  let w23 = tapWeight(ch4, 2u, 3u, KH, KW);
-  let w30 = tapWeight(ch4, 3u, 0u, KH, KW);
-  let w31 = tapWeight(ch4, 3u, 1u, KH, KW);
-  let w32 = tapWeight(ch4, 3u, 2u, KH, KW);
-  let w33 = tapWeight(ch4, 3u, 3u, KH, KW);
+  let w00 = slotWeight(ch4, 0u, 0u, KH, KW, flip);
+  let w01 = slotWeight(ch4, 0u, 1u, KH, KW, flip);
+  let w02 = slotWeight(ch4, 0u, 2u, KH, KW, flip);
+  let w03 = slotWeight(ch4, 0u, 3u, KH, KW, flip);
+  let w10 = slotWeight(ch4, 1u, 0u, KH, KW, flip);
+  let w11 = slotWeight(ch4, 1u, 1u, KH, KW, flip);
+  let w12 = slotWeight(ch4, 1u, 2u, KH, KW, flip);
+  let w13 = slotWeight(ch4, 1u, 3u, KH, KW, flip);
+  let w20 = slotWeight(ch4, 2u, 0u, KH, KW, flip);
+  let w21 = slotWeight(ch4, 2u, 1u, KH, KW, flip);
+  let w22 = slotWeight(ch4, 2u, 2u, KH, KW, flip);
+  let w23 = slotWeight(ch4, 2u, 3u, KH, KW, flip);
+  let w30 = slotWeight(ch4, 3u, 0u, KH, KW, flip);
+  let w31 = slotWeight(ch4, 3u, 1u, KH, KW, flip);
+  let w32 = slotWeight(ch4, 3u, 2u, KH, KW, flip);
+  let w33 = slotWeight(ch4, 3u, 3u, KH, KW, flip);
   var bias = vec4f(0.0);
   if (!flip) {
     let c = 4u * ch4;
     bias = vec4f(b[c], b[c + 1u], b[c + 2u], b[c + 3u]);
   }
-  for (var col = 0; col < g.W; col++) {
-    var s = bias;
-    s = tap(s, g, row, col, 0, 0, w00, flip);
-    s = tap(s, g, row, col, 0, 1, w01, flip);
-    s = tap(s, g, row, col, 0, 2, w02, flip);
-    s = tap(s, g, row, col, 0, 3, w03, flip);
-    s = tap(s, g, row, col, 1, 0, w10, flip);
-    s = tap(s, g, row, col, 1, 1, w11, flip);
-    s = tap(s, g, row, col, 1, 2, w12, flip);
-    s = tap(s, g, row, col, 1, 3, w13, flip);
-    s = tap(s, g, row, col, 2, 0, w20, flip);
-    s = tap(s, g, row, col, 2, 1, w21, flip);
-    s = tap(s, g, row, col, 2, 2, w22, flip);
-    s = tap(s, g, row, col, 2, 3, w23, flip);
-    s = tap(s, g, row, col, 3, 0, w30, flip);
-    s = tap(s, g, row, col, 3, 1, w31, flip);
-    s = tap(s, g, row, col, 3, 2, w32, flip);
-    s = tap(s, g, row, col, 3, 3, w33, flip);
-    out[((g.sample + u32(row)) * u32(g.W) + u32(col)) * C4 + ch4] = s;
+  // Input row of row tap i: row + i - padT (forward) or row - i + padT (transposed).
+  let dr = select(1, -1, flip);
+  let r0 = row + select(-padT, padT, flip);
+  let r1 = r0 + dr;
+  let r2 = r1 + dr;
+  let r3 = r2 + dr;
+  let ok0 = r0 >= 0 && r0 < H;
+  let ok1 = KH > 1u && r1 >= 0 && r1 < H;
+  let ok2 = KH > 2u && r2 >= 0 && r2 < H;
+  let ok3 = KH > 3u && r3 >= 0 && r3 < H;
+  let s0 = n * P.H;
+  let rb0 = (s0 + u32(max(r0, 0))) * u32(W);
+  let rb1 = (s0 + u32(max(r1, 0))) * u32(W);
+  let rb2 = (s0 + u32(max(r2, 0))) * u32(W);
+  let rb3 = (s0 + u32(max(r3, 0))) * u32(W);
+  let ob = (s0 + u32(row)) * u32(W);
+  // Input column cc = base + shift feeds outputs base .. base + KW - 1.
+  let shift = select(i32(KW) - 1 - padL, padL, flip);
+  var a0 = bias;
+  var a1 = bias;
+  var a2 = bias;
+  var a3 = bias;
+  for (var base = 1 - i32(KW); base < W; base++) {
+    let cc = base + shift;
+    if (cc >= 0 && cc < W) {
+      let v0 = load(ok0, rb0, cc, W, C4, ch4);
+      let v1 = load(ok1, rb1, cc, W, C4, ch4);
+      let v2 = load(ok2, rb2, cc, W, C4, ch4);
+      let v3 = load(ok3, rb3, cc, W, C4, ch4);
+      a0 = mac4(a0, w00, v0, w10, v1, w20, v2, w30, v3);
+      if (KW > 1u) { a1 = mac4(a1, w01, v0, w11, v1, w21, v2, w31, v3); }
+      if (KW > 2u) { a2 = mac4(a2, w02, v0, w12, v1, w22, v2, w32, v3); }
+      if (KW > 3u) { a3 = mac4(a3, w03, v0, w13, v1, w23, v2, w33, v3); }
+    }
+    if (base >= 0) { out[(ob + u32(base)) * C4 + ch4] = a0; }
+    a0 = a1;
+    a1 = a2;
+    a2 = a3;
+    a3 = bias;
   }
 }
 
@@ -126,40 +152,62 @@ fn dwconv_backward_input(@builtin(global_invocation_id) g: vec3u) {
 
 @compute @workgroup_size(64)
 fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
-  let taps = P.KH * P.KW;
+  let KH = P.KH;
+  let KW = P.KW;
+  let taps = KH * KW;
   let C4 = P.C / 4u;
   let idx = g.x;
-  if (idx >= C4 * (taps + 1u)) { return; }
-  // Channel groups fastest: the lanes of a SIMD group share a tap (same loop bounds) and read
+  if (idx >= C4 * (KH + 1u)) { return; }
+  // Channel groups fastest: the lanes of a SIMD group share a row tap (same loop bounds) and read
   // neighbouring 16-byte groups. Workgroup z takes sample rows [z R, (z + 1) R) of the N*H.
   let ch4 = idx % C4;
-  let tap = idx / C4;
+  let i = idx / C4;
+  let H = P.H;
   let W = P.W;
   let q0 = g.z * P.rowsPerChunk;
-  let q1 = min(q0 + P.rowsPerChunk, P.N * P.H);
-  var s = vec4f(0.0);
-  if (tap == taps) {
+  let q1 = min(q0 + P.rowsPerChunk, P.N * H);
+  let pb = g.z * (taps + 1u);
+  if (i == KH) {
+    var s = vec4f(0.0);
     for (var q = q0 * W; q < q1 * W; q++) { s += dy[q * C4 + ch4]; }
-  } else {
-    // Geometry in registers, and the valid output range of this tap computed once.
-    let H = P.H;
-    let di = i32(tap / P.KW) - i32(P.padT);
-    let dj = i32(tap % P.KW) - i32(P.padL);
-    let r0 = max(0, -di);
-    let r1 = min(i32(H), i32(H) - di);
-    let c0 = max(0, -dj);
-    let c1 = min(i32(W), i32(W) - dj);
-    for (var q = q0; q < q1; q++) {
-      let row = i32(q % H);
-      if (row < r0 || row >= r1) { continue; }
-      let yb = q * W;
-      let xb = u32(i32(q) + di) * W;
-      for (var col = c0; col < c1; col++) {
-        s += dy[(yb + u32(col)) * C4 + ch4] * x[(xb + u32(col + dj)) * C4 + ch4];
-      }
+    part[(pb + taps) * C4 + ch4] = s;
+    return;
+  }
+  // Column taps j of row tap i: dw[i][j] += dy[r][c] * x[r + i - padT][c + j - padL]. Window
+  // slot s (0..3) holds x column c + s + KW - 4 - padL, i.e. tap j = s + KW - 4 (slots below
+  // 4 - KW are unused); each column loads one new x and one dy.
+  let di = i32(i) - i32(P.padT);
+  let iW = i32(W);
+  let first = i32(KW) - 4 - i32(P.padL);
+  var a0 = vec4f(0.0);
+  var a1 = vec4f(0.0);
+  var a2 = vec4f(0.0);
+  var a3 = vec4f(0.0);
+  for (var q = q0; q < q1; q++) {
+    let xr = i32(q % H) + di;
+    if (xr < 0 || xr >= i32(H)) { continue; }
+    let yb = q * W;
+    let xb = u32(i32(q) + di) * W;
+    var x0 = load(true, xb, first, iW, C4, ch4);
+    var x1 = load(true, xb, first + 1, iW, C4, ch4);
+    var x2 = load(true, xb, first + 2, iW, C4, ch4);
+    for (var c = 0; c < iW; c++) {
+      let x3 = load(true, xb, c + first + 3, iW, C4, ch4);
+      let d = dy[(yb + u32(c)) * C4 + ch4];
+      a3 = fma(d, x3, a3);
+      if (KW > 1u) { a2 = fma(d, x2, a2); }
+      if (KW > 2u) { a1 = fma(d, x1, a1); }
+      if (KW > 3u) { a0 = fma(d, x0, a0); }
+      x0 = x1;
+      x1 = x2;
+      x2 = x3;
     }
   }
-  part[(g.z * (taps + 1u) + tap) * C4 + ch4] = s;
+  let t = pb + i * KW;
+  part[(t + KW - 1u) * C4 + ch4] = a3;
+  if (KW > 1u) { part[(t + KW - 2u) * C4 + ch4] = a2; }
+  if (KW > 2u) { part[(t + KW - 3u) * C4 + ch4] = a1; }
+  if (KW > 3u) { part[(t + KW - 4u) * C4 + ch4] = a0; }
 }
 
 // Sums the chunks' partial sums: dw[ch, tap] (+)= ..., db[ch] (+)= ... (tap KH*KW).

@@ -1173,6 +1173,8 @@ gpuTest(
       { name: "2-D k=3 pad 1", N: 2, H: 5, W: 6, C: 8, k: 3, pad: 1, oneD: false },
       { name: "2-D k=4 pad 1+2", N: 2, H: 4, W: 7, C: 4, k: 4, pad: 1, oneD: false },
       { name: "2-D k=3 on 1x1", N: 3, H: 1, W: 1, C: 12, k: 3, pad: 1, oneD: false },
+      // A grid narrower and shorter than the kernel: every output sees padding on both sides.
+      { name: "2-D k=4 on 2x3", N: 2, H: 2, W: 3, C: 8, k: 4, pad: 1, oneD: false },
       { name: "1-D k=3 pad 1", N: 2, H: 1, W: 9, C: 4, k: 3, pad: 1, oneD: true },
       { name: "1-D k=4 pad 1+2", N: 3, H: 1, W: 11, C: 68, k: 4, pad: 1, oneD: true },
       // Weight gradients in chunks of 16 sample rows (N*H = 35: two full chunks and a part; a

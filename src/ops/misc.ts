@@ -236,10 +236,12 @@ function dwChunks(g: DwGeom): { rowsPerChunk: number; chunks: number } {
   return { rowsPerChunk, chunks: Math.ceil(rows / rowsPerChunk) };
 }
 
-/** Checks a depthwise conv geometry (vec4 kernels: C % 4 == 0, at most 16 taps). */
+/** Checks a depthwise conv geometry (vec4 kernels: C % 4 == 0, kernels at most 4x4). */
 function checkDw(g: DwGeom): void {
   if (g.C % 4) throw new Error(`Depthwise conv needs channels divisible by 4, got ${g.C}`);
-  if (g.KH * g.KW > 16) throw new Error(`Depthwise conv kernel ${g.KH}x${g.KW} has over 16 taps`);
+  if (g.KH > 4 || g.KW > 4) {
+    throw new Error(`Depthwise conv kernel ${g.KH}x${g.KW} is larger than 4x4`);
+  }
 }
 
 /** y = dwconv(x) + b. */
@@ -290,14 +292,15 @@ export async function dwconvBackward(
     g.N * g.H * g.C / 4,
     64,
   );
-  // Weight and bias gradients: partial sums per chunk of sample rows, then their sum.
+  // Weight and bias gradients: partial sums per chunk of sample rows (one invocation per row tap
+  // and the bias), then their sum (one per tap and the bias).
   const { rowsPerChunk, chunks } = dwChunks(g);
   const lanes = (g.C / 4) * (g.KH * g.KW + 1);
   const part = p.gpu.scratch(chunks * lanes * 4);
   const params = p.gpu.uniform(dwParams(g, rowsPerChunk, chunks)(0), "dwconv.weight");
   const partial = await p.gpu.kernel("dwconv", {}, "dwconv_backward_weight");
   p.dispatch(partial, [x, w, u, dy, o, o, o, part, { buffer: params }], [
-    Math.ceil(lanes / 64),
+    Math.ceil((g.C / 4) * (g.KH + 1) / 64),
     1,
     chunks,
   ]);
