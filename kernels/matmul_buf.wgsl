@@ -1,4 +1,5 @@
-// Storage-buffer matmul for real GPUs: C[z] = alpha * op(A[z]) op(B[z]) (+ bias[n]) (+ C[z]).
+// Storage-buffer matmul for real GPUs: C[z] = act(alpha * op(A[z]) op(B[z]) (+ bias[n])) (+ C[z]),
+// act = GELU (tanh) or none.
 // A is stored [M,K], or [K,M] with A_KMAJOR; B is stored [N,K], or [K,N] with B_KMAJOR.
 // Every operand is a strided view: element (z, row, col) at off + (z/B2)*s1 + (z%B2)*s2 + row*ld + col.
 // A 64x64 tile of C per workgroup of 16x16 threads, staged through workgroup memory in K-slices
@@ -30,7 +31,10 @@ override A_KMAJOR: bool = false;
 override B_KMAJOR: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override GELU: bool = false; // C = gelu(alpha * product + bias): the MLP's first layer, fused
 override SPLIT_K: bool = false;
+
+//! include activations
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -49,6 +53,7 @@ fn store1(o: Out, row: u32, n: u32, v: f32) {
   if (n >= o.N) { return; }
   var x = o.alpha * v;
   if (HAS_BIAS) { x += bias[o.biasOff + n]; }
+  if (GELU) { x = gelu(vec4f(x)).x; }
   if (ACCUMULATE) { x += c[row + n]; }
   c[row + n] = x;
 }
@@ -152,6 +157,7 @@ fn reduce_splits(@builtin(global_invocation_id) g: vec3u) {
   let n = i % N;
   let o = P.cOff + m * P.ldc + n;
   if (HAS_BIAS) { s += bias[P.biasOff + n]; }
+  if (GELU) { s = gelu(vec4f(s)).x; }
   if (ACCUMULATE) { s += c[o]; }
   c[o] = s;
 }

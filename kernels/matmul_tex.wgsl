@@ -1,5 +1,6 @@
 // Texture-fed matmul for CPU adapters (llvmpipe), where texel fetches are vectorised and
-// storage-buffer loads are not. C[z] = alpha * op(A[z]) op(B[z]) (+ bias[n]) (+ C[z] if ACCUMULATE).
+// storage-buffer loads are not. C[z] = act(alpha * op(A[z]) op(B[z]) (+ bias[n])) (+ C[z] if
+// ACCUMULATE), act = GELU (tanh) or none.
 // Operands are rgba32float 2-D array textures (see source(): one matrix, a layer per batch entry,
 // or attention's heads side by side), filled by copy commands or pack_texture.wgsl, in one of two
 // layouts per operand:
@@ -24,6 +25,9 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override A_KMAJOR: bool = false;
 override B_KMAJOR: bool = false;
+override GELU: bool = false; // C = gelu(alpha * product + bias): the MLP's first layer, fused
+
+//! include activations
 
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
@@ -53,10 +57,11 @@ fn biasAt(o: Out, n: u32) -> vec4f {
     bias[j + select(0u, 2u, n + 2u < o.nEnd)], bias[j + select(0u, 3u, n + 3u < o.nEnd)]);
 }
 
-// Stores a 4x4 block whose column i holds C[m + i][n .. n + 3] (before alpha and bias bv).
+// Stores a 4x4 block whose column i holds C[m + i][n .. n + 3] (before alpha, bias bv and GELU).
 fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
   for (var i = 0u; i < 4u; i++) {
-    let col = o.alpha * blk[i] + bv;
+    var col = o.alpha * blk[i] + bv;
+    if (GELU) { col = gelu(col); }
     store(o, m + i, n, col.x);
     store(o, m + i, n + 1u, col.y);
     store(o, m + i, n + 2u, col.z);

@@ -331,6 +331,8 @@ interface MmCase {
   bias: boolean;
   alpha: number;
   accumulate: boolean;
+  /** GELU epilogue: C = gelu(alpha * product + bias) (+ C). */
+  gelu?: boolean;
 }
 
 /** Stored [rows, cols] of A and B per variant (nt: [M,K],[N,K]; nn: [M,K],[K,N]; tn: [K,M],[K,N]). */
@@ -373,6 +375,7 @@ async function checkMatmul(gpu: Gpu, rng: Rng, cs: MmCase, what: string): Promis
       bias: cs.bias ? biasT : undefined,
       alpha: cs.alpha,
       accumulate: cs.accumulate,
+      gelu: cs.gelu,
     }));
   const got = await read1(gpu, c);
   const want = Float64Array.from(c0);
@@ -386,8 +389,8 @@ async function checkMatmul(gpu: Gpu, rng: Rng, cs: MmCase, what: string): Promis
         const i = at(lc, B2, z, m, n);
         assert.equal(written[i], 0, "test bug: overlapping output view");
         written[i] = 1;
-        want[i] = cs.alpha * prod[m * N + n] + (cs.bias ? bias[n] : 0) +
-          (cs.accumulate ? c0[i] : 0);
+        const v = cs.alpha * prod[m * N + n] + (cs.bias ? bias[n] : 0);
+        want[i] = (cs.gelu ? ref.geluTanh([v])[0] : v) + (cs.accumulate ? c0[i] : 0);
       }
     }
   }
@@ -480,6 +483,28 @@ for (const family of FAMILIES) {
       }
     }, { matmul: family });
   }
+
+  // The MLP's first layer with GELU fused into the store: dense, padded with bias, alpha and
+  // accumulation; on the texture path also a narrow product (computed transposed), on the buffer
+  // path also one split along K (the GELU applies after the partial sums).
+  gpuTest(`matmul() with a GELU epilogue matches reference (${family} kernels)`, async (gpu, t) => {
+    const rng = new Rng(160);
+    const shapes: [number, number, number][] = family === "buffer"
+      ? [[65, 129, 9], [130, 33, 21], [70, 100, 1500]]
+      : [[65, 129, 9], [130, 33, 21]];
+    for (const [M, N, K] of shapes) {
+      await t.step(`nt M=${M} N=${N} K=${K}`, async () => {
+        const base = { variant: "nt" as const, M, N, K, batch: [1, 1] as [number, number] };
+        const dense = { a: "dense", b: "dense", c: "dense" } as const;
+        const padded = { a: "padded", b: "padded", c: "padded" } as const;
+        const what = `gelu(C) (nt ${M}x${N}x${K})`;
+        const plain = { bias: false, alpha: 1, accumulate: false, gelu: true };
+        await checkMatmul(gpu, rng, { ...base, ...dense, ...plain }, what);
+        const extras = { bias: true, alpha: 1.5, accumulate: true, gelu: true };
+        await checkMatmul(gpu, rng, { ...base, ...padded, ...extras }, `${what}, extras`);
+      });
+    }
+  }, { matmul: family });
 
   if (family === "buffer") {
     // Unbatched products with a long K and few tiles run split along K (partials, then a sum):

@@ -93,11 +93,20 @@ export type Cmd =
 const kernelDir = new URL("../../kernels/", import.meta.url);
 const sourceCache = new Map<string, string>();
 
-/** Reads `kernels/<file>.wgsl` (cached). */
+/**
+ * Reads `kernels/<file>.wgsl` (cached), with each line `//! include <name>` replaced by
+ * `kernels/<name>.wgsl` (shared functions such as the activations; included files may not
+ * include others).
+ */
 export function kernelSource(file: string): string {
   let src = sourceCache.get(file);
   if (src === undefined) {
-    src = Deno.readTextFileSync(new URL(`${file}.wgsl`, kernelDir));
+    const read = (name: string) => Deno.readTextFileSync(new URL(`${name}.wgsl`, kernelDir));
+    src = read(file).replace(/^\/\/! include (\w+)$/gm, (_, name: string) => {
+      const inc = read(name);
+      if (/^\/\/! include /m.test(inc)) throw new Error(`Kernel ${name}: nested include`);
+      return inc;
+    });
     sourceCache.set(file, src);
   }
   return src;

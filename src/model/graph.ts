@@ -70,7 +70,7 @@ interface BlockActs {
   a2: Tensor;
   mean2: Tensor;
   rstd2: Tensor;
-  f1: Tensor; // [N*T, 4D]
+  f1: Tensor; // [N*T, 4D] (inference: the same tensor as g)
   g: Tensor; // [N*T, 4D] GELU(f1)
   gc?: Tensor; // [N*T, 4D] depthwise conv of g
   f2: Tensor; // [N*T, D]
@@ -155,8 +155,9 @@ export class DiTGraph {
   }
 
   /** out [M, outF] = x [M, inF] W^T + b. */
-  async #linear(p: Program, L: Lin, x: Tensor, M: number, out: Tensor) {
+  async #linear(p: Program, L: Lin, x: Tensor, M: number, out: Tensor, gelu = false) {
     await matmul(p, {
+      gelu,
       variant: "nt",
       M,
       N: L.outF,
@@ -278,6 +279,7 @@ export class DiTGraph {
         fc1: await this.#lin(bn.fc1W, bn.fc1B),
         fc2: await this.#lin(bn.fc2W, bn.fc2B),
       };
+      const g = tensor([NT, hidden4], `b${i}.g`);
       const a: BlockActs = {
         h,
         mod: tensor([N, 6 * D], `b${i}.mod`),
@@ -292,8 +294,9 @@ export class DiTGraph {
         a2: tensor([NT, D], `b${i}.a2`),
         mean2: tensor([NT], `b${i}.mean2`),
         rstd2: tensor([NT], `b${i}.rstd2`),
-        f1: tensor([NT, hidden4], `b${i}.f1`),
-        g: tensor([NT, hidden4], `b${i}.g`),
+        // Inference fuses GELU into fc1 and keeps no pre-activation: f1 is g itself there.
+        f1: this.opts.training ? tensor([NT, hidden4], `b${i}.f1`) : g,
+        g,
         gc: dw ? tensor([NT, hidden4], `b${i}.gc`) : undefined,
         f2: tensor([NT, D], `b${i}.f2`),
       };
@@ -305,8 +308,13 @@ export class DiTGraph {
       await this.#linear(f, L.proj, a.o, NT, a.proj);
       await gateForward(f, shape, h, a.proj, m, 2 * D, a.hm);
       await lnModForward(f, shape, a.hm, m, 3 * D, 4 * D, a.a2, a.mean2, a.rstd2);
-      await this.#linear(f, L.fc1, a.a2, NT, a.f1);
-      await activationForward(f, "gelu", a.f1, a.g);
+      if (this.opts.training) {
+        await this.#linear(f, L.fc1, a.a2, NT, a.f1);
+        await activationForward(f, "gelu", a.f1, a.g);
+      } else {
+        // Inference keeps no pre-activation for a backward pass: GELU in the matmul's epilogue.
+        await this.#linear(f, L.fc1, a.a2, NT, a.g, true);
+      }
       if (dw && a.gc) await dwconvForward(f, dw, a.g, this.#P(bn.dwW!), this.#P(bn.dwB!), a.gc);
       await this.#linear(f, L.fc2, a.gc ?? a.g, NT, a.f2);
       const hOut = tensor([NT, D], `b${i}.out`);

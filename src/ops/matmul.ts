@@ -50,6 +50,8 @@ export interface MatmulArgs {
   bias?: Tensor;
   alpha?: number;
   accumulate?: boolean;
+  /** C = gelu(alpha * product + bias) (PyTorch's tanh form), before any accumulation. */
+  gelu?: boolean;
 }
 
 /** Rows per texture (maxTextureDimension2D is 8192 on many GPUs, 16384 on llvmpipe). */
@@ -331,6 +333,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
   const kernel = await gpu.kernel("matmul_tex", {
     HAS_BIAS: args.bias ? 1 : 0,
     ACCUMULATE: args.accumulate ? 1 : 0,
+    GELU: args.gelu ? 1 : 0,
     A_KMAJOR: kmajor[0],
     B_KMAJOR: kmajor[1],
   });
@@ -377,7 +380,11 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
   const ab = bindView(gpu, a, kmaj[0] ? K : M, kmaj[0] ? M : K, batch);
   const bb = bindView(gpu, b, kmaj[1] ? K : N, kmaj[1] ? N : K, batch);
   const cb = bindView(gpu, c, M, N, batch);
-  const flags = { HAS_BIAS: args.bias ? 1 : 0, ACCUMULATE: args.accumulate ? 1 : 0 };
+  const flags = {
+    HAS_BIAS: args.bias ? 1 : 0,
+    ACCUMULATE: args.accumulate ? 1 : 0,
+    GELU: args.gelu ? 1 : 0,
+  };
   const view = (v: MatView, off: number): ViewWords => [off, v.s1 ?? 0, v.s2 ?? 0, v.ld];
   const bias = args.bias?.binding ?? { buffer: gpu.dummy };
   const alpha = args.alpha ?? 1;
