@@ -8,7 +8,11 @@
 //   ln_forward(_wg):     x -> y, mean, rstd
 //   ln_backward(_wg):    dx (+)= rstd * (dxh - mean(dxh) - xhat * mean(dxh * xhat)), dxh = dy * (1 + scale)
 //   ln_backward_mod:     dmod[b, shiftOff + c] = sum_t dy, dmod[b, scaleOff + c] = sum_t dy * xhat
-// Bindings: 0 x, 1 mod, 2 dy, 3 mean, 4 rstd, 5 out (y, dx or dmod), 6 params.
+// ln_forward4 / ln_backward4: one invocation per row through the vec4 bindings (C, modStride and
+// the offsets multiples of 4, operands 16-byte aligned): llvmpipe runs every storage access as a
+// per-lane loop, so a quarter of them is ~3x faster there.
+// Bindings: 0 x, 1 mod, 2 dy, 3 mean, 4 rstd, 5 out (y, dx or dmod), 6 params, 7 x4, 8 mod4, 9 dy4,
+// 10 out4 (the vec4 views of the same buffers; the unused bindings of a path get placeholders).
 
 struct Params {
   R: u32, C: u32, T: u32, modStride: u32,
@@ -25,6 +29,10 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(4) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<uniform> P: Params;
+@group(0) @binding(7) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(8) var<storage, read> mod4: array<vec4f>;
+@group(0) @binding(9) var<storage, read> dy4: array<vec4f>;
+@group(0) @binding(10) var<storage, read_write> out4: array<vec4f>;
 
 // The row passes, over elements c = first, first + step, ... of the row at `base`: one invocation
 // per row walks them all (first 0, step 1); a workgroup per row splits them among its lanes.
@@ -99,6 +107,60 @@ fn ln_backward(@builtin(global_invocation_id) g: vec3u) {
   let scale = (r / P.T) * P.modStride + P.scaleOff;
   let sums = rowGradSums(base, C, 0u, 1u, mu, rs, scale);
   rowBackward(base, C, 0u, 1u, mu, rs, scale, sums / f32(C));
+}
+
+fn sum4(v: vec4f) -> f32 { return v.x + v.y + v.z + v.w; }
+
+@compute @workgroup_size(64)
+fn ln_forward4(@builtin(global_invocation_id) g: vec3u) {
+  let r = g.x + g.y * P.stride;
+  let C = P.C;
+  let C4 = C / 4u;
+  if (r >= P.R) { return; }
+  let base = r * C4;
+  var s = vec4f(0.0);
+  for (var c = 0u; c < C4; c++) { s += x4[base + c]; }
+  let mu = sum4(s) / f32(C);
+  var v = vec4f(0.0);
+  for (var c = 0u; c < C4; c++) {
+    let d = x4[base + c] - mu;
+    v += d * d;
+  }
+  let rs = inverseSqrt(sum4(v) / f32(C) + P.eps);
+  let mb = (r / P.T) * P.modStride;
+  let scale = (mb + P.scaleOff) / 4u;
+  let shift = (mb + P.shiftOff) / 4u;
+  mean[r] = mu;
+  rstd[r] = rs;
+  for (var c = 0u; c < C4; c++) {
+    out4[base + c] = (x4[base + c] - mu) * rs * (1.0 + mod4[scale + c]) + mod4[shift + c];
+  }
+}
+
+@compute @workgroup_size(64)
+fn ln_backward4(@builtin(global_invocation_id) g: vec3u) {
+  let r = g.x + g.y * P.stride;
+  let C = P.C;
+  let C4 = C / 4u;
+  if (r >= P.R) { return; }
+  let base = r * C4;
+  let mu = mean[r];
+  let rs = rstd[r];
+  let scale = ((r / P.T) * P.modStride + P.scaleOff) / 4u;
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  for (var c = 0u; c < C4; c++) {
+    let dxh = dy4[base + c] * (1.0 + mod4[scale + c]);
+    s1 += dxh;
+    s2 += dxh * (x4[base + c] - mu) * rs;
+  }
+  let m1 = sum4(s1) / f32(C);
+  let m2 = sum4(s2) / f32(C);
+  for (var c = 0u; c < C4; c++) {
+    let xh = (x4[base + c] - mu) * rs;
+    let v = rs * (dy4[base + c] * (1.0 + mod4[scale + c]) - m1 - xh * m2);
+    if (ACCUMULATE) { out4[base + c] += v; } else { out4[base + c] = v; }
+  }
 }
 
 // One invocation per (b, c): B*C invocations.

@@ -858,11 +858,15 @@ gpuTest(
 
 /** [B, T, C] around the 64-thread workgroups (R = B*T rows, B*C modulation columns). */
 // C = 150: rows longer than a 64-lane workgroup, not a multiple of it.
-const LN_SHAPES: [number, number, number][] = [[1, 1, 5], [2, 5, 7], [3, 17, 33], [2, 40, 20], [
-  2,
-  3,
-  150,
-]];
+// C = 20 and 64 take the vec4 entries on CPU adapters (C and the offsets multiples of 4).
+const LN_SHAPES: [number, number, number][] = [
+  [1, 1, 5],
+  [2, 5, 7],
+  [3, 17, 33],
+  [2, 40, 20],
+  [2, 3, 150],
+  [3, 6, 64],
+];
 
 /** Forward of LN + modulation in float64 with shift/scale taken from mod [B, 6C]. */
 function lnModRef(
@@ -911,7 +915,8 @@ function fromMod(mod: ArrayLike<number>, off: number, B: number, C: number): Flo
   return out;
 }
 
-// One invocation per row on CPU adapters ("texture" family), a workgroup per row on GPUs ("buffer").
+// One invocation per row on CPU adapters ("texture" family; vec4 where aligned), a workgroup per
+// row on GPUs ("buffer").
 for (const family of FAMILIES) {
   gpuTest(`lnModForward/Backward() match reference (${family} kernels)`, async (gpu, t) => {
     assert.equal(gpu.info.matmul, family);

@@ -31,10 +31,36 @@ function lnParams(s: LnShape, m: ModSlot, shiftOff: number, scaleOff: number) {
 
 /**
  * Row kernels by adapter: a workgroup per row on real GPUs (the "buffer" kernel family), one
- * invocation per row on CPU adapters, where a workgroup's lanes run one after another anyway.
+ * invocation per row on CPU adapters, where a workgroup's lanes run one after another anyway,
+ * through vec4 bindings where shapes and offsets allow. Returns the entry point, the invocation
+ * count and the bindings: [x, mod, dy, mean, rstd, out] and after the uniform [x4, mod4, dy4, out4]
+ * (each path's unused ones get placeholders).
  */
-function rowLaunch(p: Program, entry: string, R: number): { entry: string; n: number } {
-  return p.gpu.info.matmul === "buffer" ? { entry: `${entry}_wg`, n: R * 64 } : { entry, n: R };
+function rowLaunch(
+  p: Program,
+  entry: string,
+  s: LnShape,
+  m: ModSlot,
+  offsets: number[],
+  [x, dy, mean, rstd, out]: Tensor[],
+): { entry: string; n: number; before: Tensor[]; after: Tensor[] } {
+  const R = s.B * s.T;
+  const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
+  const vec4 = p.gpu.info.matmul !== "buffer" && s.C % 4 === 0 && m.stride % 4 === 0 &&
+    offsets.every((o) => o % 4 === 0) && vec4Aligned(x, m.mod, dy, out);
+  if (vec4) {
+    return {
+      entry: `${entry}4`,
+      n: R,
+      before: [none, none, none, mean, rstd, sink],
+      after: [x, m.mod, dy, out],
+    };
+  }
+  const before = [x, m.mod, dy, mean, rstd, out];
+  const after = [none, none, none, sink];
+  return p.gpu.info.matmul === "buffer"
+    ? { entry: `${entry}_wg`, n: R * 64, before, after }
+    : { entry, n: R, before, after };
 }
 
 /** y = LN(x) * (1 + scale) + shift; saves mean and rstd [R]. */
@@ -53,16 +79,9 @@ export async function lnModForward(
   expectSize(x, R * s.C, "ln x");
   expectSize(y, R * s.C, "ln y");
   expectSize(m.mod, s.B * m.stride, "ln mod");
-  const rows = rowLaunch(p, "ln_forward", R);
-  await launch(
-    p,
-    "layernorm",
-    rows.entry,
-    [x, m.mod, x, mean, rstd, y],
-    lnParams(s, m, shiftOff, scaleOff),
-    rows.n,
-    64,
-  );
+  const rows = rowLaunch(p, "ln_forward", s, m, [shiftOff, scaleOff], [x, x, mean, rstd, y]);
+  const params = lnParams(s, m, shiftOff, scaleOff);
+  await launch(p, "layernorm", rows.entry, rows.before, params, rows.n, 64, {}, rows.after);
 }
 
 /** dx (+)= d LN-mod / dx; dmod[shift], dmod[scale] = their gradients. */
@@ -80,12 +99,11 @@ export async function lnModBackward(
   dmod: Tensor,
   accumulate: boolean,
 ): Promise<void> {
-  const R = s.B * s.T;
   const params = lnParams(s, m, shiftOff, scaleOff);
-  const rows = rowLaunch(p, "ln_backward", R);
-  await launch(p, "layernorm", rows.entry, [x, m.mod, dy, mean, rstd, dx], params, rows.n, 64, {
-    ACCUMULATE: accumulate ? 1 : 0,
-  });
+  const rows = rowLaunch(p, "ln_backward", s, m, [shiftOff, scaleOff], [x, dy, mean, rstd, dx]);
+  const acc = { ACCUMULATE: accumulate ? 1 : 0 };
+  await launch(p, "layernorm", rows.entry, rows.before, params, rows.n, 64, acc, rows.after);
+  const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
   await launch(
     p,
     "layernorm",
@@ -94,6 +112,8 @@ export async function lnModBackward(
     params,
     s.B * s.C,
     64,
+    {},
+    [none, none, none, sink],
   );
 }
 
