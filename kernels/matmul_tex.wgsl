@@ -11,7 +11,11 @@
 //     K never written (zero).
 // Each invocation computes a 16x16 tile of C as 4x4 blocks of mat4x4 accumulators (register
 // blocking is what llvmpipe needs; loops over 4x4 blocks are written out so LLVM keeps them in
-// registers). Bindings: 0 A, 1 B, 2 C (storage rw), 3 bias (storage), 4 params (uniform).
+// registers). Bindings: 0 A, 1 B, 2 C (storage rw), 3 bias (storage), 4 params (uniform), 5 C as
+// vec4s: with VEC4_OUT (C row-major with row stride, offset and N multiples of 4) each row of a
+// 4x4 block is one 16-byte store instead of four scalar ones (llvmpipe runs every storage access
+// as a per-lane loop: a quarter of the stores, ~10% of a K = 128 product); the path not taken
+// gets a placeholder.
 // Dispatch: (ceil(N/128), ceil(M/64), batch) with workgroup (8, 4).
 
 struct Params {
@@ -26,6 +30,7 @@ override ACCUMULATE: bool = false;
 override A_KMAJOR: bool = false;
 override B_KMAJOR: bool = false;
 override GELU: bool = false; // C = gelu(alpha * product + bias): the MLP's first layer, fused
+override VEC4_OUT: bool = false;
 
 //! include activations
 
@@ -34,6 +39,7 @@ override GELU: bool = false; // C = gelu(alpha * product + bias): the MLP's firs
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> P: Params;
+@group(0) @binding(5) var<storage, read_write> c4: array<vec4f>;
 
 // Output geometry loaded once into registers: stores into `c` could alias the uniform block as far
 // as the compiler knows, so reading P inside the store loop would reload (and divide) per element.
@@ -62,6 +68,13 @@ fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
   for (var i = 0u; i < 4u; i++) {
     var col = o.alpha * blk[i] + bv;
     if (GELU) { col = gelu(col); }
+    if (VEC4_OUT) {
+      if (m + i < o.mEnd && n < o.nEnd) {
+        let j = (o.base + (m + i) * o.ldc + n) / 4u;
+        if (ACCUMULATE) { c4[j] += col; } else { c4[j] = col; }
+      }
+      continue;
+    }
     store(o, m + i, n, col.x);
     store(o, m + i, n + 1u, col.y);
     store(o, m + i, n + 2u, col.z);

@@ -330,15 +330,19 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     xs.push(heads ? (op.s2 ?? 0) / 4 : 0);
     kmajor.push(km ? 1 : 0);
   }
+  const c = args.c;
+  const cb = bindView(gpu, c, args.M, args.N, batch);
+  // Whole rows of 4x4 blocks are contiguous 16-byte groups of C when not stored transposed.
+  const vec4Out = !swap && N % 4 === 0 &&
+    [cb.off, c.ld, c.s1 ?? 0, c.s2 ?? 0].every((v) => v % 4 === 0);
   const kernel = await gpu.kernel("matmul_tex", {
     HAS_BIAS: args.bias ? 1 : 0,
     ACCUMULATE: args.accumulate ? 1 : 0,
     GELU: args.gelu ? 1 : 0,
     A_KMAJOR: kmajor[0],
     B_KMAJOR: kmajor[1],
+    VEC4_OUT: vec4Out ? 1 : 0,
   });
-  const c = args.c;
-  const cb = bindView(gpu, c, args.M, args.N, batch);
   const params = gpu.uniform([
     M,
     N,
@@ -356,12 +360,14 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     xs[0],
     xs[1],
   ], "matmul-params");
+  const sink = gpu.sink().binding;
   p.dispatch(kernel, [
     tex[0].createView({ dimension: "2d-array" }),
     tex[1].createView({ dimension: "2d-array" }),
-    cb.binding,
+    vec4Out ? sink : cb.binding,
     args.bias?.binding ?? { buffer: gpu.dummy },
     { buffer: params },
+    vec4Out ? cb.binding : sink,
   ], [Math.ceil(N / 128), Math.ceil(M / 64), layers]);
 }
 
