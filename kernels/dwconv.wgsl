@@ -2,11 +2,11 @@
 // weight [C, 1, KH, KW] (PyTorch layout), bias [C], zero padding padT/padL before (the rest after:
 // k=3 pads 1/1, k=4 PyTorch "same" pads 1 before and 2 after). 1-D over sequences: H = 1, KH = 1.
 // Activations are read as vec4 over 4 channels (C % 4 == 0): llvmpipe runs each storage load as a
-// scalar loop, so 4 channels per load is 4x fewer of them, and every kernel here loads each input
-// once per row tap (KH loads per output, not KH*KW): loads, not arithmetic, set their speed on a CPU
-// adapter. KH, KW <= 4.
+// scalar loop, so 4 channels per load is 4x fewer of them, and the kernels here load each input
+// once per column sweep (forward: (KH+1)/2 loads per output, not KH*KW): loads, not arithmetic,
+// set their speed on a CPU adapter. KH, KW <= 4.
 //   dwconv_forward:         y[n,r,c,ch] = b[ch] + sum_ij w[ch,i,j] x[n, r+i-padT, c+j-padL, ch]
-//                           one invocation per (n, row, ch4), sweeping the input columns once
+//                           one invocation per (n, pair of rows, ch4), sweeping the input columns once
 //   dwconv_backward_input:  dx[n,r,c,ch] = sum_ij w[ch,i,j] dy[n, r-i+padT, c-j+padL, ch]
 //   dwconv_backward_weight: partial sums of dw[ch,i,j] = sum dy * x(shifted) and db[ch] = sum dy
 //                           over chunks of sample rows: one invocation per (row tap i, ch4), ch4
@@ -58,14 +58,19 @@ fn mac4(acc: vec4f, w0: vec4f, v0: vec4f, w1: vec4f, v1: vec4f, w2: vec4f, v2: v
   return fma(w3, v3, fma(w2, v2, fma(w1, v1, fma(w0, v0, acc))));
 }
 
-// One output row (n, row) of one channel group. The sweep visits input columns cc in order; each
-// is loaded once per row tap and added into the (up to 4) outputs it feeds, accumulators a0..a3
-// for output columns base .. base+3; a0 is complete once cc is its last input column, and is
-// stored. flip = false: forward taps (r + i - padT, c + j - padL) with bias; true: transposed taps
-// (r - i + padT, c - j + padL), no bias. Taps and slots are written out with constant indices so
-// that they stay in registers (a dynamically indexed private array is a per-lane memory gather on
-// llvmpipe); slots and row taps past the kernel are skipped by uniform branches.
-fn conv_row(idx: u32, flip: bool) {
+// Two output rows (n, 2 rp) and (n, 2 rp + 1) of one channel group. The sweep visits input
+// columns cc in order; each input row is loaded once per column (KH + 1 loads serve both output
+// rows: 2 per output for k = 3, against 9 for a tap-by-tap gather) and added into the (up to 4)
+// outputs of each row it feeds: accumulators a0..a3 (first row) and b0..b3 (second row) for
+// output columns base .. base+3; a0 and b0 are complete once cc is their last input column, and
+// are stored. flip = false: forward taps (r + i - padT, c + j - padL) with bias; true: transposed
+// taps (r - i + padT, c - j + padL), no bias. The input rows u0..u4 run upwards from the first
+// row's first tap (forward: u_q = r - padT + q, first row taps v0..v3, second v1..v4) or
+// downwards from the second row's first tap (transposed: u_q = r + 1 + padT - q, first row taps
+// v1..v4, second v0..v3). Taps and slots are written out with constant indices so that they stay
+// in registers (a dynamically indexed private array is a per-lane memory gather on llvmpipe);
+// slots, rows and taps past the kernel or the grid are skipped by uniform branches.
+fn conv_rows(idx: u32, flip: bool) {
   let C4 = P.C / 4u;
   let KH = P.KH;
   let KW = P.KW;
@@ -73,10 +78,12 @@ fn conv_row(idx: u32, flip: bool) {
   let W = i32(P.W);
   let padT = i32(P.padT);
   let padL = i32(P.padL);
-  if (idx >= P.N * P.H * C4) { return; }
+  let pairs = (P.H + 1u) / 2u;
+  if (idx >= P.N * pairs * C4) { return; }
   let ch4 = idx % C4;
-  let row = i32((idx / C4) % P.H);
-  let n = idx / (C4 * P.H);
+  let row = 2 * i32((idx / C4) % pairs);
+  let n = idx / (C4 * pairs);
+  let second = row + 1 < H;
   let w00 = slotWeight(ch4, 0u, 0u, KH, KW, flip);
   let w01 = slotWeight(ch4, 0u, 1u, KH, KW, flip);
   let w02 = slotWeight(ch4, 0u, 2u, KH, KW, flip);
@@ -98,21 +105,27 @@ fn conv_row(idx: u32, flip: bool) {
     let c = 4u * ch4;
     bias = vec4f(b[c], b[c + 1u], b[c + 2u], b[c + 3u]);
   }
-  // Input row of row tap i: row + i - padT (forward) or row - i + padT (transposed).
   let dr = select(1, -1, flip);
-  let r0 = row + select(-padT, padT, flip);
-  let r1 = r0 + dr;
-  let r2 = r1 + dr;
-  let r3 = r2 + dr;
-  let ok0 = r0 >= 0 && r0 < H;
-  let ok1 = KH > 1u && r1 >= 0 && r1 < H;
-  let ok2 = KH > 2u && r2 >= 0 && r2 < H;
-  let ok3 = KH > 3u && r3 >= 0 && r3 < H;
+  let u0 = select(row - padT, row + 1 + padT, flip);
+  let u1 = u0 + dr;
+  let u2 = u1 + dr;
+  let u3 = u2 + dr;
+  let u4 = u3 + dr;
+  // Input row u_q is read when a tap i < KH of an output row lands on it: forward, the first
+  // row reads q = 0..KH-1 and the second q = 1..KH; transposed, the first q = 1..KH and the
+  // second q = 0..KH-1.
+  let last = select(i32(KH) - select(1, 0, second), i32(KH), flip);
+  let ok0 = u0 >= 0 && u0 < H && (!flip || second);
+  let ok1 = u1 >= 0 && u1 < H && 1 <= last;
+  let ok2 = u2 >= 0 && u2 < H && 2 <= last;
+  let ok3 = u3 >= 0 && u3 < H && 3 <= last;
+  let ok4 = u4 >= 0 && u4 < H && 4 <= last;
   let s0 = n * P.H;
-  let rb0 = (s0 + u32(max(r0, 0))) * u32(W);
-  let rb1 = (s0 + u32(max(r1, 0))) * u32(W);
-  let rb2 = (s0 + u32(max(r2, 0))) * u32(W);
-  let rb3 = (s0 + u32(max(r3, 0))) * u32(W);
+  let rb0 = (s0 + u32(max(u0, 0))) * u32(W);
+  let rb1 = (s0 + u32(max(u1, 0))) * u32(W);
+  let rb2 = (s0 + u32(max(u2, 0))) * u32(W);
+  let rb3 = (s0 + u32(max(u3, 0))) * u32(W);
+  let rb4 = (s0 + u32(max(u4, 0))) * u32(W);
   let ob = (s0 + u32(row)) * u32(W);
   // Input column cc = base + shift feeds outputs base .. base + KW - 1.
   let shift = select(i32(KW) - 1 - padL, padL, flip);
@@ -120,6 +133,10 @@ fn conv_row(idx: u32, flip: bool) {
   var a1 = bias;
   var a2 = bias;
   var a3 = bias;
+  var b0 = bias;
+  var b1 = bias;
+  var b2 = bias;
+  var b3 = bias;
   for (var base = 1 - i32(KW); base < W; base++) {
     let cc = base + shift;
     if (cc >= 0 && cc < W) {
@@ -127,27 +144,50 @@ fn conv_row(idx: u32, flip: bool) {
       let v1 = load(ok1, rb1, cc, W, C4, ch4);
       let v2 = load(ok2, rb2, cc, W, C4, ch4);
       let v3 = load(ok3, rb3, cc, W, C4, ch4);
-      a0 = mac4(a0, w00, v0, w10, v1, w20, v2, w30, v3);
-      if (KW > 1u) { a1 = mac4(a1, w01, v0, w11, v1, w21, v2, w31, v3); }
-      if (KW > 2u) { a2 = mac4(a2, w02, v0, w12, v1, w22, v2, w32, v3); }
-      if (KW > 3u) { a3 = mac4(a3, w03, v0, w13, v1, w23, v2, w33, v3); }
+      let v4 = load(ok4, rb4, cc, W, C4, ch4);
+      // First row's taps i = 0..3 on u_i (forward) or u_{i+1} (transposed); the second's the other.
+      let p0 = select(v0, v1, flip);
+      let p1 = select(v1, v2, flip);
+      let p2 = select(v2, v3, flip);
+      let p3 = select(v3, v4, flip);
+      let q0 = select(v1, v0, flip);
+      let q1 = select(v2, v1, flip);
+      let q2 = select(v3, v2, flip);
+      let q3 = select(v4, v3, flip);
+      a0 = mac4(a0, w00, p0, w10, p1, w20, p2, w30, p3);
+      if (KW > 1u) { a1 = mac4(a1, w01, p0, w11, p1, w21, p2, w31, p3); }
+      if (KW > 2u) { a2 = mac4(a2, w02, p0, w12, p1, w22, p2, w32, p3); }
+      if (KW > 3u) { a3 = mac4(a3, w03, p0, w13, p1, w23, p2, w33, p3); }
+      if (second) {
+        b0 = mac4(b0, w00, q0, w10, q1, w20, q2, w30, q3);
+        if (KW > 1u) { b1 = mac4(b1, w01, q0, w11, q1, w21, q2, w31, q3); }
+        if (KW > 2u) { b2 = mac4(b2, w02, q0, w12, q1, w22, q2, w32, q3); }
+        if (KW > 3u) { b3 = mac4(b3, w03, q0, w13, q1, w23, q2, w33, q3); }
+      }
     }
-    if (base >= 0) { out[(ob + u32(base)) * C4 + ch4] = a0; }
+    if (base >= 0) {
+      out[(ob + u32(base)) * C4 + ch4] = a0;
+      if (second) { out[(ob + u32(W) + u32(base)) * C4 + ch4] = b0; }
+    }
     a0 = a1;
     a1 = a2;
     a2 = a3;
     a3 = bias;
+    b0 = b1;
+    b1 = b2;
+    b2 = b3;
+    b3 = bias;
   }
 }
 
 @compute @workgroup_size(64)
 fn dwconv_forward(@builtin(global_invocation_id) g: vec3u) {
-  conv_row(g.x + g.y * P.stride, false);
+  conv_rows(g.x + g.y * P.stride, false);
 }
 
 @compute @workgroup_size(64)
 fn dwconv_backward_input(@builtin(global_invocation_id) g: vec3u) {
-  conv_row(g.x + g.y * P.stride, true);
+  conv_rows(g.x + g.y * P.stride, true);
 }
 
 @compute @workgroup_size(64)

@@ -263,7 +263,7 @@ export async function dwconvForward(
     "dwconv_forward",
     [x, w, b, u, y, o, o, o],
     dwParams(g),
-    g.N * g.H * g.C / 4,
+    g.N * Math.ceil(g.H / 2) * g.C / 4, // a pair of output rows each
     64,
   );
 }
@@ -289,7 +289,7 @@ export async function dwconvBackward(
     "dwconv_backward_input",
     [dy, w, u, u, dx, o, o, o],
     dwParams(g),
-    g.N * g.H * g.C / 4,
+    g.N * Math.ceil(g.H / 2) * g.C / 4, // a pair of output rows each
     64,
   );
   // Weight and bias gradients: partial sums per chunk of sample rows (one invocation per row tap
