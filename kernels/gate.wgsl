@@ -3,7 +3,7 @@
 //   gate_forward:        out = x + gate * y
 //   gate_backward_y:     out = gate * dout                      (gradient into the branch)
 //   gate_backward_gate:  out[b, gateOff + c] = sum_t dout * y    (one invocation per (b, c))
-// gate_forward4 / gate_backward_y4 do four columns per invocation through the vec4 bindings (C,
+// gate_forward4 / gate_backward_y4 / gate_backward_gate4 do four columns per invocation through the vec4 bindings (C,
 // modStride and gateOff multiples of 4, operands 16-byte aligned; llvmpipe runs them ~3x faster).
 // Bindings: 0 x (forward) or dout (backward), 1 y, 2 mod, 3 out, 4 x4, 5 y4, 6 out4, 7 params
 // (x4/y4 view the same buffers as x/y; the unused bindings of a path get placeholders).
@@ -57,6 +57,23 @@ fn gate_backward_y(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x + g.y * P.stride;
   if (i >= P.R * P.C) { return; }
   out[i] = gateAt(i) * x[i];
+}
+
+// Four columns per invocation (B*C/4 invocations) through the vec4 bindings; dmod as vec4s too.
+@compute @workgroup_size(64)
+fn gate_backward_gate4(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x + g.y * P.stride;
+  let C4 = P.C / 4u;
+  let B = P.R / P.T;
+  if (i >= B * C4) { return; }
+  let b = i / C4;
+  let c = i % C4;
+  var s = vec4f(0.0);
+  for (var t = 0u; t < P.T; t++) {
+    let j = (b * P.T + t) * C4 + c;
+    s += x4[j] * y4[j];
+  }
+  out4[(b * P.modStride + P.gateOff) / 4u + c] = s;
 }
 
 @compute @workgroup_size(64)

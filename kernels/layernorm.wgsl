@@ -8,6 +8,7 @@
 //   ln_forward(_wg):     x -> y, mean, rstd
 //   ln_backward(_wg):    dx (+)= rstd * (dxh - mean(dxh) - xhat * mean(dxh * xhat)), dxh = dy * (1 + scale)
 //   ln_backward_mod:     dmod[b, shiftOff + c] = sum_t dy, dmod[b, scaleOff + c] = sum_t dy * xhat
+// ln_backward_mod4 sums four columns per invocation through the same bindings (any adapter).
 // ln_forward4 / ln_backward4: one invocation per row through the vec4 bindings (C, modStride and
 // the offsets multiples of 4, operands 16-byte aligned): llvmpipe runs every storage access as a
 // per-lane loop, so a quarter of them is ~3x faster there.
@@ -161,6 +162,28 @@ fn ln_backward4(@builtin(global_invocation_id) g: vec3u) {
     let v = rs * (dy4[base + c] * (1.0 + mod4[scale + c]) - m1 - xh * m2);
     if (ACCUMULATE) { out4[base + c] += v; } else { out4[base + c] = v; }
   }
+}
+
+// Four columns per invocation (B*C/4 invocations) through the vec4 bindings, dmod as vec4s.
+@compute @workgroup_size(64)
+fn ln_backward_mod4(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x + g.y * P.stride;
+  let C4 = P.C / 4u;
+  let B = P.R / P.T;
+  if (i >= B * C4) { return; }
+  let b = i / C4;
+  let c = i % C4;
+  var ds = vec4f(0.0);
+  var dsc = vec4f(0.0);
+  for (var t = 0u; t < P.T; t++) {
+    let r = b * P.T + t;
+    let d = dy4[r * C4 + c];
+    ds += d;
+    dsc += d * (x4[r * C4 + c] - mean[r]) * rstd[r];
+  }
+  let mb = b * P.modStride;
+  out4[(mb + P.shiftOff) / 4u + c] = ds;
+  out4[(mb + P.scaleOff) / 4u + c] = dsc;
 }
 
 // One invocation per (b, c): B*C invocations.

@@ -810,14 +810,19 @@ gpuTest(
   "sumRows() matches column sums and contracts as the broadcast's backward",
   async (gpu, t) => {
     const rng = new Rng(800);
-    // R > 128 takes the chunked path (chunks of 64 rows, the last one partial).
-    for (
-      const [B, R, C] of [[1, 1, 1], [1, 17, 33], [3, 5, 70], [1, 128, 5], [2, 300, 3], [
-        1,
-        129,
-        70,
-      ]]
-    ) {
+    // R > 128 takes the chunked path (chunks of 64 rows, the last one partial); C a multiple
+    // of 4 takes the vec4 entries (short and chunked).
+    const shapes = [
+      [1, 1, 1],
+      [1, 17, 33],
+      [3, 5, 70],
+      [1, 128, 5],
+      [2, 300, 3],
+      [1, 129, 70],
+      [3, 9, 12],
+      [2, 200, 16],
+    ];
+    for (const [B, R, C] of shapes) {
       await t.step(`B=${B} R=${R} C=${C}`, async () => {
         const x = rand(rng, B * R * C);
         const o0 = rand(rng, B * C);

@@ -24,9 +24,12 @@ export async function sumRows(
 ): Promise<void> {
   expectSize(x, B * R * C, "sum_rows x");
   expectSize(out, B * C, "sum_rows out");
-  const constants = { ACCUMULATE: accumulate ? 1 : 0 };
+  const vec4 = C % 4 === 0 && vec4Aligned(x);
+  const x4 = vec4 ? x : p.gpu.dummyU32();
+  const lanes = vec4 ? B * C / 4 : B * C;
+  const constants = { ACCUMULATE: accumulate ? 1 : 0, VEC4: vec4 ? 1 : 0 };
   const chunks = Math.ceil(R / SUM_ROWS_CHUNK);
-  const groups = Math.ceil((B * C) / 64);
+  const groups = Math.ceil(lanes / 64);
   const maxGroups = p.gpu.device.limits.maxComputeWorkgroupsPerDimension;
   if (chunks <= 2 || groups > maxGroups || chunks > maxGroups) {
     const sink = p.gpu.sink();
@@ -36,19 +39,20 @@ export async function sumRows(
       "sum_rows",
       [x, out],
       (stride) => [B, R, C, stride, 0, 0, 0, 0],
-      B * C,
+      lanes,
       64,
       constants,
-      [sink],
+      [sink, x4],
     );
     return;
   }
   const part = p.gpu.scratch(chunks * B * C);
   const params = p.gpu.uniform([B, R, C, 0, SUM_ROWS_CHUNK, chunks, 0, 0], "reduce.sum_rows");
-  const partial = await p.gpu.kernel("reduce", {}, "sum_rows_partial");
-  p.dispatch(partial, [x, p.gpu.sink(), { buffer: params }, part], [groups, 1, chunks]);
-  const final = await p.gpu.kernel("reduce", constants, "sum_rows_final");
-  p.dispatch(final, [p.gpu.dummyU32(), out, { buffer: params }, part], [groups]);
+  const partial = await p.gpu.kernel("reduce", { VEC4: vec4 ? 1 : 0 }, "sum_rows_partial");
+  p.dispatch(partial, [x, p.gpu.sink(), { buffer: params }, part, x4], [groups, 1, chunks]);
+  const final = await p.gpu.kernel("reduce", { ACCUMULATE: accumulate ? 1 : 0 }, "sum_rows_final");
+  const none = p.gpu.dummyU32();
+  p.dispatch(final, [none, out, { buffer: params }, part, none], [Math.ceil(B * C / 64)]);
 }
 
 /** Records softmax.wgsl's `entry` over R rows, on vec4s when C and the offsets allow it. */

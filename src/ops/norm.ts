@@ -104,21 +104,28 @@ export async function lnModBackward(
   const acc = { ACCUMULATE: accumulate ? 1 : 0 };
   await launch(p, "layernorm", rows.entry, rows.before, params, rows.n, 64, acc, rows.after);
   const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
+  const vec4 = s.C % 4 === 0 && m.stride % 4 === 0 && shiftOff % 4 === 0 &&
+    scaleOff % 4 === 0 && vec4Aligned(x, dy, dmod);
   await launch(
     p,
     "layernorm",
-    "ln_backward_mod",
-    [x, m.mod, dy, mean, rstd, dmod],
+    vec4 ? "ln_backward_mod4" : "ln_backward_mod",
+    vec4 ? [none, none, none, mean, rstd, sink] : [x, m.mod, dy, mean, rstd, dmod],
     params,
-    s.B * s.C,
+    vec4 ? s.B * s.C / 4 : s.B * s.C,
     64,
     {},
-    [none, none, none, sink],
+    vec4 ? [x, none, dy, dmod] : [none, none, none, sink],
   );
 }
 
 function gateParams(s: LnShape, m: ModSlot, gateOff: number) {
   return (stride: number) => [s.B * s.T, s.C, s.T, m.stride, gateOff, stride, 0, 0];
+}
+
+/** Whether gate.wgsl's vec4 entries apply (C, the modulation stride and offset multiples of 4). */
+function gateVec4(s: LnShape, m: ModSlot, gateOff: number, ...tensors: Tensor[]): boolean {
+  return s.C % 4 === 0 && m.stride % 4 === 0 && gateOff % 4 === 0 && vec4Aligned(...tensors);
 }
 
 /**
@@ -135,8 +142,7 @@ async function gateElementwise(
   y: Tensor,
   out: Tensor,
 ) {
-  const vec4 = s.C % 4 === 0 && m.stride % 4 === 0 && gateOff % 4 === 0 &&
-    vec4Aligned(x, y, out);
+  const vec4 = gateVec4(s, m, gateOff, x, y, out);
   await launch(
     p,
     "gate",
@@ -175,13 +181,14 @@ export async function gateBackward(
 ): Promise<void> {
   const params = gateParams(s, m, gateOff);
   await gateElementwise(p, "gate_backward_y", s, m, gateOff, dout, y, dy);
+  const vec4 = gateVec4(s, m, gateOff, dout, y, dmod);
   await launch(
     p,
     "gate",
-    "gate_backward_gate",
-    scalarOrVec4(p, false, [dout, y], dmod, [m.mod]),
+    vec4 ? "gate_backward_gate4" : "gate_backward_gate",
+    scalarOrVec4(p, vec4, [dout, y], dmod, [m.mod]),
     params,
-    s.B * s.C,
+    vec4 ? s.B * s.C / 4 : s.B * s.C,
     64,
   );
 }
