@@ -15,7 +15,8 @@
 // vec4s: with VEC4_OUT (C row-major with row stride, offset and N multiples of 4) each row of a
 // 4x4 block is one 16-byte store instead of four scalar ones (llvmpipe runs every storage access
 // as a per-lane loop: a quarter of the stores, ~10% of a K = 128 product); the path not taken
-// gets a placeholder.
+// gets a placeholder. VEC4_OUT_T does the same for products stored transposed (C^T computed as
+// op(B)^T op(A)^T for narrow attention products): the contiguous run is a column of the block.
 // Dispatch: (ceil(N/128), ceil(M/64), batch) with workgroup (8, 4).
 
 struct Params {
@@ -31,6 +32,7 @@ override A_KMAJOR: bool = false;
 override B_KMAJOR: bool = false;
 override GELU: bool = false; // C = gelu(alpha * product + bias): the MLP's first layer, fused
 override VEC4_OUT: bool = false;
+override VEC4_OUT_T: bool = false; // C stored transposed (ldc = 1), M a multiple of 4: vec4s along m
 
 //! include activations
 
@@ -80,6 +82,28 @@ fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
     store(o, m + i, n + 2u, col.z);
     store(o, m + i, n + 3u, col.w);
   }
+}
+
+// One column n of a 4x4 block, C[m .. m+3][n] (before alpha, the bias b of column n and GELU), as
+// one vec4 store where C is stored transposed (VEC4_OUT_T: those four are contiguous).
+fn storeColumnT(o: Out, m: u32, n: u32, v: vec4f, b: f32) {
+  if (m >= o.mEnd || n >= o.nEnd) { return; }
+  var col = o.alpha * v + vec4f(b);
+  if (GELU) { col = gelu(col); }
+  let j = (o.base + m + n * o.cCol) / 4u;
+  if (ACCUMULATE) { c4[j] += col; } else { c4[j] = col; }
+}
+
+// The 4x4 block cIJ (c[j][i] = C[m + i][n + j]) with bias bv of columns n .. n+3.
+fn storeTile(o: Out, m: u32, n: u32, c: mat4x4f, bv: vec4f) {
+  if (VEC4_OUT_T) {
+    storeColumnT(o, m, n, c[0], bv.x);
+    storeColumnT(o, m, n + 1u, c[1], bv.y);
+    storeColumnT(o, m, n + 2u, c[2], bv.z);
+    storeColumnT(o, m, n + 3u, c[3], bv.w);
+    return;
+  }
+  storeBlock(o, m, n, transpose(c), bv);
 }
 
 // acc + a * b with explicit fused multiply-adds (LLVM does not contract a separate mul and add).
@@ -163,15 +187,15 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     c20 = mad(c20, a2, b0); c21 = mad(c21, a2, b1); c22 = mad(c22, a2, b2); c23 = mad(c23, a2, b3);
     c30 = mad(c30, a3, b0); c31 = mad(c31, a3, b1); c32 = mad(c32, a3, b2); c33 = mad(c33, a3, b3);
   }
-  // cIJ[j][i] = C[m0+4I+i][n0+4J+j]; transpose to column-per-row for storeBlock.
+  // cIJ[j][i] = C[m0+4I+i][n0+4J+j].
   let bv0 = biasAt(o, n0); let bv1 = biasAt(o, n0 + 4u);
   let bv2 = biasAt(o, n0 + 8u); let bv3 = biasAt(o, n0 + 12u);
-  storeBlock(o, m0, n0, transpose(c00), bv0); storeBlock(o, m0, n0 + 4u, transpose(c01), bv1);
-  storeBlock(o, m0, n0 + 8u, transpose(c02), bv2); storeBlock(o, m0, n0 + 12u, transpose(c03), bv3);
-  storeBlock(o, m0 + 4u, n0, transpose(c10), bv0); storeBlock(o, m0 + 4u, n0 + 4u, transpose(c11), bv1);
-  storeBlock(o, m0 + 4u, n0 + 8u, transpose(c12), bv2); storeBlock(o, m0 + 4u, n0 + 12u, transpose(c13), bv3);
-  storeBlock(o, m0 + 8u, n0, transpose(c20), bv0); storeBlock(o, m0 + 8u, n0 + 4u, transpose(c21), bv1);
-  storeBlock(o, m0 + 8u, n0 + 8u, transpose(c22), bv2); storeBlock(o, m0 + 8u, n0 + 12u, transpose(c23), bv3);
-  storeBlock(o, m0 + 12u, n0, transpose(c30), bv0); storeBlock(o, m0 + 12u, n0 + 4u, transpose(c31), bv1);
-  storeBlock(o, m0 + 12u, n0 + 8u, transpose(c32), bv2); storeBlock(o, m0 + 12u, n0 + 12u, transpose(c33), bv3);
+  storeTile(o, m0, n0, c00, bv0); storeTile(o, m0, n0 + 4u, c01, bv1);
+  storeTile(o, m0, n0 + 8u, c02, bv2); storeTile(o, m0, n0 + 12u, c03, bv3);
+  storeTile(o, m0 + 4u, n0, c10, bv0); storeTile(o, m0 + 4u, n0 + 4u, c11, bv1);
+  storeTile(o, m0 + 4u, n0 + 8u, c12, bv2); storeTile(o, m0 + 4u, n0 + 12u, c13, bv3);
+  storeTile(o, m0 + 8u, n0, c20, bv0); storeTile(o, m0 + 8u, n0 + 4u, c21, bv1);
+  storeTile(o, m0 + 8u, n0 + 8u, c22, bv2); storeTile(o, m0 + 8u, n0 + 12u, c23, bv3);
+  storeTile(o, m0 + 12u, n0, c30, bv0); storeTile(o, m0 + 12u, n0 + 4u, c31, bv1);
+  storeTile(o, m0 + 12u, n0 + 8u, c32, bv2); storeTile(o, m0 + 12u, n0 + 12u, c33, bv3);
 }

@@ -531,6 +531,8 @@ for (const family of FAMILIES) {
       { a: "batched", b: "shared", c: "interleaved", bias: false, accumulate: false },
       { a: "interleaved", b: "interleaved", c: "batched", bias: true, accumulate: true },
       { a: "aligned", b: "aligned", c: "aligned", bias: false, accumulate: false },
+      // Without a bias, [70, 20] runs transposed on the texture path: accumulating vec4 columns.
+      { a: "aligned", b: "aligned", c: "aligned", bias: false, accumulate: true },
       { a: "rows256", b: "rows256", c: "aligned", bias: true, accumulate: true },
       { a: "stacked", b: "stacked", c: "stacked", bias: false, accumulate: false },
       { a: "heads", b: "heads", c: "heads", bias: false, accumulate: false },

@@ -332,9 +332,11 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
   }
   const c = args.c;
   const cb = bindView(gpu, c, args.M, args.N, batch);
-  // Whole rows of 4x4 blocks are contiguous 16-byte groups of C when not stored transposed.
-  const vec4Out = !swap && N % 4 === 0 &&
-    [cb.off, c.ld, c.s1 ?? 0, c.s2 ?? 0].every((v) => v % 4 === 0);
+  // Whole rows of 4x4 blocks are contiguous 16-byte groups of C (whole columns when stored
+  // transposed) where its offsets and strides allow.
+  const aligned = [cb.off, c.ld, c.s1 ?? 0, c.s2 ?? 0].every((v) => v % 4 === 0);
+  const vec4Out = !swap && N % 4 === 0 && aligned;
+  const vec4OutT = swap && M % 4 === 0 && aligned;
   const kernel = await gpu.kernel("matmul_tex", {
     HAS_BIAS: args.bias ? 1 : 0,
     ACCUMULATE: args.accumulate ? 1 : 0,
@@ -342,6 +344,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     A_KMAJOR: kmajor[0],
     B_KMAJOR: kmajor[1],
     VEC4_OUT: vec4Out ? 1 : 0,
+    VEC4_OUT_T: vec4OutT ? 1 : 0,
   });
   const params = gpu.uniform([
     M,
@@ -364,10 +367,10 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
   p.dispatch(kernel, [
     tex[0].createView({ dimension: "2d-array" }),
     tex[1].createView({ dimension: "2d-array" }),
-    vec4Out ? sink : cb.binding,
+    vec4Out || vec4OutT ? sink : cb.binding,
     args.bias?.binding ?? { buffer: gpu.dummy },
     { buffer: params },
-    vec4Out ? cb.binding : sink,
+    vec4Out || vec4OutT ? cb.binding : sink,
   ], [Math.ceil(N / 128), Math.ceil(M / 64), layers]);
 }
 
