@@ -126,6 +126,14 @@ export async function parityDit(gpu: Gpu, st: SafeTensors): Promise<ParityRow[]>
     rows.push({ name, error: relError(ours, ref), limit });
   cmp("output", out, st.float32("output"), OUTPUT_LIMIT);
   cmp("loss", loss.subarray(0, 1), st.float32("loss"), OUTPUT_LIMIT);
+  // The inference graph (what sampling and the server run: fused epilogues, nothing kept for a
+  // backward pass) against the same golden output.
+  const inference = await DiTGraph.build(gpu, model, { batch: N, training: false });
+  inference.setConditioning(st.numbers("t"), st.numbers("y"));
+  gpu.write(inference.x, st.float32("x"));
+  gpu.submit(inference.pack, inference.forward);
+  const [inferenceOut] = await gpu.read(inference.out);
+  cmp("output (inference graph)", inferenceOut, st.float32("output"), OUTPUT_LIMIT);
   // Activations, in the golden names and layouts.
   const T = graph.d.T;
   const D = cfg.hidden;
