@@ -17,6 +17,7 @@
 // as a per-lane loop: a quarter of the stores, ~10% of a K = 128 product); the path not taken
 // gets a placeholder. VEC4_OUT_T does the same for products stored transposed (C^T computed as
 // op(B)^T op(A)^T for narrow attention products): the contiguous run is a column of the block.
+// 6 the residual and 7 the modulation matrix as vec4s (GATED; placeholders otherwise).
 // Dispatch: (ceil(N/128), ceil(M/64), batch) with workgroup (8, 4).
 
 struct Params {
@@ -24,6 +25,7 @@ struct Params {
   cOff: u32, cS1: u32, cS2: u32, ldc: u32,
   aMode: u32, bMode: u32, biasOff: u32, cCol: u32,
   alpha: f32, aXs: u32, bXs: u32, _p3: u32,
+  T: u32, modStride: u32, gateOff: u32, resOff: u32,
 }
 
 override HAS_BIAS: bool = false;
@@ -33,6 +35,10 @@ override B_KMAJOR: bool = false;
 override GELU: bool = false; // C = gelu(alpha * product + bias): the MLP's first layer, fused
 override VEC4_OUT: bool = false;
 override VEC4_OUT_T: bool = false; // C stored transposed (ldc = 1), M a multiple of 4: vec4s along m
+// C = res + gate[m / T] * (alpha * product + bias): adaLN-Zero's gated residual fused into the store
+// (with VEC4_OUT, unbatched; res laid out as C from resOff, gate = columns gateOff.. of row m / T
+// of mod [B, modStride]).
+override GATED: bool = false;
 
 //! include activations
 
@@ -42,12 +48,17 @@ override VEC4_OUT_T: bool = false; // C stored transposed (ldc = 1), M a multipl
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> P: Params;
 @group(0) @binding(5) var<storage, read_write> c4: array<vec4f>;
+@group(0) @binding(6) var<storage, read> res4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> gmod4: array<vec4f>;
 
 // Output geometry loaded once into registers: stores into `c` could alias the uniform block as far
 // as the compiler knows, so reading P inside the store loop would reload (and divide) per element.
 // C[m][n] sits at base + m * ldc + n * cCol (ldc = 1 and cCol = the row stride when the launcher
 // computes a transposed product into C).
-struct Out { base: u32, ldc: u32, cCol: u32, mEnd: u32, nEnd: u32, biasOff: u32, alpha: f32 }
+struct Out {
+  base: u32, ldc: u32, cCol: u32, mEnd: u32, nEnd: u32, biasOff: u32, alpha: f32,
+  T: u32, modStride: u32, gateOff: u32, resOff: u32,
+}
 
 // v = alpha * product + bias, already computed.
 fn store(o: Out, m: u32, n: u32, v: f32) {
@@ -72,7 +83,12 @@ fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
     if (GELU) { col = gelu(col); }
     if (VEC4_OUT) {
       if (m + i < o.mEnd && n < o.nEnd) {
-        let j = (o.base + (m + i) * o.ldc + n) / 4u;
+        let e = (m + i) * o.ldc + n;
+        if (GATED) {
+          let gate = gmod4[(((m + i) / o.T) * o.modStride + o.gateOff + n) / 4u];
+          col = fma(gate, col, res4[(o.resOff + e) / 4u]);
+        }
+        let j = (o.base + e) / 4u;
         if (ACCUMULATE) { c4[j] += col; } else { c4[j] = col; }
       }
       continue;
@@ -160,7 +176,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let N = P.N;
   if (n0 >= N || m0 >= M) { return; }
   let o = Out(P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2, P.ldc, P.cCol, M, N, P.biasOff,
-    P.alpha);
+    P.alpha, P.T, P.modStride, P.gateOff, P.resOff);
   let la_ = source(P.aMode, P.aXs, z);
   let lb_ = source(P.bMode, P.bXs, z);
   // Clamped rows: out-of-range rows compute junk that store() drops. (In k-major blocks rows

@@ -11,7 +11,13 @@ import {
   type AttnState,
 } from "../ops/attention.ts";
 import { activationBackward, activationForward, add, addBroadcast } from "../ops/elementwise.ts";
-import { matmul, type PackedMatrix, packMatrix } from "../ops/matmul.ts";
+import {
+  canFuseGate,
+  type GatedResidual,
+  matmul,
+  type PackedMatrix,
+  packMatrix,
+} from "../ops/matmul.ts";
 import {
   dwconvBackward,
   dwconvForward,
@@ -65,7 +71,7 @@ interface BlockActs {
   qkv: Tensor; // [N*T, 3D]
   attn: AttnState;
   o: Tensor; // [N*T, D] attention output (before proj)
-  proj: Tensor; // [N*T, D]
+  proj: Tensor; // [N*T, D] (fused inference: the same tensor as hm)
   hm: Tensor; // [N*T, D] after the attention residual
   a2: Tensor;
   mean2: Tensor;
@@ -73,7 +79,7 @@ interface BlockActs {
   f1: Tensor; // [N*T, 4D] (inference: the same tensor as g)
   g: Tensor; // [N*T, 4D] GELU(f1)
   gc?: Tensor; // [N*T, 4D] depthwise conv of g
-  f2: Tensor; // [N*T, D]
+  f2: Tensor; // [N*T, D] (fused inference: the block's output)
 }
 
 /** Recorded forward/backward of one model at one batch size. */
@@ -155,9 +161,18 @@ export class DiTGraph {
   }
 
   /** out [M, outF] = x [M, inF] W^T + b. */
-  async #linear(p: Program, L: Lin, x: Tensor, M: number, out: Tensor, gelu = false) {
+  async #linear(
+    p: Program,
+    L: Lin,
+    x: Tensor,
+    M: number,
+    out: Tensor,
+    gelu = false,
+    gated?: GatedResidual,
+  ) {
     await matmul(p, {
       gelu,
+      gated,
       variant: "nt",
       M,
       N: L.outF,
@@ -280,6 +295,11 @@ export class DiTGraph {
         fc2: await this.#lin(bn.fc2W, bn.fc2B),
       };
       const g = tensor([NT, hidden4], `b${i}.g`);
+      const hm = tensor([NT, D], `b${i}.hm`);
+      const hOut = tensor([NT, D], `b${i}.out`);
+      // Inference on the texture path fuses each gated residual into its linear layer's store:
+      // the branch outputs before their gates (proj, f2) are never formed there.
+      const fuse = !this.opts.training && canFuseGate(gpu, D, 6 * D, 2 * D);
       const a: BlockActs = {
         h,
         mod: tensor([N, 6 * D], `b${i}.mod`),
@@ -289,8 +309,8 @@ export class DiTGraph {
         qkv: tensor([NT, 3 * D], `b${i}.qkv`),
         attn: attentionState(gpu, { N, T, D, H: cfg.heads }, `b${i}`, this.opts.training),
         o: tensor([NT, D], `b${i}.o`),
-        proj: tensor([NT, D], `b${i}.proj`),
-        hm: tensor([NT, D], `b${i}.hm`),
+        proj: fuse ? hm : tensor([NT, D], `b${i}.proj`),
+        hm,
         a2: tensor([NT, D], `b${i}.a2`),
         mean2: tensor([NT], `b${i}.mean2`),
         rstd2: tensor([NT], `b${i}.rstd2`),
@@ -298,15 +318,20 @@ export class DiTGraph {
         f1: this.opts.training ? tensor([NT, hidden4], `b${i}.f1`) : g,
         g,
         gc: dw ? tensor([NT, hidden4], `b${i}.gc`) : undefined,
-        f2: tensor([NT, D], `b${i}.f2`),
+        f2: fuse ? hOut : tensor([NT, D], `b${i}.f2`),
       };
       const m = { mod: a.mod, stride: 6 * D };
       await this.#linear(f, L.ada, sc, N, a.mod);
       await lnModForward(f, shape, h, m, 0, D, a.a1, a.mean1, a.rstd1);
       await this.#linear(f, L.qkv, a.a1, NT, a.qkv);
       await attentionForward(f, a.attn, a.qkv, a.o);
-      await this.#linear(f, L.proj, a.o, NT, a.proj);
-      await gateForward(f, shape, h, a.proj, m, 2 * D, a.hm);
+      const gated = (residual: Tensor, gateOff: number) =>
+        fuse ? { residual, mod: a.mod, stride: 6 * D, gateOff, T } : undefined;
+      if (fuse) await this.#linear(f, L.proj, a.o, NT, a.hm, false, gated(h, 2 * D));
+      else {
+        await this.#linear(f, L.proj, a.o, NT, a.proj);
+        await gateForward(f, shape, h, a.proj, m, 2 * D, a.hm);
+      }
       await lnModForward(f, shape, a.hm, m, 3 * D, 4 * D, a.a2, a.mean2, a.rstd2);
       if (this.opts.training) {
         await this.#linear(f, L.fc1, a.a2, NT, a.f1);
@@ -316,13 +341,14 @@ export class DiTGraph {
         await this.#linear(f, L.fc1, a.a2, NT, a.g, true);
       }
       if (dw && a.gc) await dwconvForward(f, dw, a.g, this.#P(bn.dwW!), this.#P(bn.dwB!), a.gc);
-      await this.#linear(f, L.fc2, a.gc ?? a.g, NT, a.f2);
-      const hOut = tensor([NT, D], `b${i}.out`);
-      await gateForward(f, shape, a.hm, a.f2, m, 5 * D, hOut);
-      this.acts.set(`blocks.${i}.mod`, a.mod).set(`blocks.${i}.attn`, a.proj).set(
-        `blocks.${i}.mlp`,
-        a.f2,
-      );
+      if (fuse) await this.#linear(f, L.fc2, a.gc ?? a.g, NT, hOut, false, gated(a.hm, 5 * D));
+      else {
+        await this.#linear(f, L.fc2, a.gc ?? a.g, NT, a.f2);
+        await gateForward(f, shape, a.hm, a.f2, m, 5 * D, hOut);
+        // The branches' outputs before their gates exist only without the fusion.
+        this.acts.set(`blocks.${i}.attn`, a.proj).set(`blocks.${i}.mlp`, a.f2);
+      }
+      this.acts.set(`blocks.${i}.mod`, a.mod);
       if (a.gc) this.acts.set(`blocks.${i}.dwconv`, a.gc);
       this.acts.set(`blocks.${i}`, hOut);
       blocks.push({ acts: a, ...L });

@@ -52,6 +52,32 @@ export interface MatmulArgs {
   accumulate?: boolean;
   /** C = gelu(alpha * product + bias) (PyTorch's tanh form), before any accumulation. */
   gelu?: boolean;
+  /** C = residual + gate * (alpha * product + bias): see {@linkcode GatedResidual}. */
+  gated?: GatedResidual;
+}
+
+/**
+ * adaLN-Zero's gated residual fused into a linear layer's store (inference on the texture path,
+ * see {@linkcode canFuseGate}): C[m][n] = residual[m][n] + mod[m / T][gateOff + n] * y[m][n].
+ */
+export interface GatedResidual {
+  /** [M, N], laid out as C. */
+  residual: Tensor;
+  /** The modulation matrix [M / T, stride]. */
+  mod: Tensor;
+  stride: number;
+  gateOff: number;
+  /** Rows per modulation row (tokens per sample). */
+  T: number;
+}
+
+/**
+ * Whether {@linkcode matmul} can fuse a gated residual into an unbatched product with N columns:
+ * texture kernels (llvmpipe, where every pass over memory costs per-lane loads), N, the
+ * modulation stride and offset multiples of 4.
+ */
+export function canFuseGate(gpu: Gpu, N: number, stride: number, gateOff: number): boolean {
+  return gpu.info.matmul === "texture" && N % 4 === 0 && stride % 4 === 0 && gateOff % 4 === 0;
 }
 
 /** Rows per texture (maxTextureDimension2D is 8192 on many GPUs, 16384 on llvmpipe). */
@@ -252,6 +278,7 @@ export async function matmul(p: Program, args: MatmulArgs): Promise<void> {
     else checkView(op, rows, K, batch, w);
   }
   if (args.bias && args.bias.size < N) throw new Error(`Matmul bias has ${args.bias.size} < ${N}`);
+  if (args.gated) checkGated(p.gpu, args, batch);
   if (p.gpu.info.matmul === "buffer") return await matmulBuffer(p, args, batch);
   // Texture height limit: split M (rows of A) into chunks; N and K never reach it in a DiT.
   if (M > MAX_ROWS) {
@@ -273,6 +300,22 @@ export async function matmul(p: Program, args: MatmulArgs): Promise<void> {
     throw new Error(`Matmul batch ${batch[0] * batch[1]} exceeds ${MAX_LAYERS}`);
   }
   await matmulTexture(p, args, batch);
+}
+
+function checkGated(gpu: Gpu, args: MatmulArgs, batch: [number, number]): void {
+  const g = args.gated!;
+  const c = args.c;
+  const ok = canFuseGate(gpu, args.N, g.stride, g.gateOff) && batch[0] * batch[1] === 1 &&
+    !args.accumulate && c.ld === args.N && (c.off ?? 0) % 4 === 0 &&
+    (c.t.offset + (c.off ?? 0)) % 4 === 0 && g.residual.offset % 4 === 0 &&
+    g.mod.offset % 4 === 0 && g.residual.size === args.M * args.N && args.M % g.T === 0 &&
+    g.mod.size >= (args.M / g.T) * g.stride;
+  if (!ok) {
+    throw new Error(
+      `Matmul: a gated residual needs the texture kernels, an unbatched dense [${args.M}, ${args.N}] ` +
+        `output without accumulation and vec4-aligned operands (see canFuseGate)`,
+    );
+  }
 }
 
 async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, number]) {
@@ -345,7 +388,15 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     B_KMAJOR: kmajor[1],
     VEC4_OUT: vec4Out ? 1 : 0,
     VEC4_OUT_T: vec4OutT ? 1 : 0,
+    GATED: args.gated ? 1 : 0,
   });
+  if (args.gated && !vec4Out) throw new Error("Matmul: a gated residual needs vec4 output stores");
+  const g = args.gated;
+  const none = gpu.dummyU32().binding;
+  // Residual and modulation bound from aligned starts, their offsets in the uniforms.
+  const align = gpu.device.limits.minStorageBufferOffsetAlignment;
+  const res = g?.residual.range(0, g.residual.size, align);
+  const gmod = g?.mod.range(0, g.mod.size, align);
   const params = gpu.uniform([
     M,
     N,
@@ -362,6 +413,11 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     f32(args.alpha ?? 1),
     xs[0],
     xs[1],
+    0,
+    g?.T ?? 1,
+    g?.stride ?? 0,
+    (g?.gateOff ?? 0) + (gmod?.rel ?? 0),
+    res?.rel ?? 0,
   ], "matmul-params");
   const sink = gpu.sink().binding;
   p.dispatch(kernel, [
@@ -371,6 +427,8 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     args.bias?.binding ?? { buffer: gpu.dummy },
     { buffer: params },
     vec4Out || vec4OutT ? cb.binding : sink,
+    res?.binding ?? none,
+    gmod?.binding ?? none,
   ], [Math.ceil(N / 128), Math.ceil(M / 64), layers]);
 }
 
