@@ -59,6 +59,15 @@ export { parityDdim, parityDdpm } from "./src/diffusion/parity.ts";
 export { philoxNormal } from "./src/diffusion/philox.ts";
 export { GpuDenoiser, type SampleJob } from "./src/sample/denoiser.ts";
 export { makeSampler, SAMPLERS } from "./src/sample/samplers.ts";
+export {
+  classify,
+  fitLinearClassifier,
+  type FitOptions,
+  type LinearClassifier,
+  poolFeatures,
+  type Score as ClassScore,
+  score as classScore,
+} from "./src/eval/class_score.ts";
 
 // Training
 export {
