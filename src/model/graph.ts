@@ -299,7 +299,7 @@ export class DiTGraph {
       const hOut = tensor([NT, D], `b${i}.out`);
       // Inference on the texture path fuses each gated residual into its linear layer's store:
       // the branch outputs before their gates (proj, f2) are never formed there.
-      const fuse = !this.opts.training && canFuseGate(gpu, D, 6 * D, 2 * D);
+      const fuse = !this.opts.training && canFuseGate(gpu, NT, D, 6 * D, 2 * D);
       const a: BlockActs = {
         h,
         mod: tensor([N, 6 * D], `b${i}.mod`),
@@ -325,8 +325,13 @@ export class DiTGraph {
       await lnModForward(f, shape, h, m, 0, D, a.a1, a.mean1, a.rstd1);
       await this.#linear(f, L.qkv, a.a1, NT, a.qkv);
       await attentionForward(f, a.attn, a.qkv, a.o);
-      const gated = (residual: Tensor, gateOff: number) =>
-        fuse ? { residual, mod: a.mod, stride: 6 * D, gateOff, T } : undefined;
+      const gated = (residual: Tensor, gateOff: number): GatedResidual => ({
+        residual,
+        mod: a.mod,
+        stride: 6 * D,
+        gateOff,
+        T,
+      });
       if (fuse) await this.#linear(f, L.proj, a.o, NT, a.hm, false, gated(h, 2 * D));
       else {
         await this.#linear(f, L.proj, a.o, NT, a.proj);

@@ -65,19 +65,28 @@ export interface GatedResidual {
   residual: Tensor;
   /** The modulation matrix [M / T, stride]. */
   mod: Tensor;
+  /** Row stride of `mod`. */
   stride: number;
+  /** Column of `mod` where the gate starts. */
   gateOff: number;
   /** Rows per modulation row (tokens per sample). */
   T: number;
 }
 
 /**
- * Whether {@linkcode matmul} can fuse a gated residual into an unbatched product with N columns:
- * texture kernels (llvmpipe, where every pass over memory costs per-lane loads), N, the
- * modulation stride and offset multiples of 4.
+ * Whether {@linkcode matmul} can fuse a gated residual into an unbatched product of M x N:
+ * texture kernels (llvmpipe, where every pass over memory costs per-lane loads), M within one
+ * texture (no row chunks), N, the modulation stride and offset multiples of 4.
  */
-export function canFuseGate(gpu: Gpu, N: number, stride: number, gateOff: number): boolean {
-  return gpu.info.matmul === "texture" && N % 4 === 0 && stride % 4 === 0 && gateOff % 4 === 0;
+export function canFuseGate(
+  gpu: Gpu,
+  M: number,
+  N: number,
+  stride: number,
+  gateOff: number,
+): boolean {
+  return gpu.info.matmul === "texture" && M <= MAX_ROWS && N % 4 === 0 && stride % 4 === 0 &&
+    gateOff % 4 === 0;
 }
 
 /** Rows per texture (maxTextureDimension2D is 8192 on many GPUs, 16384 on llvmpipe). */
@@ -305,7 +314,7 @@ export async function matmul(p: Program, args: MatmulArgs): Promise<void> {
 function checkGated(gpu: Gpu, args: MatmulArgs, batch: [number, number]): void {
   const g = args.gated!;
   const c = args.c;
-  const ok = canFuseGate(gpu, args.N, g.stride, g.gateOff) && batch[0] * batch[1] === 1 &&
+  const ok = canFuseGate(gpu, args.M, args.N, g.stride, g.gateOff) && batch[0] * batch[1] === 1 &&
     !args.accumulate && c.ld === args.N && (c.off ?? 0) % 4 === 0 &&
     (c.t.offset + (c.off ?? 0)) % 4 === 0 && g.residual.offset % 4 === 0 &&
     g.mod.offset % 4 === 0 && g.residual.size === args.M * args.N && args.M % g.T === 0 &&
