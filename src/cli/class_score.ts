@@ -8,6 +8,7 @@
  * whether or not they look like the real images); a JSON line last.
  */
 import { parseArgs } from "node:util";
+import { intFlag } from "./flags.ts";
 import { Gpu } from "../gpu/gpu.ts";
 import { loadEmojiDataset } from "../data/emoji.ts";
 import { loadImageFolder } from "../data/folder.ts";
@@ -26,15 +27,6 @@ const HELP = `Usage: deno task class-score --ckpt <run dir or file> [options]
   --seed <seed>     first seed; sample i of every class uses seed + i (default 1000)
   --pool <p>        classifier features: images average-pooled over p x p blocks (default 4)
   --raw             use the raw weights instead of the EMA`;
-
-function int(v: string | undefined, name: string, def: number, min = 0): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`--${name} expects an integer >= ${min}, got "${v}"`);
-  }
-  return n;
-}
 
 function loadData(spec: string, size: number): Dataset {
   if (spec === "emoji") return loadEmojiDataset({ size, channels: 4 });
@@ -67,10 +59,10 @@ async function main(): Promise<number> {
     console.log(HELP);
     return values.help ? 0 : 2;
   }
-  const n = int(values.n, "n", 16, 1);
-  const steps = int(values.steps, "steps", 50, 1);
-  const seed = int(values.seed, "seed", 1000);
-  const pool = int(values.pool, "pool", 4, 1);
+  const n = intFlag(values.n, "n", 16, 1);
+  const steps = intFlag(values.steps, "steps", 50, 1);
+  const seed = intFlag(values.seed, "seed", 1000);
+  const pool = intFlag(values.pool, "pool", 4, 1);
   if (!SAMPLERS.includes(values.sampler as typeof SAMPLERS[number])) {
     throw new Error(`Unknown sampler "${values.sampler}"; known: ${SAMPLERS.join(", ")}`);
   }

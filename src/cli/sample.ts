@@ -4,6 +4,7 @@
  * PNG grid; `--class all` gives one row per class. Prints what it did and how long it took.
  */
 import { parseArgs } from "node:util";
+import { intFlag } from "./flags.ts";
 import { Gpu } from "../gpu/gpu.ts";
 import { modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
@@ -23,15 +24,6 @@ const HELP = `Usage: deno task sample --ckpt <run dir or file> [options]
   --raw             use the raw weights instead of the EMA
   --vae <dir>       decode the sampled latents with this Stable Diffusion VAE (diffusers
                     AutoencoderKL: config.json + diffusion_pytorch_model.safetensors)`;
-
-function int(v: string | undefined, name: string, def: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new Error(`--${name} expects a non-negative integer, got "${v}"`);
-  }
-  return n;
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -53,10 +45,9 @@ async function main(): Promise<number> {
     console.log(HELP);
     return values.help ? 0 : 2;
   }
-  const n = int(values.n, "n", 8);
-  const steps = int(values.steps, "steps", 20);
-  const seed = int(values.seed, "seed", 0);
-  if (n < 1) throw new Error("--n must be at least 1");
+  const n = intFlag(values.n, "n", 8, 1);
+  const steps = intFlag(values.steps, "steps", 20);
+  const seed = intFlag(values.seed, "seed", 0);
   if (!SAMPLERS.includes(values.sampler as typeof SAMPLERS[number])) {
     throw new Error(`Unknown sampler "${values.sampler}"; known: ${SAMPLERS.join(", ")}`);
   }
@@ -76,7 +67,7 @@ async function main(): Promise<number> {
   if (cond.kind === "class") {
     classes = values.class === "all"
       ? Array.from({ length: cond.numClasses }, (_, k) => k)
-      : [int(values.class, "class", 0)];
+      : [intFlag(values.class, "class", 0)];
     for (const k of classes) {
       if (k >= cond.numClasses) throw new Error(`--class ${k} is outside [0, ${cond.numClasses})`);
     }

@@ -1,0 +1,11 @@
+/** Command-line flag parsing shared by the CLIs. */
+
+/** The integer value of flag `--name` (`def` when absent); throws unless it is an integer >= min. */
+export function intFlag(v: string | undefined, name: string, def: number, min = 0): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new Error(`--${name} expects an integer >= ${min}, got "${v}"`);
+  }
+  return n;
+}
