@@ -62,6 +62,31 @@ Deno.test("fitLinearClassifier() separates separable classes, weighs classes equ
   assert.throws(() => fitLinearClassifier([[1], [2]], [0, 3], 3), /outside \[0, 3\)/);
 });
 
+Deno.test("fitLinearClassifier() is not steered by features that barely vary in training", () => {
+  // Dims 0-2 carry the class; dim 3 is nearly constant in the training set yet perfectly
+  // class-ordered (0.001 * class), like an emoji's transparent corner. Test points carry ordinary
+  // speckle there (+-0.05, unrelated to the class): scaled by its 0.001 spread, that would be 50
+  // standard deviations and decide the class; scaled by the variance floor, it is noise.
+  const rng = new Rng(11);
+  const make = (n: number, corner: (k: number) => number) => {
+    const feats: Float64Array[] = [];
+    const labels: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      for (let i = 0; i < n; i++) {
+        const f = Float64Array.from({ length: 4 }, (_, d) => (d === k ? 2 : 0) + 0.5 * normal(rng));
+        f[3] = corner(k);
+        feats.push(f);
+        labels.push(k);
+      }
+    }
+    return { feats, labels };
+  };
+  const train = make(100, (k) => 0.001 * k);
+  const test = make(100, () => 0.1 * (rng.next() - 0.5));
+  const s = score(fitLinearClassifier(train.feats, train.labels, 3), test.feats, test.labels);
+  assert(s.balanced > 0.9, `balanced accuracy ${s.balanced}`);
+});
+
 /** A folder of 8x8 RGBA PNGs, `perClass` per class, each class its own colour. */
 async function colourFolder(root: string, classes: number, perClass: number): Promise<void> {
   for (let k = 0; k < classes; k++) {
@@ -124,6 +149,21 @@ gpuTest(
     const latents = await classScore([...common, "--data", join(root, "x.safetensors")]);
     assert.equal(latents.code, 1);
     assert.match(latents.err, /needs an image dataset/);
+    // The checkpoint above records no dataset (so "emoji"); one trained on a folder needs --data.
+    const folderRun = join(root, "folder-run");
+    await saveCheckpoint(
+      folderRun,
+      {
+        config: cfg,
+        step: 1,
+        trainer: { dataset: { name: "data3", classNames: ["a", "b", "c"] } },
+      },
+      await model.stateDict(),
+      1,
+    );
+    const noData = await classScore(["--ckpt", folderRun, "--n", "2", "--steps", "1"]);
+    assert.equal(noData.code, 1);
+    assert.match(noData.err, /trained on "data3", not the embedded emoji set: pass --data/);
     const missing = await classScore(["--ckpt", join(root, "nothing")]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /class-score: /);

@@ -20,7 +20,8 @@ import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { fitLinearClassifier, poolFeatures, score } from "../eval/class_score.ts";
 
 const HELP = `Usage: deno task class-score --ckpt <run dir or file> [options]
-  --data <path>     "emoji" or a folder of class subfolders (default: the run's dataset)
+  --data <path>     "emoji" or a folder of class subfolders (needed unless the run trained on
+                    the embedded emoji set)
   --n <count>       samples per class (default 16)
   --steps <s>       denoising steps (default 50)
   --sampler <name>  ${SAMPLERS.join(", ")} (default ddim-eta1, as the trainer's grids)
@@ -72,8 +73,14 @@ async function main(): Promise<number> {
   const cond = cfg.condition;
   if (cond.kind !== "class") throw new Error(`${path}: the model is not class-conditioned`);
   if (cfg.input.kind !== "image") throw new Error(`${path}: the model does not take images`);
-  const spec = values.data ??
-    (meta.trainer.dataset as { name?: string } | undefined)?.name ?? "emoji";
+  // Checkpoints record the dataset's name, not its path: only the embedded set is found alone.
+  const trainedOn = (meta.trainer.dataset as { name?: string } | undefined)?.name ?? "emoji";
+  if (!values.data && trainedOn !== "emoji") {
+    throw new Error(
+      `${path} was trained on "${trainedOn}", not the embedded emoji set: pass --data <its folder>`,
+    );
+  }
+  const spec = values.data ?? "emoji";
   const data = loadData(spec, cfg.input.size);
   const shape: [number, number, number] = [cfg.input.channels, cfg.input.size, cfg.input.size];
   if (data.numClasses !== cond.numClasses || data.shape.join() !== shape.join()) {

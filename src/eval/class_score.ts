@@ -31,6 +31,9 @@ export function poolFeatures(x: Float32Array, shape: Shape3, pool: number): Floa
   return out;
 }
 
+/** Smallest standard deviation a feature is scaled by (see {@linkcode fitLinearClassifier}). */
+const STD_FLOOR = 0.1;
+
 /** A fitted softmax-regression classifier over standardised features. */
 export interface LinearClassifier {
   /** Number of classes. */
@@ -39,7 +42,7 @@ export interface LinearClassifier {
   dim: number;
   /** Per-feature mean of the training features. */
   mean: Float64Array;
-  /** Per-feature standard deviation of the training features (1 where constant). */
+  /** Per-feature scale: the training features' standard deviation, floored (see STD_FLOOR). */
   std: Float64Array;
   /** Weights [numClasses, dim] over standardised features. */
   w: Float64Array;
@@ -104,7 +107,10 @@ export function fitLinearClassifier(
   const std = new Float64Array(D);
   for (const f of features) for (let d = 0; d < D; d++) mean[d] += f[d] / n;
   for (const f of features) for (let d = 0; d < D; d++) std[d] += (f[d] - mean[d]) ** 2 / n;
-  for (let d = 0; d < D; d++) std[d] = Math.sqrt(std[d]) || 1;
+  // A variance floor: features nearly constant in the real images (an emoji's transparent corners)
+  // would otherwise get huge standardised values from a sample's faint speckle there and decide
+  // its class by noise. Pixels live in [-1, 1], so 0.1 is a small deviation.
+  for (let d = 0; d < D; d++) std[d] = Math.sqrt(std[d] + STD_FLOOR ** 2);
   const clf: LinearClassifier = {
     numClasses: K,
     dim: D,
