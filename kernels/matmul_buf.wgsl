@@ -68,6 +68,14 @@ fn store(o: Out, m: u32, n: u32, v: vec4f) {
   store1(o, row, n + 48u, v.w);
 }
 
+// Where staged element idx (0..1023) of a 16 x 64 operand slice goes: (k, row within the tile).
+// Consecutive threads walk the operand's contiguous dimension: k for a row-major operand, the row
+// for a k-major one. (The A and B loads stay apart: WGSL passes no storage pointers.)
+fn stagePos(idx: u32, kmajor: bool) -> vec2u {
+  if (kmajor) { return vec2u(idx / 64u, idx % 64u); }
+  return vec2u(idx % 16u, idx / 16u);
+}
+
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let M = P.M;
@@ -98,32 +106,22 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     // contiguous dimension across consecutive threads.
     for (var e = 0u; e < 4u; e++) {
       let idx = tid + e * 256u;
-      var kk = idx % 16u;
-      var mm = idx / 16u;
-      if (A_KMAJOR) {
-        kk = idx / 64u;
-        mm = idx % 64u;
-      }
-      let m = mBase + mm;
-      let k = k0 + kk;
+      let pa = stagePos(idx, A_KMAJOR);
+      let m = mBase + pa.y;
+      let k = k0 + pa.x;
       var av = 0.0;
       if (m < M && k < kEnd) {
         if (A_KMAJOR) { av = a[aBase + k * lda + m]; } else { av = a[aBase + m * lda + k]; }
       }
-      As[kk * S + mm] = av;
-      var kb = idx % 16u;
-      var nn = idx / 16u;
-      if (B_KMAJOR) {
-        kb = idx / 64u;
-        nn = idx % 64u;
-      }
-      let n = nBase + nn;
-      let kn = k0 + kb;
+      As[pa.x * S + pa.y] = av;
+      let pb = stagePos(idx, B_KMAJOR);
+      let n = nBase + pb.y;
+      let kn = k0 + pb.x;
       var bv = 0.0;
       if (n < N && kn < kEnd) {
         if (B_KMAJOR) { bv = b[bBase + kn * ldb + n]; } else { bv = b[bBase + n * ldb + kn]; }
       }
-      Bs[kb * S + nn] = bv;
+      Bs[pb.x * S + pb.y] = bv;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {

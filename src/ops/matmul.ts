@@ -389,6 +389,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
   const aligned = [cb.off, c.ld, c.s1 ?? 0, c.s2 ?? 0].every((v) => v % 4 === 0);
   const vec4Out = !swap && N % 4 === 0 && aligned;
   const vec4OutT = swap && M % 4 === 0 && aligned;
+  if (args.gated && !vec4Out) throw new Error("Matmul: a gated residual needs vec4 output stores");
   const kernel = await gpu.kernel("matmul_tex", {
     HAS_BIAS: args.bias ? 1 : 0,
     ACCUMULATE: args.accumulate ? 1 : 0,
@@ -399,7 +400,6 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     VEC4_OUT_T: vec4OutT ? 1 : 0,
     GATED: args.gated ? 1 : 0,
   });
-  if (args.gated && !vec4Out) throw new Error("Matmul: a gated residual needs vec4 output stores");
   const g = args.gated;
   const none = gpu.dummyU32().binding;
   // Residual and modulation bound from aligned starts, their offsets in the uniforms.
