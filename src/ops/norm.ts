@@ -30,6 +30,15 @@ function lnParams(s: LnShape, m: ModSlot, shiftOff: number, scaleOff: number) {
 }
 
 /**
+ * Whether a kernel can read rows of C and modulation columns as vec4s: C, the modulation stride
+ * and every column offset multiples of 4, the tensors 16-byte aligned.
+ */
+function modVec4(s: LnShape, m: ModSlot, offsets: number[], ...tensors: Tensor[]): boolean {
+  return s.C % 4 === 0 && m.stride % 4 === 0 && offsets.every((o) => o % 4 === 0) &&
+    vec4Aligned(...tensors);
+}
+
+/**
  * Row kernels by adapter: a workgroup per row on real GPUs (the "buffer" kernel family), one
  * invocation per row on CPU adapters, where a workgroup's lanes run one after another anyway,
  * through vec4 bindings where shapes and offsets allow. Returns the entry point, the invocation
@@ -46,8 +55,7 @@ function rowLaunch(
 ): { entry: string; n: number; before: Tensor[]; after: Tensor[] } {
   const R = s.B * s.T;
   const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
-  const vec4 = p.gpu.info.matmul !== "buffer" && s.C % 4 === 0 && m.stride % 4 === 0 &&
-    offsets.every((o) => o % 4 === 0) && vec4Aligned(x, m.mod, dy, out);
+  const vec4 = p.gpu.info.matmul !== "buffer" && modVec4(s, m, offsets, x, m.mod, dy, out);
   if (vec4) {
     return {
       entry: `${entry}4`,
@@ -104,8 +112,7 @@ export async function lnModBackward(
   const acc = { ACCUMULATE: accumulate ? 1 : 0 };
   await launch(p, "layernorm", rows.entry, rows.before, params, rows.n, 64, acc, rows.after);
   const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
-  const vec4 = s.C % 4 === 0 && m.stride % 4 === 0 && shiftOff % 4 === 0 &&
-    scaleOff % 4 === 0 && vec4Aligned(x, dy, dmod);
+  const vec4 = modVec4(s, m, [shiftOff, scaleOff], x, dy, dmod);
   await launch(
     p,
     "layernorm",
@@ -123,11 +130,6 @@ function gateParams(s: LnShape, m: ModSlot, gateOff: number) {
   return (stride: number) => [s.B * s.T, s.C, s.T, m.stride, gateOff, stride, 0, 0];
 }
 
-/** Whether gate.wgsl's vec4 entries apply (C, the modulation stride and offset multiples of 4). */
-function gateVec4(s: LnShape, m: ModSlot, gateOff: number, ...tensors: Tensor[]): boolean {
-  return s.C % 4 === 0 && m.stride % 4 === 0 && gateOff % 4 === 0 && vec4Aligned(...tensors);
-}
-
 /**
  * Records gate.wgsl's elementwise `entry` (out = f(x, y, gate)), four columns per invocation when
  * the shapes and offsets allow vec4 bindings.
@@ -142,7 +144,7 @@ async function gateElementwise(
   y: Tensor,
   out: Tensor,
 ) {
-  const vec4 = gateVec4(s, m, gateOff, x, y, out);
+  const vec4 = modVec4(s, m, [gateOff], x, y, out);
   await launch(
     p,
     "gate",
@@ -181,7 +183,7 @@ export async function gateBackward(
 ): Promise<void> {
   const params = gateParams(s, m, gateOff);
   await gateElementwise(p, "gate_backward_y", s, m, gateOff, dout, y, dy);
-  const vec4 = gateVec4(s, m, gateOff, dout, y, dmod);
+  const vec4 = modVec4(s, m, [gateOff], dout, y, dmod);
   await launch(
     p,
     "gate",
