@@ -60,12 +60,17 @@ export interface FitOptions {
   l2?: number;
 }
 
-/** Class scores of one standardised feature vector into `z` [numClasses]. */
-function logits(clf: LinearClassifier, f: ArrayLike<number>, z: Float64Array): void {
-  const { numClasses: K, dim: D, w, b, mean, std } = clf;
+/** A feature vector standardised by the classifier's mean and scale. */
+function standardise(clf: LinearClassifier, f: ArrayLike<number>): Float64Array {
+  return Float64Array.from({ length: clf.dim }, (_, d) => (f[d] - clf.mean[d]) / clf.std[d]);
+}
+
+/** Class scores of one standardised feature vector `x` into `z` [numClasses]. */
+function logits(clf: LinearClassifier, x: Float64Array, z: Float64Array): void {
+  const { numClasses: K, dim: D, w, b } = clf;
   for (let k = 0; k < K; k++) {
     let s = b[k];
-    for (let d = 0; d < D; d++) s += w[k * D + d] * ((f[d] - mean[d]) / std[d]);
+    for (let d = 0; d < D; d++) s += w[k * D + d] * x[d];
     z[k] = s;
   }
 }
@@ -120,9 +125,7 @@ export function fitLinearClassifier(
     b: new Float64Array(K),
   };
   // Standardised copies, and the weight of each example (1 / (its class count * classes)).
-  const xs = features.map((f) =>
-    Float64Array.from({ length: D }, (_, d) => (f[d] - mean[d]) / std[d])
-  );
+  const xs = features.map((f) => standardise(clf, f));
   const weight = Array.from({ length: n }, (_, i) => 1 / (counts[labels[i]] * present));
   const z = new Float64Array(K);
   const gw = new Float64Array(K * D);
@@ -132,11 +135,7 @@ export function fitLinearClassifier(
     gb.fill(0);
     for (let i = 0; i < n; i++) {
       const x = xs[i];
-      for (let k = 0; k < K; k++) {
-        let s = clf.b[k];
-        for (let d = 0; d < D; d++) s += clf.w[k * D + d] * x[d];
-        z[k] = s;
-      }
+      logits(clf, x, z);
       softmaxInPlace(z);
       z[labels[i]] -= 1;
       for (let k = 0; k < K; k++) {
@@ -156,7 +155,7 @@ export function fitLinearClassifier(
 export function classify(clf: LinearClassifier, f: ArrayLike<number>): number {
   if (f.length !== clf.dim) throw new Error(`Feature has ${f.length} values, expected ${clf.dim}`);
   const z = new Float64Array(clf.numClasses);
-  logits(clf, f, z);
+  logits(clf, standardise(clf, f), z);
   let best = 0;
   for (let k = 1; k < z.length; k++) if (z[k] > z[best]) best = k;
   return best;
