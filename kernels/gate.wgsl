@@ -3,8 +3,9 @@
 //   gate_forward:        out = x + gate * y
 //   gate_backward_y:     out = gate * dout                      (gradient into the branch)
 //   gate_backward_gate:  out[b, gateOff + c] = sum_t dout * y    (one invocation per (b, c))
-// gate_forward4 / gate_backward_y4 / gate_backward_gate4 do four columns per invocation through the vec4 bindings (C,
-// modStride and gateOff multiples of 4, operands 16-byte aligned; llvmpipe runs them ~3x faster).
+// gate_forward4 / gate_backward_y4 / gate_backward_gate4 do four columns per invocation through
+// the vec4 bindings (C, modStride and gateOff multiples of 4, operands 16-byte aligned; llvmpipe
+// runs them ~3x faster).
 // Bindings: 0 x (forward) or dout (backward), 1 y, 2 mod, 3 out, 4 x4, 5 y4, 6 out4, 7 params
 // (x4/y4 view the same buffers as x/y; the unused bindings of a path get placeholders).
 struct Params { R: u32, C: u32, T: u32, modStride: u32, gateOff: u32, stride: u32, _p0: u32, _p1: u32 }
