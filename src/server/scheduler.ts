@@ -1,12 +1,17 @@
 /**
  * Dynamic batching: a bounded FIFO of accepted requests and one batch at a time on the worker.
  *
- * When the worker is idle, the first queued request waits at most `windowMs` for company; with
- * `adaptive` on (the default), the wait also ends as soon as the queue holds as many samples as the
- * previous batch had, so a lone client never waits and a steady crowd leaves as soon as it is back.
+ * When the worker is idle, the first queued request waits at most `windowMs` for company. With
+ * `adaptive` on (the default), the wait ends as soon as the queue holds the crowd: the samples of
+ * the last batch plus those of its kind that queued while it ran (a kind the last batch was not
+ * does not wait). A lone client never waits, and a steady crowd leaves as soon as it is back.
+ * Requests that queued behind a running batch wait for the clients it releases: their window
+ * opens when the first of those is back (or `windowMs` after the batch ended, if none is), not
+ * when they arrived. Otherwise they would leave at once, alone, the released clients would queue
+ * behind them, and a crowd would split into batches that take turns (8 closed-loop clients ran as
+ * batches of ~6 and ~2, each waiting for the other).
  * Requests that share sampler, step count and preview mode run as one batch of up to `maxBatch`
- * samples (a request is never split). When the worker is busy, requests queue up and the next
- * batch leaves as soon as it is free. The oldest request always leads the next batch, so none
+ * samples (a request is never split). The oldest request always leads the next batch, so none
  * starves.
  *
  * @module
@@ -56,7 +61,7 @@ export interface SchedulerOptions {
   maxBatch: number;
   /** Most samples waiting in the queue. */
   queueSamples: number;
-  /** End the wait once the queue holds as many samples as the previous batch (default true). */
+  /** End the wait once the queue holds the crowd seen at the last dispatch (default true). */
   adaptive?: boolean;
 }
 
@@ -80,7 +85,12 @@ export class Scheduler {
   #running: Work[] | null = null;
   #timer: Timer | undefined;
   #idle: PromiseWithResolvers<void> | null = null;
-  #lastBatchSamples = 0;
+  /** The last batch's kind and its samples plus those of its kind that queued while it ran. */
+  #crowd = { key: "", samples: 0 };
+  /** When the worker last became free (performance.now). */
+  #freeAt = -Infinity;
+  /** The first arrival since then, if any. */
+  #firstArrival: number | undefined;
 
   /** Binds the scheduler to a worker. */
   constructor(
@@ -103,6 +113,7 @@ export class Scheduler {
   submit(work: Work): boolean {
     if (this.#queuedSamples + work.request.n > this.options.queueSamples) return false;
     work.state = "queued";
+    if (this.#running === null) this.#firstArrival ??= work.acceptedAt;
     this.#queue.push(work);
     this.#queuedSamples += work.request.n;
     this.#updateGauges();
@@ -165,27 +176,15 @@ export class Scheduler {
     }
   }
 
-  #schedule(): void {
-    if (this.#running !== null || this.#queue.length === 0 || this.#timer !== undefined) return;
-    const head = this.#queue[0];
-    const key = keyOf(head);
+  /** Samples queued of kind `key`. */
+  #ready(key: string): number {
     let ready = 0;
     for (const w of this.#queue) if (keyOf(w) === key) ready += w.request.n;
-    const delay = head.acceptedAt + this.options.windowMs - performance.now();
-    const enough = this.options.adaptive !== false && ready >= this.#lastBatchSamples;
-    if (ready >= this.options.maxBatch || enough || delay <= 0) {
-      this.#dispatch();
-    } else {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#dispatch();
-      }, delay);
-    }
+    return ready;
   }
 
-  #take(): Work[] {
-    const head = this.#queue[0];
-    const key = keyOf(head);
+  /** The next batch of kind `key` (oldest first, whole requests up to `maxBatch`) and the rest. */
+  #select(key: string): { batch: Work[]; rest: Work[]; samples: number } {
     const batch: Work[] = [];
     const rest: Work[] = [];
     let samples = 0;
@@ -195,6 +194,38 @@ export class Scheduler {
         samples += w.request.n;
       } else rest.push(w);
     }
+    return { batch, rest, samples };
+  }
+
+  // Called on every arrival and when the worker frees up: dispatch now, or (re)check at the end of
+  // the window. An arrival while the window is open may complete the crowd and end it early.
+  #schedule(): void {
+    if (this.#running !== null || this.#queue.length === 0) return;
+    const key = keyOf(this.#queue[0]);
+    const ready = this.#ready(key);
+    const crowd = key === this.#crowd.key ? this.#crowd.samples : 0;
+    const enough = this.options.adaptive !== false &&
+      ready >= Math.min(crowd, this.options.maxBatch);
+    // The window opens when the head arrives or, for requests that queued behind the last batch,
+    // when the first of the clients it released is back (at most one window after it ended).
+    const start = Math.max(
+      this.#queue[0].acceptedAt,
+      this.#firstArrival ?? this.#freeAt + this.options.windowMs,
+    );
+    const delay = start + this.options.windowMs - performance.now();
+    if (this.#select(key).samples === this.options.maxBatch || enough || delay <= 0) {
+      this.#dispatch();
+    } else {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#dispatch();
+      }, delay);
+    }
+  }
+
+  #take(): Work[] {
+    const { batch, rest, samples } = this.#select(keyOf(this.#queue[0]));
     this.#queue = rest;
     this.#queuedSamples -= samples;
     this.#updateGauges();
@@ -209,7 +240,6 @@ export class Scheduler {
     this.#running = batch;
     const now = performance.now();
     const samples = batch.reduce((s, w) => s + w.request.n, 0);
-    this.#lastBatchSamples = samples;
     const jobs: WorkerJob[] = batch.map((w, i) => {
       w.state = "running";
       const r = w.request;
@@ -268,6 +298,10 @@ export class Scheduler {
       },
     ).finally(() => {
       this.#running = null;
+      this.#freeAt = performance.now();
+      this.#firstArrival = undefined;
+      const key = keyOf(batch[0]);
+      this.#crowd = { key, samples: samples + this.#ready(key) };
       this.#checkIdle();
       this.#schedule();
     });

@@ -3,8 +3,9 @@
  *
  * Starts `src/server/main.ts` as a subprocess (CPU denoiser unless `--denoiser <module>`), then for
  * 1, 8 and 32 concurrent clients (n = 1, DDIM with 1, 10 and 50 steps) runs a closed loop for a few
- * seconds per cell and reports p50/p90/p99 latency, samples/s and where the time went: queue,
- * compute (without the readback), the single readback (reported by the denoiser; 0 on CPU) and
+ * seconds per cell, and at least 3 requests per client (a 32-client 50-step batch takes ~5 s
+ * here), and reports p50/p90/p99 latency, samples/s and where the time went: queue, compute
+ * (without the readback), the single readback (reported by the denoiser; 0 on CPU) and
  * everything else (codec, sockets, scheduling). `--soak 60` instead runs 32 clients with mixed step
  * counts for 60 s and fails on any error or lost request. The last line printed is one JSON object.
  *
@@ -40,6 +41,8 @@ const { values } = parseArgs({
 
 const MAX_REQUESTS_PER_CELL = 200_000;
 const WARMUP_MS = 300;
+/** Requests per client at least, so that a cell of slow batches still spans several of them. */
+const MIN_ROUNDS = 3;
 
 interface Sample {
   rtt: number;
@@ -129,13 +132,18 @@ async function closedLoop(
   steps: (client: number, i: number) => number,
   ms: number,
   record: boolean,
+  minRounds = 0,
 ): Promise<{ samples: Sample[]; errors: unknown[]; sent: number; seconds: number }> {
   const samples: Sample[] = [];
   const errors: unknown[] = [];
   let sent = 0;
   const start = performance.now(), stopAt = start + ms;
   await Promise.all(clients.map(async (client, c) => {
-    for (let i = 0; performance.now() < stopAt && sent < MAX_REQUESTS_PER_CELL; i++) {
+    for (
+      let i = 0;
+      (performance.now() < stopAt || i < minRounds) && sent < MAX_REQUESTS_PER_CELL;
+      i++
+    ) {
       sent++;
       const t0 = performance.now();
       try {
@@ -270,7 +278,7 @@ async function main(): Promise<number> {
         for (const count of clientCounts) {
           const group = clients.slice(0, count);
           await closedLoop(group, () => steps, WARMUP_MS, false);
-          const run = await closedLoop(group, () => steps, ms, true);
+          const run = await closedLoop(group, () => steps, ms, true, MIN_ROUNDS);
           if (run.errors.length > 0) {
             code = 1;
             console.error(`${run.errors.length} errors, first: ${run.errors[0]}`);
