@@ -2,8 +2,9 @@
 // storage-buffer loads are not. C[z] = act(alpha * op(A[z]) op(B[z]) (+ bias[n])) (+ C[z] if
 // ACCUMULATE), act = GELU (tanh) or none.
 // Operands are rgba32float 2-D array textures (see source(): one matrix, a layer per batch entry,
-// or attention's heads side by side), filled by copy commands or pack_texture.wgsl, in one of two
-// layouts per operand:
+// or attention's heads side by side), filled by copy commands or pack_texture.wgsl, bound as
+// read-only storage textures: llvmpipe's image loads skip the mip-level and sampler arithmetic of
+// a sampled texture's texel fetch, ~30% off these kernels there. One of two layouts per operand:
 //   row-major (A_KMAJOR / B_KMAJOR false): texel (k/4, r) = op[r][k .. k+3], rows r = m (A) or n (B),
 //     zero padded past K;
 //   k-major (true): texel (r/4, k) = op[r .. r+3][k], i.e. the operand as stored for tn/nn products
@@ -42,8 +43,8 @@ override GATED: bool = false;
 
 //! include activations
 
-@group(0) @binding(0) var ta: texture_2d_array<f32>;
-@group(0) @binding(1) var tb: texture_2d_array<f32>;
+@group(0) @binding(0) var ta: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(1) var tb: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> P: Params;
@@ -142,8 +143,8 @@ fn source(mode: u32, xs: u32, z: u32) -> Src {
   return Src(0, 0u);
 }
 
-fn la(x: u32, y: u32, s: Src) -> vec4f { return textureLoad(ta, vec2u(s.x + x, y), s.layer, 0); }
-fn lb(x: u32, y: u32, s: Src) -> vec4f { return textureLoad(tb, vec2u(s.x + x, y), s.layer, 0); }
+fn la(x: u32, y: u32, s: Src) -> vec4f { return textureLoad(ta, vec2u(s.x + x, y), s.layer); }
+fn lb(x: u32, y: u32, s: Src) -> vec4f { return textureLoad(tb, vec2u(s.x + x, y), s.layer); }
 
 // Block I of A for k-step k as columns over kk: [kk] = A[rows r][4k + kk] for the (clamped) rows
 // r = ra[4I .. 4I+3]. Row-major: the 4 texels of those rows, transposed (free: each element is

@@ -485,9 +485,13 @@ export function bindingLayout(code: string, file: string): GPUBindGroupLayoutEnt
     else if (space === "<storage,read>" || space === "<storage>") {
       e.buffer = { type: "read-only-storage" };
     } else if (type.startsWith("texture_storage_")) {
-      const [, dim, format] = /^texture_storage_(\w+?)<(\w+),/.exec(type) ?? [];
+      const [, dim, format, access] = /^texture_storage_(\w+?)<(\w+),(\w+)>/.exec(type) ?? [];
       e.storageTexture = {
-        access: "write-only",
+        access: access === "read"
+          ? "read-only"
+          : access === "read_write"
+          ? "read-write"
+          : "write-only",
         format: format as GPUTextureFormat,
         viewDimension: dim.replace("_array", "-array") as GPUTextureViewDimension,
       };
