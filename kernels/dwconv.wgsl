@@ -13,8 +13,13 @@
 //                           fastest (i = KH: the bias), workgroup z = chunk; a sliding window of
 //                           x columns serves the KW column taps
 //   dwconv_weight_reduce:   dw, db (+)= the sum of the chunks' partial sums
+// X_TEX: the input read by load() (x; dy for the input gradient) comes from binding 9, a read-only
+// storage texture holding it as texel (ch4, token within the sample), layer = sample (a copy
+// command puts it there): llvmpipe's image loads are several times cheaper than its storage-
+// buffer loads, which it runs as a per-lane loop. Binding 0 then gets a placeholder.
 // Bindings: 0 x (dy for the input gradient), 1 w, 2 bias, 3 dy (weight gradient), 4 out (y or dx),
-// 5 dw, 6 db, 7 partial sums [chunk, tap, ch4], 8 params.
+// 5 dw, 6 db, 7 partial sums [chunk, tap, ch4], 8 params, 9 x as a texture (X_TEX), 10 dy as a
+// texture (DY_TEX, weight gradient).
 
 struct Params {
   N: u32, H: u32, W: u32, C: u32,
@@ -23,6 +28,8 @@ struct Params {
 }
 
 override ACCUMULATE: bool = false;
+override X_TEX: bool = false;
+override DY_TEX: bool = false; // the weight gradient reads dy from binding 10 likewise
 
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -33,6 +40,8 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(6) var<storage, read_write> db: array<f32>;
 @group(0) @binding(7) var<storage, read_write> part: array<vec4f>;
 @group(0) @binding(8) var<uniform> P: Params;
+@group(0) @binding(9) var xt: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(10) var dyt: texture_storage_2d_array<rgba32float, read>;
 
 fn weights4(ch4: u32, tap: u32) -> vec4f {
   let taps = P.KH * P.KW;
@@ -47,10 +56,19 @@ fn slotWeight(ch4: u32, i: u32, k: u32, KH: u32, KW: u32, flip: bool) -> vec4f {
   return weights4(ch4, i * KW + select(KW - 1u - k, k, flip));
 }
 
-// x[row base rb + column cc] for one channel group, zero outside the row or off the grid (ok).
-fn load(ok: bool, rb: u32, cc: i32, W: i32, C4: u32, ch4: u32) -> vec4f {
+// x of sample n at token yb + cc (yb = row * W) for one channel group, zero outside the row or
+// off the grid (ok).
+fn load(ok: bool, n: u32, yb: u32, cc: i32, W: i32, C4: u32, ch4: u32) -> vec4f {
   if (!ok || cc < 0 || cc >= W) { return vec4f(0.0); }
-  return x[(rb + u32(cc)) * C4 + ch4];
+  let t = yb + u32(cc);
+  if (X_TEX) { return textureLoad(xt, vec2u(ch4, t), n); }
+  return x[(n * P.H * P.W + t) * C4 + ch4];
+}
+
+// dy of sample n at token t (global token index n * H * W + t) for one channel group.
+fn loadDy(n: u32, t: u32, C4: u32, ch4: u32) -> vec4f {
+  if (DY_TEX) { return textureLoad(dyt, vec2u(ch4, t), n); }
+  return dy[(n * P.H * P.W + t) * C4 + ch4];
 }
 
 // acc + w * v with explicit fused multiply-adds (LLVM does not contract a separate mul and add).
@@ -121,11 +139,11 @@ fn conv_rows(idx: u32, flip: bool) {
   let ok3 = u3 >= 0 && u3 < H && 3 <= last;
   let ok4 = u4 >= 0 && u4 < H && 4 <= last;
   let s0 = n * P.H;
-  let rb0 = (s0 + u32(max(u0, 0))) * u32(W);
-  let rb1 = (s0 + u32(max(u1, 0))) * u32(W);
-  let rb2 = (s0 + u32(max(u2, 0))) * u32(W);
-  let rb3 = (s0 + u32(max(u3, 0))) * u32(W);
-  let rb4 = (s0 + u32(max(u4, 0))) * u32(W);
+  let rb0 = u32(max(u0, 0)) * u32(W);
+  let rb1 = u32(max(u1, 0)) * u32(W);
+  let rb2 = u32(max(u2, 0)) * u32(W);
+  let rb3 = u32(max(u3, 0)) * u32(W);
+  let rb4 = u32(max(u4, 0)) * u32(W);
   let ob = (s0 + u32(row)) * u32(W);
   // Input column cc = base + shift feeds outputs base .. base + KW - 1.
   let shift = select(i32(KW) - 1 - padL, padL, flip);
@@ -140,11 +158,11 @@ fn conv_rows(idx: u32, flip: bool) {
   for (var base = 1 - i32(KW); base < W; base++) {
     let cc = base + shift;
     if (cc >= 0 && cc < W) {
-      let v0 = load(ok0, rb0, cc, W, C4, ch4);
-      let v1 = load(ok1, rb1, cc, W, C4, ch4);
-      let v2 = load(ok2, rb2, cc, W, C4, ch4);
-      let v3 = load(ok3, rb3, cc, W, C4, ch4);
-      let v4 = load(ok4, rb4, cc, W, C4, ch4);
+      let v0 = load(ok0, n, rb0, cc, W, C4, ch4);
+      let v1 = load(ok1, n, rb1, cc, W, C4, ch4);
+      let v2 = load(ok2, n, rb2, cc, W, C4, ch4);
+      let v3 = load(ok3, n, rb3, cc, W, C4, ch4);
+      let v4 = load(ok4, n, rb4, cc, W, C4, ch4);
       // First row's taps i = 0..3 on u_i (forward) or u_{i+1} (transposed); the second's the other.
       let p0 = select(v0, v1, flip);
       let p1 = select(v1, v2, flip);
@@ -209,7 +227,11 @@ fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
   let pb = g.z * (taps + 1u);
   if (i == KH) {
     var s = vec4f(0.0);
-    for (var q = q0 * W; q < q1 * W; q++) { s += dy[q * C4 + ch4]; }
+    for (var q = q0; q < q1; q++) {
+      let n = q / H;
+      let yb = (q % H) * W;
+      for (var c = 0u; c < W; c++) { s += loadDy(n, yb + c, C4, ch4); }
+    }
     part[(pb + taps) * C4 + ch4] = s;
     return;
   }
@@ -226,14 +248,15 @@ fn dwconv_backward_weight(@builtin(global_invocation_id) g: vec3u) {
   for (var q = q0; q < q1; q++) {
     let xr = i32(q % H) + di;
     if (xr < 0 || xr >= i32(H)) { continue; }
-    let yb = q * W;
-    let xb = u32(i32(q) + di) * W;
-    var x0 = load(true, xb, first, iW, C4, ch4);
-    var x1 = load(true, xb, first + 1, iW, C4, ch4);
-    var x2 = load(true, xb, first + 2, iW, C4, ch4);
+    let n = q / H;
+    let yb = (q % H) * W;
+    let xb = u32(xr) * W;
+    var x0 = load(true, n, xb, first, iW, C4, ch4);
+    var x1 = load(true, n, xb, first + 1, iW, C4, ch4);
+    var x2 = load(true, n, xb, first + 2, iW, C4, ch4);
     for (var c = 0; c < iW; c++) {
-      let x3 = load(true, xb, c + first + 3, iW, C4, ch4);
-      let d = dy[(yb + u32(c)) * C4 + ch4];
+      let x3 = load(true, n, xb, c + first + 3, iW, C4, ch4);
+      let d = loadDy(n, yb + u32(c), C4, ch4);
       a3 = fma(d, x3, a3);
       if (KW > 1u) { a2 = fma(d, x2, a2); }
       if (KW > 2u) { a1 = fma(d, x1, a1); }

@@ -4,6 +4,7 @@
  * textures, ~20x faster there), storage buffers with workgroup tiles on real GPUs.
  */
 import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
+import { createTexture, MAX_LAYERS, MAX_ROWS, scratchTexture } from "./textures.ts";
 
 /** nt: A [M,K] B [N,K]; nn: A [M,K] B [K,N]; tn: A [K,M] B [K,N] (row-major, per batch). */
 export type Variant = "nt" | "nn" | "tn";
@@ -87,43 +88,6 @@ export function canFuseGate(
 ): boolean {
   return gpu.info.matmul === "texture" && M <= MAX_ROWS && N % 4 === 0 && stride % 4 === 0 &&
     gateOff % 4 === 0;
-}
-
-/** Rows per texture (maxTextureDimension2D is 8192 on many GPUs, 16384 on llvmpipe). */
-const MAX_ROWS = 8192;
-const MAX_LAYERS = 2048;
-
-const pools = new WeakMap<Gpu, Map<string, GPUTexture>>();
-
-function createTexture(gpu: Gpu, width: number, rows: number, layers: number, label: string) {
-  return gpu.device.createTexture({
-    label,
-    size: [width, rows, layers],
-    format: "rgba32float",
-    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
-      GPUTextureUsage.COPY_DST,
-  });
-}
-
-/**
- * Scratch textures shared by all matmuls of a context (commands run in order, so reuse is safe).
- * `height` (>= rows) pads k-major operands to whole texels of K: those rows are never written by
- * any user of the same key, so they stay zero.
- */
-function pooledTexture(
-  gpu: Gpu,
-  width: number,
-  rows: number,
-  layers: number,
-  slot: string,
-  height = rows,
-) {
-  let pool = pools.get(gpu);
-  if (!pool) pools.set(gpu, pool = new Map());
-  const key = `${slot}:${width}x${rows}x${layers}`;
-  let tex = pool.get(key);
-  if (!tex) pool.set(key, tex = createTexture(gpu, width, height, layers, `matmul-${key}`));
-  return tex;
 }
 
 /** Whether a view can reach a texture by copy commands (rows 256 bytes apart, texel aligned). */
@@ -366,7 +330,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     const heads = isBatched && direct ? headsWidth(op, sc, batch) : 0;
     const L = heads ? batch[0] : isBatched ? layers : 1;
     const t = km
-      ? pooledTexture(
+      ? scratchTexture(
         gpu,
         heads || Math.ceil(rows / 4),
         K,
@@ -374,7 +338,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
         `${slot}-kmajor${heads ? "-heads" : ""}`,
         Math.ceil(K / 4) * 4,
       )
-      : pooledTexture(gpu, heads || Math.ceil(K / 4), rows, L, `${slot}${heads ? "-heads" : ""}`);
+      : scratchTexture(gpu, heads || Math.ceil(K / 4), rows, L, `${slot}${heads ? "-heads" : ""}`);
     if (km) await recordPack(p, op, K, rows, b, t, false, heads);
     else await recordPack(p, op, rows, K, b, t, storedKMajor, heads);
     tex.push(t);

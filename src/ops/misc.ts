@@ -4,6 +4,7 @@
  */
 import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
 import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
+import { canCopyRows, copyRows, placeholderTexture } from "./textures.ts";
 
 /** Rows per chunk of a long column sum (see {@linkcode sumRows}). */
 const SUM_ROWS_CHUNK = 64;
@@ -248,6 +249,19 @@ function checkDw(g: DwGeom): void {
   }
 }
 
+/**
+ * The input a depthwise-conv kernel reads through load(): on texture adapters a copy into a
+ * texture (binding 9, X_TEX) with a placeholder at binding 0, else the tensor at binding 0.
+ */
+function dwInput(p: Program, g: DwGeom, t: Tensor, slot: string) {
+  const rows = g.H * g.W;
+  if (!canCopyRows(p.gpu, t, g.N, rows, g.C)) {
+    return { x: t, tex: placeholderTexture(p.gpu), texture: 0 };
+  }
+  const tex = copyRows(p, t, g.N, rows, g.C, slot);
+  return { x: p.gpu.dummyU32(), tex, texture: 1 };
+}
+
 /** y = dwconv(x) + b. */
 export async function dwconvForward(
   p: Program,
@@ -261,14 +275,17 @@ export async function dwconvForward(
   expectSize(x, g.N * g.H * g.W * g.C, "dwconv x");
   expectSize(w, g.C * g.KH * g.KW, "dwconv weight");
   const [u, o] = [p.gpu.dummyU32(), p.gpu.sink()];
+  const input = dwInput(p, g, x, "dwconv-in");
   await launch(
     p,
     "dwconv",
     "dwconv_forward",
-    [x, w, b, u, y, o, o, o],
+    [input.x, w, b, u, y, o, o, o],
     dwParams(g),
     g.N * Math.ceil(g.H / 2) * g.C / 4, // a pair of output rows each
     64,
+    { X_TEX: input.texture },
+    [input.tex, placeholderTexture(p.gpu)],
   );
 }
 
@@ -287,14 +304,17 @@ export async function dwconvBackward(
   checkDw(g);
   const [u, o] = [p.gpu.dummyU32(), p.gpu.sink()];
   const c = { ACCUMULATE: accumulate ? 1 : 0 };
+  const grad = dwInput(p, g, dy, "dwconv-in");
   await launch(
     p,
     "dwconv",
     "dwconv_backward_input",
-    [dy, w, u, u, dx, o, o, o],
+    [grad.x, w, u, u, dx, o, o, o],
     dwParams(g),
     g.N * Math.ceil(g.H / 2) * g.C / 4, // a pair of output rows each
     64,
+    { X_TEX: grad.texture },
+    [grad.tex, placeholderTexture(p.gpu)],
   );
   // Weight and bias gradients: partial sums per chunk of sample rows (one invocation per row tap
   // and the bias), then their sum (one per tap and the bias).
@@ -302,14 +322,24 @@ export async function dwconvBackward(
   const lanes = (g.C / 4) * (g.KH * g.KW + 1);
   const part = p.gpu.scratch(chunks * lanes * 4);
   const params = p.gpu.uniform(dwParams(g, rowsPerChunk, chunks)(0), "dwconv.weight");
-  const partial = await p.gpu.kernel("dwconv", {}, "dwconv_backward_weight");
-  p.dispatch(partial, [x, w, u, dy, o, o, o, part, { buffer: params }], [
+  const input = dwInput(p, g, x, "dwconv-in");
+  const grad2 = dwInput(p, g, dy, "dwconv-dy");
+  const partial = await p.gpu.kernel(
+    "dwconv",
+    { X_TEX: input.texture, DY_TEX: grad2.texture },
+    "dwconv_backward_weight",
+  );
+  const binds = [input.x, w, u, grad2.x, o, o, o, part, { buffer: params }, input.tex, grad2.tex];
+  p.dispatch(partial, binds, [
     Math.ceil((g.C / 4) * (g.KH + 1) / 64),
     1,
     chunks,
   ]);
   const reduce = await p.gpu.kernel("dwconv", c, "dwconv_weight_reduce");
-  p.dispatch(reduce, [u, w, u, u, o, dw, db, part, { buffer: params }], [Math.ceil(lanes / 64)]);
+  const none = placeholderTexture(p.gpu);
+  p.dispatch(reduce, [u, w, u, u, o, dw, db, part, { buffer: params }, none, none], [
+    Math.ceil(lanes / 64),
+  ]);
 }
 
 /** Loss geometry: pred [N, Cp, HW], target [N, Ct, HW]. */
