@@ -43,6 +43,11 @@ const MAX_REQUESTS_PER_CELL = 200_000;
 const WARMUP_MS = 300;
 /** Requests per client at least, so that a cell of slow batches still spans several of them. */
 const MIN_ROUNDS = 3;
+/**
+ * Warm-up requests per client: the scheduler learns the crowd from the batches it sees, so a cell
+ * that follows one with fewer clients starts split (8 then 24) until every client has been back.
+ */
+const WARMUP_ROUNDS = 2;
 
 interface Sample {
   rtt: number;
@@ -277,7 +282,7 @@ async function main(): Promise<number> {
       for (const steps of values.steps!.split(",").map(Number)) {
         for (const count of clientCounts) {
           const group = clients.slice(0, count);
-          await closedLoop(group, () => steps, WARMUP_MS, false);
+          await closedLoop(group, () => steps, WARMUP_MS, false, WARMUP_ROUNDS);
           const run = await closedLoop(group, () => steps, ms, true, MIN_ROUNDS);
           if (run.errors.length > 0) {
             code = 1;
