@@ -3,8 +3,9 @@
 // ACCUMULATE), act = GELU (tanh) or none.
 // Operands are rgba32float 2-D array textures (see source(): one matrix, a layer per batch entry,
 // or attention's heads side by side), filled by copy commands or pack_texture.wgsl, bound as
-// read-only storage textures: llvmpipe's image loads skip the mip-level and sampler arithmetic of
-// a sampled texture's texel fetch, ~30% off these kernels there. One of two layouts per operand:
+// read-only storage textures: llvmpipe's image loads are cheaper than a sampled texture's texel
+// fetch (presumably no mip-level and sampler arithmetic), ~30% off these kernels there. One of two
+// layouts per operand:
 //   row-major (A_KMAJOR / B_KMAJOR false): texel (k/4, r) = op[r][k .. k+3], rows r = m (A) or n (B),
 //     zero padded past K;
 //   k-major (true): texel (r/4, k) = op[r .. r+3][k], i.e. the operand as stored for tn/nn products
