@@ -304,17 +304,19 @@ export async function dwconvBackward(
   checkDw(g);
   const [u, o] = [p.gpu.dummyU32(), p.gpu.sink()];
   const c = { ACCUMULATE: accumulate ? 1 : 0 };
-  const grad = dwInput(p, g, dy, "dwconv-in");
+  // dy reaches a texture once: the input gradient reads it through load() (binding 9), the
+  // weight gradient as dy (binding 10).
+  const dyIn = dwInput(p, g, dy, "dwconv-dy");
   await launch(
     p,
     "dwconv",
     "dwconv_backward_input",
-    [grad.x, w, u, u, dx, o, o, o],
+    [dyIn.x, w, u, u, dx, o, o, o],
     dwParams(g),
     g.N * Math.ceil(g.H / 2) * g.C / 4, // a pair of output rows each
     64,
-    { X_TEX: grad.texture },
-    [grad.tex, placeholderTexture(p.gpu)],
+    { X_TEX: dyIn.texture },
+    [dyIn.tex, placeholderTexture(p.gpu)],
   );
   // Weight and bias gradients: partial sums per chunk of sample rows (one invocation per row tap
   // and the bias), then their sum (one per tap and the bias).
@@ -322,14 +324,13 @@ export async function dwconvBackward(
   const lanes = (g.C / 4) * (g.KH * g.KW + 1);
   const part = p.gpu.scratch(chunks * lanes * 4);
   const params = p.gpu.uniform(dwParams(g, rowsPerChunk, chunks)(0), "dwconv.weight");
-  const input = dwInput(p, g, x, "dwconv-in");
-  const grad2 = dwInput(p, g, dy, "dwconv-dy");
+  const xIn = dwInput(p, g, x, "dwconv-in");
   const partial = await p.gpu.kernel(
     "dwconv",
-    { X_TEX: input.texture, DY_TEX: grad2.texture },
+    { X_TEX: xIn.texture, DY_TEX: dyIn.texture },
     "dwconv_backward_weight",
   );
-  const binds = [input.x, w, u, grad2.x, o, o, o, part, { buffer: params }, input.tex, grad2.tex];
+  const binds = [xIn.x, w, u, dyIn.x, o, o, o, part, { buffer: params }, xIn.tex, dyIn.tex];
   p.dispatch(partial, binds, [
     Math.ceil((g.C / 4) * (g.KH + 1) / 64),
     1,

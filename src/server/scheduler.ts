@@ -61,7 +61,10 @@ export interface SchedulerOptions {
   maxBatch: number;
   /** Most samples waiting in the queue. */
   queueSamples: number;
-  /** End the wait once the queue holds the crowd seen at the last dispatch (default true). */
+  /**
+   * End the wait once the queue holds the crowd: the last batch's samples plus those of its kind
+   * that queued while it ran (default true).
+   */
   adaptive?: boolean;
 }
 
