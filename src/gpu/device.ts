@@ -65,6 +65,7 @@ export async function requestGpuDevice(options: GpuOptions = {}): Promise<GpuDev
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
       maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
       maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxTextureArrayLayers: l.maxTextureArrayLayers,
     },
   });
   return {

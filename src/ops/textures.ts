@@ -52,11 +52,12 @@ export function scratchTexture(
 /**
  * Whether a [samples, rows, C] tensor can reach a texture of (C/4 texels, rows, a layer per
  * sample) by one copy command on this adapter: texture kernels, rows 256 bytes apart (C % 64 == 0),
- * a texel-aligned start, and within the texture limits.
+ * a texel-aligned start, and within the device's texture limits.
  */
 export function canCopyRows(gpu: Gpu, t: Tensor, samples: number, rows: number, C: number) {
+  const l = gpu.device.limits;
   return gpu.info.matmul === "texture" && C % 64 === 0 && t.offset % 4 === 0 &&
-    samples <= MAX_LAYERS && rows <= MAX_ROWS && C / 4 <= MAX_ROWS;
+    samples <= l.maxTextureArrayLayers && Math.max(rows, C / 4) <= l.maxTextureDimension2D;
 }
 
 /**
