@@ -94,6 +94,28 @@ gpuTest(
   },
 );
 
+Deno.test("GpuDenoiser.bucket(): powers of two up to 8, then multiples of 8", () => {
+  const got = [1, 2, 3, 5, 8, 9, 16, 17, 20, 24, 25, 31, 32, 33].map(GpuDenoiser.bucket);
+  const want = [1, 2, 4, 8, 8, 16, 16, 24, 24, 24, 32, 32, 32, 40];
+  assert(got.every((b, i) => b === want[i]), `got ${got}`);
+});
+
+gpuTest(
+  "GpuDenoiser.sample(): 17 samples (run as 24) equal the same samples alone",
+  async (gpu) => {
+    const d = new GpuDenoiser(gpu, model(gpu));
+    const L = d.L;
+    const seeds = Array.from({ length: 17 }, (_, i) => 40 + i);
+    const labels = seeds.map((s) => s % 4);
+    const batch = await d.sample({ sampler: "ddpm", steps: 3, seeds, labels });
+    for (const i of [0, 16]) {
+      const one = { sampler: "ddpm", steps: 3, seeds: [seeds[i]], labels: [labels[i]] };
+      const diff = maxDiff((await d.sample(one)).x0, batch.x0.subarray(i * L, (i + 1) * L));
+      assert(diff <= 1e-6, `sample ${i}: ${diff}`);
+    }
+  },
+);
+
 gpuTest("GpuDenoiser.sample() refuses bad jobs with the reason", async (gpu) => {
   const d = new GpuDenoiser(gpu, model(gpu));
   await rejects(

@@ -3,7 +3,8 @@
  * the per-sample Philox stream (or given), then every step (timestep copy, network forward,
  * sampler update, step noise) recorded into one program and submitted at once, with a single
  * readback of the result. A sample depends only on its own seed and condition, never on the
- * batch it runs in (batches are padded up to a power of two with throwaway samples).
+ * batch it runs in (batches are padded to their bucket size, see GpuDenoiser.bucket, with throwaway
+ * samples).
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
 import { GpuNoise, GpuSampler } from "../diffusion/gpu_step.ts";
@@ -90,9 +91,15 @@ export class GpuDenoiser {
   /** Most recorded programs kept; older ones are evicted and their buffers destroyed. */
   static readonly maxPrograms: number = MAX_PROGRAMS;
 
-  /** The padded batch size for n samples. */
+  /**
+   * The padded batch size for n samples: powers of two up to 8, then multiples of 8. Each size
+   * gets its own graph and programs, so sizes are few; past 8 they are multiples of 8 rather than
+   * powers of two because a crowd of clients often leaves batches of 20-30 (a batch of 20 runs as
+   * 24, ~20% less work than 32).
+   */
   static bucket(n: number): number {
-    return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+    const m = Math.max(1, n);
+    return m <= 8 ? 2 ** Math.ceil(Math.log2(m)) : Math.ceil(m / 8) * 8;
   }
 
   async #graph(B: number): Promise<DiTGraph> {
