@@ -15,7 +15,7 @@ import { loadImageFolder } from "../data/folder.ts";
 import { type Dataset, splitDataset } from "../data/dataset.ts";
 import { modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
-import { SAMPLERS } from "../sample/samplers.ts";
+import { samplerName, SAMPLERS } from "../sample/samplers.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { fitLinearClassifier, poolFeatures, score } from "../eval/class_score.ts";
 
@@ -64,9 +64,7 @@ async function main(): Promise<number> {
   const steps = intFlag(values.steps, "steps", 50, 1);
   const seed = intFlag(values.seed, "seed", 1000);
   const pool = intFlag(values.pool, "pool", 4, 1);
-  if (!SAMPLERS.includes(values.sampler as typeof SAMPLERS[number])) {
-    throw new Error(`Unknown sampler "${values.sampler}"; known: ${SAMPLERS.join(", ")}`);
-  }
+  samplerName(values.sampler!); // checked before any checkpoint is read
   const path = latestCheckpoint(values.ckpt);
   const meta = await loadCheckpoint(path);
   const cfg = meta.config;

@@ -8,7 +8,7 @@ import { intFlag } from "./flags.ts";
 import { Gpu } from "../gpu/gpu.ts";
 import { modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
-import { SAMPLERS } from "../sample/samplers.ts";
+import { samplerName, SAMPLERS } from "../sample/samplers.ts";
 import { gridPng } from "../data/grid.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
@@ -48,9 +48,7 @@ async function main(): Promise<number> {
   const n = intFlag(values.n, "n", 8, 1);
   const steps = intFlag(values.steps, "steps", 20);
   const seed = intFlag(values.seed, "seed", 0);
-  if (!SAMPLERS.includes(values.sampler as typeof SAMPLERS[number])) {
-    throw new Error(`Unknown sampler "${values.sampler}"; known: ${SAMPLERS.join(", ")}`);
-  }
+  samplerName(values.sampler!); // checked before any checkpoint is read
   const path = latestCheckpoint(values.ckpt);
   const meta = await loadCheckpoint(path);
   const cfg = meta.config;

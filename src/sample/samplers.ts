@@ -10,12 +10,20 @@ export const SAMPLERS = ["ddim", "ddim-eta1", "dpm++2m", "ddpm"] as const;
 /** One of {@linkcode SAMPLERS}. */
 export type SamplerName = typeof SAMPLERS[number];
 
+/** `name` as a {@linkcode SamplerName}, or throws listing the known ones. */
+export function samplerName(name: string): SamplerName {
+  if (!(SAMPLERS as readonly string[]).includes(name)) {
+    throw new Error(`Unknown sampler "${name}"; known: ${SAMPLERS.join(", ")}`);
+  }
+  return name as SamplerName;
+}
+
 /** Builds a sampler by name, or throws listing the known ones. */
 export function makeSampler(
   name: string,
   betaSchedule: BetaSchedule = "squaredcos_cap_v2",
 ): Sampler {
-  switch (name) {
+  switch (samplerName(name)) {
     case "ddim":
       return new DdimSampler({ betaSchedule });
     case "ddim-eta1":
@@ -31,8 +39,6 @@ export function makeSampler(
       );
     case "ddpm":
       return new DdpmSampler({ betaSchedule });
-    default:
-      throw new Error(`Unknown sampler "${name}"; known: ${SAMPLERS.join(", ")}`);
   }
 }
 
