@@ -4,7 +4,7 @@
  * textures, ~20x faster there), storage buffers with workgroup tiles on real GPUs.
  */
 import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
-import { createTexture, MAX_LAYERS, MAX_ROWS, scratchTexture } from "./textures.ts";
+import { createTexture, MAX_ROWS, scratchTexture } from "./textures.ts";
 
 /** nt: A [M,K] B [N,K]; nn: A [M,K] B [K,N]; tn: A [K,M] B [K,N] (row-major, per batch). */
 export type Variant = "nt" | "nn" | "tn";
@@ -269,8 +269,9 @@ export async function matmul(p: Program, args: MatmulArgs): Promise<void> {
     return;
   }
   if (N > MAX_ROWS) throw new Error(`Matmul N = ${N} exceeds ${MAX_ROWS}`);
-  if (batch[0] * batch[1] > MAX_LAYERS) {
-    throw new Error(`Matmul batch ${batch[0] * batch[1]} exceeds ${MAX_LAYERS}`);
+  const maxLayers = p.gpu.device.limits.maxTextureArrayLayers;
+  if (batch[0] * batch[1] > maxLayers) {
+    throw new Error(`Matmul batch ${batch[0] * batch[1]} exceeds ${maxLayers} texture layers`);
   }
   await matmulTexture(p, args, batch);
 }

@@ -6,8 +6,6 @@ import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
 
 /** Rows per texture (maxTextureDimension2D is 8192 on many GPUs, 16384 on llvmpipe). */
 export const MAX_ROWS = 8192;
-/** Layers per texture array. */
-export const MAX_LAYERS = 2048;
 
 const pools = new WeakMap<Gpu, Map<string, GPUTexture>>();
 
