@@ -1,7 +1,8 @@
 /**
- * Parameter initialisation as the official DiT's initialize_weights (Xavier-uniform Linear
- * weights, zero biases, N(0, 0.02) embeddings, adaLN-Zero: modulation and final layer zero),
- * with a seeded generator so that a seed gives the same model every time.
+ * Parameter initialisation as upstream, with a seeded generator so that a seed gives the same
+ * model every time. Official DiT (initialize_weights): Xavier-uniform Linear weights, zero biases,
+ * N(0, 0.02) embeddings. Seed (dit.py): PyTorch's module defaults (Linear and Conv U(+-1/sqrt(fan_in))
+ * for weight and bias, Embedding N(0, 1)). Both: adaLN-Zero, modulation and final layer zero.
  */
 import { posEmbed2dSinCos, posEmbedSeedInit } from "../reference/posembed.ts";
 import type { ParamEntry, ParamLayout } from "./layout.ts";
@@ -45,10 +46,11 @@ function fill(e: ParamEntry, out: Float32Array, rng: InitRng, layout: ParamLayou
       for (let i = 0; i < v.length; i++) v[i] = (2 * rng.uniform() - 1) * a;
       return;
     }
-    case "dwconv-default": {
-      // kaiming_uniform(a=sqrt(5)) gives bound 1/sqrt(fan_in); the bias uses the same bound.
-      const k = layout.cfg.dwKernel;
-      const bound = 1 / Math.sqrt(layout.cfg.input.kind === "image" ? k * k : k);
+    case "normal1":
+      for (let i = 0; i < v.length; i++) v[i] = rng.normal();
+      return;
+    case "torch-default": {
+      const bound = 1 / Math.sqrt(e.fanIn!);
       for (let i = 0; i < v.length; i++) v[i] = (2 * rng.uniform() - 1) * bound;
       return;
     }

@@ -6,15 +6,22 @@
  */
 import { dims, type DiTConfig } from "./config.ts";
 
-/** How a parameter is initialised (as the official DiT's initialize_weights). */
+/**
+ * How a parameter is initialised: the official DiT's initialize_weights for "official", the seed's
+ * dit.py (PyTorch's module defaults, then zeros for every adaLN_modulation and the final linear)
+ * for "seed".
+ */
 export type InitKind =
   | "xavier" // Linear weight [out, in]: xavier_uniform
   | "xavier-flat" // conv patch weight: xavier_uniform on w.view(out, -1)
   | "zero"
   | "normal0.02"
+  | "normal1" // nn.Embedding's default
   | "pos-sincos-2d" // official fixed 2-D sin-cos
   | "pos-seed" // seed's interleaved 1-D sin/cos init (learnable)
-  | "dwconv-default"; // PyTorch Conv2d default init (kaiming_uniform a=sqrt(5)), fan_in = k*k
+  // PyTorch's Linear/Conv default for weight and bias alike: kaiming_uniform(a=sqrt(5)) gives
+  // U(-b, b) with b = 1/sqrt(fanIn), fanIn = the weight's inputs per output.
+  | "torch-default";
 
 /** One tensor of the layout. */
 export interface ParamEntry {
@@ -28,6 +35,8 @@ export interface ParamEntry {
   offset: number;
   /** How the tensor is initialised. */
   init: InitKind;
+  /** Inputs per output of the layer (only for "torch-default"). */
+  fanIn?: number;
   /** True when it lives in the trainable params buffer, false for the frozen buffer. */
   trainable: boolean;
 }
@@ -142,45 +151,58 @@ export class ParamLayout {
     const n = this.names = paramNames(cfg);
     const D = d.D;
     const seed = cfg.arch === "seed";
-    const add = (name: string, shape: number[], init: InitKind, trainable = true) => {
+    const add = (
+      name: string,
+      shape: number[],
+      init: InitKind,
+      trainable = true,
+      fanIn?: number,
+    ) => {
       const size = shape.reduce((a, b) => a * b, 1);
       const offset = trainable ? this.paramsSize : this.frozenSize;
       const padded = Math.ceil(size / 64) * 64;
       if (trainable) this.paramsSize += padded;
       else this.frozenSize += padded;
-      const e = { name, shape, size, offset, init, trainable };
+      const e: ParamEntry = { name, shape, size, offset, init, trainable };
+      if (fanIn !== undefined) e.fanIn = fanIn;
       this.entries.push(e);
       this.byName.set(name, e);
     };
+    // A Linear's weight [out, in] and bias [out]: PyTorch's defaults in the seed, the official
+    // DiT's xavier weight / zero bias otherwise (or `officialW` for its N(0, 0.02) MLPs).
+    const linear = (
+      w: string,
+      b: string,
+      out: number,
+      inp: number,
+      officialW: InitKind = "xavier",
+    ) => {
+      add(w, [out, inp], seed ? "torch-default" : officialW, true, inp);
+      add(b, [out], seed ? "torch-default" : "zero", true, inp);
+    };
     add(n.pos, [1, d.T, D], seed ? "pos-seed" : "pos-sincos-2d", seed);
     const img = cfg.input.kind === "image";
-    const xShape = img && !seed ? [D, cfg.input.channels, cfg.patchSize, cfg.patchSize] : [D, d.F];
-    add(n.xW, xShape, "xavier-flat");
-    add(n.xB, [D], "zero");
-    add(n.t1W, [D, d.tFreq], "normal0.02");
-    add(n.t1B, [D], "zero");
-    add(n.t2W, [D, D], "normal0.02");
-    add(n.t2B, [D], "zero");
-    if (n.yTable) add(n.yTable, [d.labelRows, D], "normal0.02");
-    if (n.cW && cfg.condition.kind === "vector") {
-      add(n.cW, [D, cfg.condition.dim], "xavier");
-      add(n.cB!, [D], "zero");
-    }
+    if (img && !seed) {
+      add(n.xW, [D, cfg.input.channels, cfg.patchSize, cfg.patchSize], "xavier-flat");
+      add(n.xB, [D], "zero");
+    } else linear(n.xW, n.xB, D, d.F, "xavier-flat");
+    linear(n.t1W, n.t1B, D, d.tFreq, "normal0.02");
+    linear(n.t2W, n.t2B, D, D, "normal0.02");
+    if (n.yTable) add(n.yTable, [d.labelRows, D], seed ? "normal1" : "normal0.02");
+    if (n.cW && cfg.condition.kind === "vector") linear(n.cW, n.cB!, D, cfg.condition.dim);
     for (const b of n.blocks) {
-      add(b.qkvW, [3 * D, D], "xavier");
-      add(b.qkvB, [3 * D], "zero");
-      add(b.projW, [D, D], "xavier");
-      add(b.projB, [D], "zero");
-      add(b.fc1W, [d.hidden4, D], "xavier");
-      add(b.fc1B, [d.hidden4], "zero");
+      linear(b.qkvW, b.qkvB, 3 * D, D);
+      linear(b.projW, b.projB, D, D);
+      linear(b.fc1W, b.fc1B, d.hidden4, D);
       // dit.py declares c_proj before depthwise_conv, as the state dict lists them.
-      add(b.fc2W, [D, d.hidden4], "xavier");
-      add(b.fc2B, [D], "zero");
+      linear(b.fc2W, b.fc2B, D, d.hidden4);
       if (b.dwW) {
-        // Conv2d over the token grid for images, Conv1d over the sequence for token inputs.
+        // Conv2d over the token grid for images, Conv1d over the sequence for token inputs;
+        // PyTorch's default init in both architectures (the official DiT has no such conv).
         const k = cfg.dwKernel;
-        add(b.dwW, img ? [d.hidden4, 1, k, k] : [d.hidden4, 1, k], "dwconv-default");
-        add(b.dwB!, [d.hidden4], "dwconv-default");
+        const fan = img ? k * k : k;
+        add(b.dwW, img ? [d.hidden4, 1, k, k] : [d.hidden4, 1, k], "torch-default", true, fan);
+        add(b.dwB!, [d.hidden4], "torch-default", true, fan);
       }
       add(b.adaW, [6 * D, D], "zero");
       add(b.adaB, [6 * D], "zero");
