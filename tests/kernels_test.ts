@@ -812,6 +812,43 @@ for (const family of FAMILIES) {
       });
     }
   }, { matmul: family });
+
+  gpuTest(
+    `attentionForward() for inference matches reference (${family} kernels)`,
+    async (gpu, t) => {
+      const rng = new Rng(501);
+      const geoms = [
+        { N: 2, T: 64, D: 128, H: 4 }, // the small preset's layer
+        { N: 3, T: 17, D: 64, H: 4 }, // head width 16; a partial block of queries and of keys
+        { N: 1, T: 70, D: 64, H: 1 }, // head width 64, the fused kernel's widest
+        { N: 2, T: 9, D: 192, H: 2 }, // head width 96: not fused anywhere
+        { N: 2, T: 12, D: 24, H: 2 }, // 3D not a multiple of 64: not fused anywhere
+      ];
+      for (const g of geoms) {
+        await t.step(`N=${g.N} T=${g.T} D=${g.D} H=${g.H}`, async () => {
+          const { N, T, D, H } = g;
+          const hd = D / H;
+          const fusable = family === "texture" && hd <= 32 && (3 * D) % 64 === 0;
+          const st = attentionState(gpu, g, "attn", false);
+          assert.equal(st.fused, fusable);
+          assert.equal(st.chunks.length, fusable ? 0 : 1);
+          // Scores spread over several units, so that the softmax is far from uniform.
+          const qkv = rand(rng, N * T * 3 * D).map((x) => 3 * x);
+          const out = gpu.tensor([N, T, D], "out");
+          await exec(gpu, (p) => attentionForward(p, st, up(gpu, qkv, "qkv"), out));
+          const [gOut] = await gpu.read(out);
+          assertClose("out", gOut, ref.attention(qkv, N, T, D, H).out, FWD_TOL);
+          if (st.fused) {
+            await assert.rejects(
+              () => exec(gpu, (p) => attentionBackward(p, st, up(gpu, qkv), out, out)),
+              /made for inference/,
+            );
+          }
+        });
+      }
+    },
+    { matmul: family },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
  * Multi-head self-attention core on qkv [N, T, 3D] (q|k|v, heads contiguous hd = D/H slices):
  * out [N, T, D] = softmax(q k^T / sqrt(hd)) v, run as batched matmuls over (sample, head) with
  * the score matrices split into chunks of samples so that no binding exceeds `maxChunkBytes`.
- * The probabilities are kept (one buffer per chunk) for the backward.
+ * The probabilities are kept (one buffer per chunk) for the backward. Inference on texture
+ * adapters runs one fused kernel instead (kernels/attention_fused.wgsl) and keeps no scores.
  */
-import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
+import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
 import { matmul } from "./matmul.ts";
 import { softmaxBackward, softmaxForward } from "./misc.ts";
+import { canCopyRows, canCopyRowsOf, copyRows } from "./textures.ts";
 
 /** Attention geometry. */
 export interface AttnGeom {
@@ -16,23 +18,44 @@ export interface AttnGeom {
   H: number;
 }
 
-/** Saved state of one attention layer: probabilities per chunk of samples. */
+/**
+ * Saved state of one attention layer: probabilities per chunk of samples, or none where the
+ * forward runs fused (inference on a texture adapter).
+ */
 export interface AttnState {
   geom: AttnGeom;
+  /** True when the forward runs as the fused kernel (no probabilities, no backward). */
+  fused: boolean;
   chunks: { n0: number; n: number; probs: Tensor; scratch: Tensor }[];
+}
+
+/**
+ * Whether an inference forward of this geometry can run fused here: texture kernels, head width
+ * a multiple of 4 up to 32 (the kernel's register arrays; wider heads compile slowly), and qkv
+ * [N, T, 3D] copyable into a texture in one command.
+ */
+export function canFuseAttention(gpu: Gpu, g: AttnGeom): boolean {
+  const hd = g.D / g.H;
+  return hd % 4 === 0 && hd <= 32 && canCopyRowsOf(gpu, g.N, g.T, 3 * g.D);
 }
 
 /** Score chunks stay at or below 64 MiB, well inside the 128 MiB binding limit. */
 const CHUNK_BYTES = 64 * 1024 * 1024;
 
-/** Allocates the per-chunk probability buffers for one attention layer. */
+/**
+ * The state of one attention layer: per-chunk probability buffers (with gradient scratch when
+ * `training`), none for an inference forward that runs fused (see {@linkcode canFuseAttention};
+ * `fuse: false` keeps the unfused path, for comparison).
+ */
 export function attentionState(
   gpu: Gpu,
   g: AttnGeom,
   label: string,
-  withScratch: boolean,
+  training: boolean,
+  fuse = true,
 ): AttnState {
   if (g.D % g.H) throw new Error(`Width ${g.D} is not divisible by ${g.H} heads`);
+  if (!training && fuse && canFuseAttention(gpu, g)) return { geom: g, fused: true, chunks: [] };
   const perSample = g.H * g.T * g.T * 4;
   if (perSample > CHUNK_BYTES) {
     throw new Error(`Attention over ${g.T} tokens needs ${perSample} bytes per sample`);
@@ -46,12 +69,12 @@ export function attentionState(
       n0,
       n,
       probs: gpu.tensor(shape, `${label}.probs${n0}`),
-      scratch: withScratch
+      scratch: training
         ? gpu.tensor(shape, `${label}.dprobs${n0}`)
         : gpu.tensor([1], `${label}.none`),
     });
   }
-  return { geom: g, chunks };
+  return { geom: g, fused: false, chunks };
 }
 
 /** out = attention(qkv); saves probabilities into `st`. */
@@ -64,6 +87,7 @@ export async function attentionForward(
   const { T, D, H } = st.geom;
   const hd = D / H;
   const scale = 1 / Math.sqrt(hd);
+  if (st.fused) return await attentionFused(p, st.geom, qkv, out);
   for (const ch of st.chunks) {
     const q = { t: qkv, off: ch.n0 * T * 3 * D, s1: T * 3 * D, s2: hd, ld: 3 * D };
     const k = { ...q, off: q.off + D };
@@ -77,6 +101,19 @@ export async function attentionForward(
   }
 }
 
+/** The fused inference forward: one copy of qkv into a texture, one dispatch. */
+async function attentionFused(p: Program, g: AttnGeom, qkv: Tensor, out: Tensor): Promise<void> {
+  const { N, T, D, H } = g;
+  if (!canCopyRows(p.gpu, qkv, N, T, 3 * D)) {
+    throw new Error("Fused attention: qkv does not start on a texel; use an unfused state");
+  }
+  const tex = copyRows(p, qkv, N, T, 3 * D, "attention-qkv");
+  const hd = D / H;
+  const kernel = await p.gpu.kernel("attention_fused");
+  const params = p.gpu.uniform([T, D / 4, hd / 4, f32(1 / Math.sqrt(hd))], "attention-params");
+  p.dispatch(kernel, [tex, out, { buffer: params }], [Math.ceil(T / 64), H, N]);
+}
+
 /** dqkv = d attention / d qkv given dout [N, T, D]. */
 export async function attentionBackward(
   p: Program,
@@ -85,6 +122,7 @@ export async function attentionBackward(
   dout: Tensor,
   dqkv: Tensor,
 ): Promise<void> {
+  if (st.fused) throw new Error("attentionBackward: this state was made for inference (fused)");
   const { T, D, H } = st.geom;
   const hd = D / H;
   const scale = 1 / Math.sqrt(hd);

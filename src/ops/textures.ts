@@ -53,9 +53,14 @@ export function scratchTexture(
  * a texel-aligned start, and within the device's texture limits.
  */
 export function canCopyRows(gpu: Gpu, t: Tensor, samples: number, rows: number, C: number) {
+  return t.offset % 4 === 0 && canCopyRowsOf(gpu, samples, rows, C);
+}
+
+/** {@linkcode canCopyRows} for any texel-aligned tensor of that geometry. */
+export function canCopyRowsOf(gpu: Gpu, samples: number, rows: number, C: number) {
   const l = gpu.device.limits;
-  return gpu.info.matmul === "texture" && C % 64 === 0 && t.offset % 4 === 0 &&
-    samples <= l.maxTextureArrayLayers && Math.max(rows, C / 4) <= l.maxTextureDimension2D;
+  return gpu.info.matmul === "texture" && C % 64 === 0 && samples <= l.maxTextureArrayLayers &&
+    Math.max(rows, C / 4) <= l.maxTextureDimension2D;
 }
 
 /**
