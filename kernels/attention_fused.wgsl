@@ -23,6 +23,12 @@ const MAX_HD4 = 8u;
 
 fn texel(x: u32, t: u32, n: i32) -> vec4f { return textureLoad(qkv, vec2u(x, t), n); }
 
+// Row i of a 4-row group: acc[i] * corr[i] + sum over the block's keys jj of v_jj * pt[i][jj].
+fn rescaleAdd(acc: mat4x4f, corr: vec4f, vt: mat4x4f, pt: mat4x4f) -> mat4x4f {
+  return mat4x4f(fma(acc[0], vec4f(corr.x), vt * pt[0]), fma(acc[1], vec4f(corr.y), vt * pt[1]),
+    fma(acc[2], vec4f(corr.z), vt * pt[2]), fma(acc[3], vec4f(corr.w), vt * pt[3]));
+}
+
 @compute @workgroup_size(8)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let T = P.T;
@@ -91,18 +97,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       // vt[jj] = v_{j0 + jj} texel c; vt * w sums the 4 keys' texels with weights w.
       let vt = mat4x4f(texel(vx + c, keys.x, n), texel(vx + c, keys.y, n),
         texel(vx + c, keys.z, n), texel(vx + c, keys.w, n));
-      var a = acca[c];
-      a[0] = fma(a[0], vec4f(ca.x), vt * pta[0]);
-      a[1] = fma(a[1], vec4f(ca.y), vt * pta[1]);
-      a[2] = fma(a[2], vec4f(ca.z), vt * pta[2]);
-      a[3] = fma(a[3], vec4f(ca.w), vt * pta[3]);
-      acca[c] = a;
-      var b = accb[c];
-      b[0] = fma(b[0], vec4f(cb.x), vt * ptb[0]);
-      b[1] = fma(b[1], vec4f(cb.y), vt * ptb[1]);
-      b[2] = fma(b[2], vec4f(cb.z), vt * ptb[2]);
-      b[3] = fma(b[3], vec4f(cb.w), vt * ptb[3]);
-      accb[c] = b;
+      acca[c] = rescaleAdd(acca[c], ca, vt, pta);
+      accb[c] = rescaleAdd(accb[c], cb, vt, ptb);
     }
   }
   let ia = 1.0 / la;
