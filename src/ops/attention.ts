@@ -44,18 +44,16 @@ const CHUNK_BYTES = 64 * 1024 * 1024;
 
 /**
  * The state of one attention layer: per-chunk probability buffers (with gradient scratch when
- * `training`), none for an inference forward that runs fused (see {@linkcode canFuseAttention};
- * `fuse: false` keeps the unfused path, for comparison).
+ * `training`), none for an inference forward that runs fused (see {@linkcode canFuseAttention}).
  */
 export function attentionState(
   gpu: Gpu,
   g: AttnGeom,
   label: string,
   training: boolean,
-  fuse = true,
 ): AttnState {
   if (g.D % g.H) throw new Error(`Width ${g.D} is not divisible by ${g.H} heads`);
-  if (!training && fuse && canFuseAttention(gpu, g)) return { geom: g, fused: true, chunks: [] };
+  if (!training && canFuseAttention(gpu, g)) return { geom: g, fused: true, chunks: [] };
   const perSample = g.H * g.T * g.T * 4;
   if (perSample > CHUNK_BYTES) {
     throw new Error(`Attention over ${g.T} tokens needs ${perSample} bytes per sample`);
@@ -77,7 +75,7 @@ export function attentionState(
   return { geom: g, fused: false, chunks };
 }
 
-/** out = attention(qkv); saves probabilities into `st`. */
+/** out = attention(qkv); saves probabilities into `st` (unless it runs fused). */
 export async function attentionForward(
   p: Program,
   st: AttnState,
