@@ -145,6 +145,15 @@ Deno.test("progress", async (t) => {
     assert.equal(out[0], "train 5/10 loss 0.1235 64.0 samples/s elapsed 3s ETA 3s\n");
     assert.equal(out[1], "train 10/10 loss 0.1235 64.0 samples/s elapsed 5s\n");
   });
+  await t.step("updates every K steps: the rate counts every step since startStep", () => {
+    let now = 0;
+    const { out, sink: s } = sink(false);
+    // A resumed run from step 100, reporting every 10 steps, 10 steps per second.
+    const p = new Progress({ total: 200, every: 10, sink: s, now: () => now, startStep: 100 });
+    now += 1000;
+    p.update(110, { samples: 160 });
+    assert.equal(out[0], "110/200 160.0 samples/s elapsed 1s ETA 9s\n");
+  });
   await t.step("terminal redraws in place", () => {
     let now = 0;
     const { out, sink: s } = sink(true);

@@ -498,7 +498,7 @@ export class Trainer {
     const enc = new TextEncoder();
     const progress = hooks.quiet
       ? null
-      : new Progress({ total: o.steps, label: "train", every: o.logEvery });
+      : new Progress({ total: o.steps, label: "train", every: o.logEvery, startStep: this.step });
     const t0 = performance.now();
     let lastLoss = NaN;
     let lastVal: number | null = null;

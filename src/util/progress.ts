@@ -28,6 +28,12 @@ export interface ProgressOptions {
   sink?: ProgressSink;
   /** clock in milliseconds (default `performance.now`) */
   now?: () => number;
+  /**
+   * steps already done when the clock starts (0 for a fresh run, the checkpoint's step when
+   * resuming); by default the step before the first update, which undercounts when updates come
+   * every few steps
+   */
+  startStep?: number;
 }
 
 /** Values reported with a step. */
@@ -90,11 +96,12 @@ export class Progress {
     this.#sink = options.sink ?? stdoutSink();
     this.#now = options.now ?? (() => performance.now());
     this.#start = this.#now();
+    if (options.startStep !== undefined) this.#startStep = options.startStep;
   }
 
   /**
    * Reports that `step` steps (1-based count, may start above 1 when resuming) are done. Rates and
-   * ETA count only the steps and samples since the first update.
+   * ETA count only the steps and samples since the clock started (see `startStep`).
    */
   update(step: number, info: ProgressUpdate = {}): void {
     if (this.#startStep < 0) this.#startStep = step - 1;
