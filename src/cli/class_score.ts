@@ -13,7 +13,7 @@ import { Gpu } from "../gpu/gpu.ts";
 import { loadEmojiDataset } from "../data/emoji.ts";
 import { loadImageFolder } from "../data/folder.ts";
 import { type Dataset, splitDataset } from "../data/dataset.ts";
-import { modelFromCheckpoint } from "../sample/load.ts";
+import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { samplerName, SAMPLERS } from "../sample/samplers.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
@@ -104,9 +104,7 @@ async function main(): Promise<number> {
   // Samples: n per class, the same seeds in every class (as in the trainer's grids).
   const gpu = await Gpu.create();
   const model = modelFromCheckpoint(gpu, meta, { ema: !values.raw });
-  const schedule = (meta.trainer.options as { betaSchedule?: "squaredcos_cap_v2" | "linear" })
-    ?.betaSchedule ?? "squaredcos_cap_v2";
-  const denoiser = new GpuDenoiser(gpu, model, schedule);
+  const denoiser = new GpuDenoiser(gpu, model, checkpointSchedule(meta));
   const L = shape[0] * shape[1] * shape[2];
   const genFeats: Float32Array[] = [];
   const genLabels: number[] = [];

@@ -1,5 +1,6 @@
 /** Loading a model for inference from a checkpoint (EMA weights when present). */
 import type { Gpu } from "../gpu/gpu.ts";
+import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { DiTModel } from "../model/model.ts";
 import { loadCheckpoint, type LoadedCheckpoint } from "../train/checkpoint.ts";
 
@@ -33,4 +34,10 @@ export function modelFromCheckpoint(
     gpu.write(model.params, ema);
   }
   return model;
+}
+
+/** The beta schedule the checkpoint was trained with (squaredcos_cap_v2 when it does not say). */
+export function checkpointSchedule(ck: LoadedCheckpoint): BetaSchedule {
+  const options = ck.trainer.options as { betaSchedule?: BetaSchedule } | undefined;
+  return options?.betaSchedule ?? "squaredcos_cap_v2";
 }

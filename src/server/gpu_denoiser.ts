@@ -13,7 +13,8 @@ import { Gpu } from "../gpu/gpu.ts";
 import { preset } from "../model/config.ts";
 import { DiTModel } from "../model/model.ts";
 import { NoiseDomain, philoxNormal } from "../diffusion/philox.ts";
-import { modelFromCheckpoint } from "../sample/load.ts";
+import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
+import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { SAMPLERS } from "../sample/samplers.ts";
 import { listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
@@ -158,13 +159,11 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
   const ckpt = opts.ckpt ?? newestCheckpoint();
   let model: DiTModel;
   let name: string;
-  let schedule: "squaredcos_cap_v2" | "linear" = "squaredcos_cap_v2";
+  let schedule: BetaSchedule = "squaredcos_cap_v2";
   if (ckpt) {
     const ck = await loadCheckpoint(ckpt);
     model = modelFromCheckpoint(gpu, ck);
-    const trainer = ck.trainer;
-    schedule = (trainer.options as { betaSchedule?: typeof schedule } | undefined)?.betaSchedule ??
-      schedule;
+    schedule = checkpointSchedule(ck);
     name = ckpt;
   } else {
     console.warn(
