@@ -82,10 +82,10 @@ export async function attentionForward(
   qkv: Tensor,
   out: Tensor,
 ): Promise<void> {
+  if (st.fused) return await attentionFused(p, st.geom, qkv, out);
   const { T, D, H } = st.geom;
   const hd = D / H;
   const scale = 1 / Math.sqrt(hd);
-  if (st.fused) return await attentionFused(p, st.geom, qkv, out);
   for (const ch of st.chunks) {
     const q = { t: qkv, off: ch.n0 * T * 3 * D, s1: T * 3 * D, s2: hd, ld: 3 * D };
     const k = { ...q, off: q.off + D };
