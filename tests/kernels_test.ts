@@ -820,6 +820,7 @@ for (const family of FAMILIES) {
       const geoms = [
         { N: 2, T: 64, D: 128, H: 4 }, // the small preset's layer
         { N: 3, T: 17, D: 64, H: 4 }, // head width 16; a partial block of queries and of keys
+        { N: 2, T: 5, D: 192, H: 16 }, // head width 12: three of the kernel's eight texel slots
         { N: 1, T: 70, D: 64, H: 2 }, // head width 32, the fused kernel's widest; T past 64
         { N: 2, T: 9, D: 64, H: 1 }, // head width 64: not fused anywhere
         { N: 2, T: 12, D: 24, H: 2 }, // 3D not a multiple of 64: not fused anywhere

@@ -107,8 +107,8 @@ async function attentionFused(p: Program, g: AttnGeom, qkv: Tensor, out: Tensor)
   }
   const tex = copyRows(p, qkv, N, T, 3 * D, "attention-qkv");
   const hd = D / H;
-  const kernel = await p.gpu.kernel("attention_fused");
-  const params = p.gpu.uniform([T, D / 4, hd / 4, f32(1 / Math.sqrt(hd))], "attention-params");
+  const kernel = await p.gpu.kernel("attention_fused", { HD4: hd / 4 });
+  const params = p.gpu.uniform([T, D / 4, f32(1 / Math.sqrt(hd)), 0], "attention-params");
   p.dispatch(kernel, [tex, out, { buffer: params }], [Math.ceil(T / 64), H, N]);
 }
 
