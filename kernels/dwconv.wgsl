@@ -19,7 +19,10 @@
 // buffer loads, which it runs as a per-lane loop. Binding 0 then gets a placeholder.
 // Bindings: 0 x (dy for the input gradient), 1 w, 2 bias, 3 dy (weight gradient), 4 out (y or dx),
 // 5 dw, 6 db, 7 partial sums [chunk, tap, ch4], 8 params, 9 x as a texture (X_TEX), 10 dy as a
-// texture (DY_TEX, weight gradient).
+// texture (DY_TEX, weight gradient), 11 w as vec4s (W4X4).
+// W4X4 (KH = KW = 4, the seed's kernel): each channel's 16 taps are four vec4 rows, so the 64
+// weights of an invocation's 4 channels are 16 vec4 loads instead of 64 scalar ones (llvmpipe runs
+// each storage load as a per-lane loop: those loads were ~a third of the forward's time there).
 
 struct Params {
   N: u32, H: u32, W: u32, C: u32,
@@ -30,6 +33,7 @@ struct Params {
 override ACCUMULATE: bool = false;
 override X_TEX: bool = false;
 override DY_TEX: bool = false; // the weight gradient reads dy from binding 10 likewise
+override W4X4: bool = false;
 
 @group(0) @binding(0) var<storage, read> x: array<vec4f>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -42,6 +46,7 @@ override DY_TEX: bool = false; // the weight gradient reads dy from binding 10 l
 @group(0) @binding(8) var<uniform> P: Params;
 @group(0) @binding(9) var xt: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(10) var dyt: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(11) var<storage, read> w4: array<vec4f>;
 
 fn weights4(ch4: u32, tap: u32) -> vec4f {
   let taps = P.KH * P.KW;
@@ -49,9 +54,17 @@ fn weights4(ch4: u32, tap: u32) -> vec4f {
   return vec4f(w[c * taps + tap], w[(c + 1u) * taps + tap], w[(c + 2u) * taps + tap], w[(c + 3u) * taps + tap]);
 }
 
+// W4X4: row tap i of channels 4 ch4 .. 4 ch4 + 3, [j] = tap (i, j) of the four channels.
+fn tapRow4(ch4: u32, i: u32) -> mat4x4f {
+  let r = 16u * ch4 + i; // channel c's row i is vec4 4c + i
+  return transpose(mat4x4f(w4[r], w4[r + 4u], w4[r + 8u], w4[r + 12u]));
+}
+
 // Weight of accumulator slot k (output column base + k) for row tap i: the forward pass meets
-// input column cc at tap j = KW-1-k, the transposed pass at j = k. Zero past the kernel.
-fn slotWeight(ch4: u32, i: u32, k: u32, KH: u32, KW: u32, flip: bool) -> vec4f {
+// input column cc at tap j = KW-1-k, the transposed pass at j = k. Zero past the kernel. row: the
+// tapRow4 of row i (W4X4; i and k are constants there, so row[j] needs no dynamic index).
+fn slotWeight(ch4: u32, i: u32, k: u32, KH: u32, KW: u32, flip: bool, row: mat4x4f) -> vec4f {
+  if (W4X4) { return row[select(3u - k, k, flip)]; }
   if (i >= KH || k >= KW) { return vec4f(0.0); }
   return weights4(ch4, i * KW + select(KW - 1u - k, k, flip));
 }
@@ -102,22 +115,32 @@ fn conv_rows(idx: u32, flip: bool) {
   let row = 2 * i32((idx / C4) % pairs);
   let n = idx / (C4 * pairs);
   let second = row + 1 < H;
-  let w00 = slotWeight(ch4, 0u, 0u, KH, KW, flip);
-  let w01 = slotWeight(ch4, 0u, 1u, KH, KW, flip);
-  let w02 = slotWeight(ch4, 0u, 2u, KH, KW, flip);
-  let w03 = slotWeight(ch4, 0u, 3u, KH, KW, flip);
-  let w10 = slotWeight(ch4, 1u, 0u, KH, KW, flip);
-  let w11 = slotWeight(ch4, 1u, 1u, KH, KW, flip);
-  let w12 = slotWeight(ch4, 1u, 2u, KH, KW, flip);
-  let w13 = slotWeight(ch4, 1u, 3u, KH, KW, flip);
-  let w20 = slotWeight(ch4, 2u, 0u, KH, KW, flip);
-  let w21 = slotWeight(ch4, 2u, 1u, KH, KW, flip);
-  let w22 = slotWeight(ch4, 2u, 2u, KH, KW, flip);
-  let w23 = slotWeight(ch4, 2u, 3u, KH, KW, flip);
-  let w30 = slotWeight(ch4, 3u, 0u, KH, KW, flip);
-  let w31 = slotWeight(ch4, 3u, 1u, KH, KW, flip);
-  let w32 = slotWeight(ch4, 3u, 2u, KH, KW, flip);
-  let w33 = slotWeight(ch4, 3u, 3u, KH, KW, flip);
+  var t0 = mat4x4f();
+  var t1 = mat4x4f();
+  var t2 = mat4x4f();
+  var t3 = mat4x4f();
+  if (W4X4) {
+    t0 = tapRow4(ch4, 0u);
+    t1 = tapRow4(ch4, 1u);
+    t2 = tapRow4(ch4, 2u);
+    t3 = tapRow4(ch4, 3u);
+  }
+  let w00 = slotWeight(ch4, 0u, 0u, KH, KW, flip, t0);
+  let w01 = slotWeight(ch4, 0u, 1u, KH, KW, flip, t0);
+  let w02 = slotWeight(ch4, 0u, 2u, KH, KW, flip, t0);
+  let w03 = slotWeight(ch4, 0u, 3u, KH, KW, flip, t0);
+  let w10 = slotWeight(ch4, 1u, 0u, KH, KW, flip, t1);
+  let w11 = slotWeight(ch4, 1u, 1u, KH, KW, flip, t1);
+  let w12 = slotWeight(ch4, 1u, 2u, KH, KW, flip, t1);
+  let w13 = slotWeight(ch4, 1u, 3u, KH, KW, flip, t1);
+  let w20 = slotWeight(ch4, 2u, 0u, KH, KW, flip, t2);
+  let w21 = slotWeight(ch4, 2u, 1u, KH, KW, flip, t2);
+  let w22 = slotWeight(ch4, 2u, 2u, KH, KW, flip, t2);
+  let w23 = slotWeight(ch4, 2u, 3u, KH, KW, flip, t2);
+  let w30 = slotWeight(ch4, 3u, 0u, KH, KW, flip, t3);
+  let w31 = slotWeight(ch4, 3u, 1u, KH, KW, flip, t3);
+  let w32 = slotWeight(ch4, 3u, 2u, KH, KW, flip, t3);
+  let w33 = slotWeight(ch4, 3u, 3u, KH, KW, flip, t3);
   var bias = vec4f(0.0);
   if (!flip) {
     let c = 4u * ch4;

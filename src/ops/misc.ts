@@ -241,6 +241,11 @@ function dwChunks(g: DwGeom): { rowsPerChunk: number; chunks: number } {
   return { rowsPerChunk, chunks: Math.ceil(rows / rowsPerChunk) };
 }
 
+/** 1 where the kernel is 4x4 (the seed's): the weights are then read as vec4s (W4X4). */
+function w4x4(g: DwGeom): number {
+  return g.KH === 4 && g.KW === 4 ? 1 : 0;
+}
+
 /** Checks a depthwise conv geometry (vec4 kernels: C % 4 == 0, kernels at most 4x4). */
 function checkDw(g: DwGeom): void {
   if (g.C % 4) throw new Error(`Depthwise conv needs channels divisible by 4, got ${g.C}`);
@@ -284,8 +289,8 @@ export async function dwconvForward(
     dwParams(g),
     g.N * Math.ceil(g.H / 2) * g.C / 4, // a pair of output rows each
     64,
-    { X_TEX: input.texture },
-    [input.tex, placeholderTexture(p.gpu)],
+    { X_TEX: input.texture, W4X4: w4x4(g) },
+    [input.tex, placeholderTexture(p.gpu), w],
   );
 }
 
@@ -315,8 +320,8 @@ export async function dwconvBackward(
     dwParams(g),
     g.N * Math.ceil(g.H / 2) * g.C / 4, // a pair of output rows each
     64,
-    { X_TEX: dyIn.texture },
-    [dyIn.tex, placeholderTexture(p.gpu)],
+    { X_TEX: dyIn.texture, W4X4: w4x4(g) },
+    [dyIn.tex, placeholderTexture(p.gpu), w],
   );
   // Weight and bias gradients: partial sums per chunk of sample rows (one invocation per row tap
   // and the bias), then their sum (one per tap and the bias).
@@ -330,7 +335,7 @@ export async function dwconvBackward(
     { X_TEX: xIn.texture, DY_TEX: dyIn.texture },
     "dwconv_backward_weight",
   );
-  const binds = [xIn.x, w, u, dyIn.x, o, o, o, part, { buffer: params }, xIn.tex, dyIn.tex];
+  const binds = [xIn.x, w, u, dyIn.x, o, o, o, part, { buffer: params }, xIn.tex, dyIn.tex, w];
   p.dispatch(partial, binds, [
     Math.ceil((g.C / 4) * (g.KH + 1) / 64),
     1,
@@ -338,7 +343,7 @@ export async function dwconvBackward(
   ]);
   const reduce = await p.gpu.kernel("dwconv", c, "dwconv_weight_reduce");
   const none = placeholderTexture(p.gpu);
-  p.dispatch(reduce, [u, w, u, u, o, dw, db, part, { buffer: params }, none, none], [
+  p.dispatch(reduce, [u, w, u, u, o, dw, db, part, { buffer: params }, none, none, w], [
     Math.ceil(lanes / 64),
   ]);
 }
