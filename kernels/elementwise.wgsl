@@ -8,7 +8,7 @@
 //   gelu_forward:  out = GELU_tanh(a)             (PyTorch approximate="tanh")
 //   gelu_backward: out = b * dGELU_tanh(a)
 //   add:           out = a + b
-//   add_bcast:     out = a + b[i % period]        (positional embedding over samples; scalar only)
+//   add_bcast:     out = a + b[i % period]        (positional embedding over samples)
 // ACCUMULATE adds into out instead of overwriting. P.n counts invocations' items: elements for
 // scalar entries, vec4s for the `4` entries.
 // Bindings: 0 a, 1 b (second operand / upstream gradient), 2 out, 3 a4, 4 b4, 5 out4, 6 params
@@ -18,6 +18,9 @@
 struct Params { n: u32, stride: u32, period: u32, _p: u32 }
 
 override ACCUMULATE: bool = false;
+// add_bcast's period as a pipeline constant (in items: elements, or vec4s for add_bcast4): a
+// remainder by a constant is a multiply and shift, by a uniform a per-lane divide on llvmpipe.
+override PERIOD: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -102,5 +105,11 @@ fn add4(@builtin(global_invocation_id) g: vec3u) {
 @compute @workgroup_size(256)
 fn add_bcast(@builtin(global_invocation_id) g: vec3u) {
   let i = index(g);
-  if (i < P.n) { put(i, a[i] + b[i % P.period]); }
+  if (i < P.n) { put(i, a[i] + b[i % PERIOD]); }
+}
+
+@compute @workgroup_size(256)
+fn add_bcast4(@builtin(global_invocation_id) g: vec3u) {
+  let i = index(g);
+  if (i < P.n) { put4(i, a4[i] + b4[i % PERIOD]); }
 }

@@ -17,17 +17,20 @@ async function run(
   expectSize(a, n, entry);
   const bb = b ?? a;
   // Four elements per invocation when every operand allows vec4 bindings (see elementwise.wgsl).
-  const vec4 = entry !== "add_bcast" && n % 4 === 0 && vec4Aligned(a, bb, out);
+  const vec4 = n % 4 === 0 && (entry !== "add_bcast" || period % 4 === 0) &&
+    vec4Aligned(a, bb, out);
   const items = vec4 ? n / 4 : n;
+  const constants: Record<string, number> = { ACCUMULATE: accumulate ? 1 : 0 };
+  if (entry === "add_bcast") constants.PERIOD = vec4 ? period / 4 : period;
   await launch(
     p,
     "elementwise",
     vec4 ? `${entry}4` : entry,
     scalarOrVec4(p, vec4, [a, bb], out),
-    (stride) => [items, stride, period, 0],
+    (stride) => [items, stride, 0, 0],
     items,
     256,
-    { ACCUMULATE: accumulate ? 1 : 0 },
+    constants,
   );
 }
 

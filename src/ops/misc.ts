@@ -125,7 +125,7 @@ export async function patchPermute(
     (stride) => [N, C, H, W, dims.p, stride, 0, 0],
     N * C * H * W,
     256,
-    { ORDER: order === "conv" ? 1 : 0 },
+    { ORDER: order === "conv" ? 1 : 0, C, H, W, PATCH: dims.p },
   );
 }
 
