@@ -41,6 +41,9 @@ override VEC4_OUT_T: bool = false; // C stored transposed (ldc = 1), M a multipl
 // (with VEC4_OUT, unbatched; res laid out as C from resOff, gate = columns gateOff.. of row m / T
 // of mod [B, modStride]).
 override GATED: bool = false;
+// GATED: tokens per sample (the T of params, as a constant: llvmpipe divides by a uniform lane by
+// lane, ~3% of a K = 128 gated product).
+override GATE_T: u32 = 1u;
 
 //! include activations
 
@@ -87,7 +90,7 @@ fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
       if (m + i < o.mEnd && n < o.nEnd) {
         let e = (m + i) * o.ldc + n;
         if (GATED) {
-          let gate = gmod4[(((m + i) / o.T) * o.modStride + o.gateOff + n) / 4u];
+          let gate = gmod4[(((m + i) / GATE_T) * o.modStride + o.gateOff + n) / 4u];
           col = fma(gate, col, res4[(o.resOff + e) / 4u]);
         }
         let j = (o.base + e) / 4u;

@@ -364,6 +364,8 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     VEC4_OUT: vec4Out ? 1 : 0,
     VEC4_OUT_T: vec4OutT ? 1 : 0,
     GATED: args.gated ? 1 : 0,
+    // The gate's sample row (m / T) divides by a constant (a multiply) instead of a uniform.
+    ...(args.gated ? { GATE_T: args.gated.T } : {}),
   });
   const g = args.gated;
   const none = gpu.dummyU32().binding;
