@@ -138,6 +138,61 @@ fn ln_forward4(@builtin(global_invocation_id) g: vec3u) {
   }
 }
 
+// ln_forward4r: as ln_forward4 for four rows of one sample per invocation (T a multiple of 4): the
+// two modulation vectors are loaded once for the four rows instead of once per row (llvmpipe runs
+// every storage access as a per-lane loop; those loads were half of the last pass). Same
+// arithmetic, in the same order, per row.
+@compute @workgroup_size(64)
+fn ln_forward4r(@builtin(global_invocation_id) g: vec3u) {
+  let r0 = 4u * (g.x + g.y * P.stride);
+  let C = P.C;
+  let C4 = C / 4u;
+  if (r0 >= P.R) { return; }
+  let b0 = r0 * C4;
+  let b1 = b0 + C4;
+  let b2 = b1 + C4;
+  let b3 = b2 + C4;
+  var s = mat4x4f(); // s[k]: row r0 + k
+  for (var c = 0u; c < C4; c++) {
+    s[0] += x4[b0 + c];
+    s[1] += x4[b1 + c];
+    s[2] += x4[b2 + c];
+    s[3] += x4[b3 + c];
+  }
+  let mu = vec4f(sum4(s[0]), sum4(s[1]), sum4(s[2]), sum4(s[3])) / f32(C);
+  var v = mat4x4f();
+  for (var c = 0u; c < C4; c++) {
+    let d0 = x4[b0 + c] - mu.x;
+    let d1 = x4[b1 + c] - mu.y;
+    let d2 = x4[b2 + c] - mu.z;
+    let d3 = x4[b3 + c] - mu.w;
+    v[0] += d0 * d0;
+    v[1] += d1 * d1;
+    v[2] += d2 * d2;
+    v[3] += d3 * d3;
+  }
+  let rs = inverseSqrt(vec4f(sum4(v[0]), sum4(v[1]), sum4(v[2]), sum4(v[3])) / f32(C) + P.eps);
+  let mb = (r0 / P.T) * P.modStride;
+  let scale = (mb + P.scaleOff) / 4u;
+  let shift = (mb + P.shiftOff) / 4u;
+  mean[r0] = mu.x;
+  mean[r0 + 1u] = mu.y;
+  mean[r0 + 2u] = mu.z;
+  mean[r0 + 3u] = mu.w;
+  rstd[r0] = rs.x;
+  rstd[r0 + 1u] = rs.y;
+  rstd[r0 + 2u] = rs.z;
+  rstd[r0 + 3u] = rs.w;
+  for (var c = 0u; c < C4; c++) {
+    let sc = 1.0 + mod4[scale + c];
+    let sh = mod4[shift + c];
+    out4[b0 + c] = (x4[b0 + c] - mu.x) * rs.x * sc + sh;
+    out4[b1 + c] = (x4[b1 + c] - mu.y) * rs.y * sc + sh;
+    out4[b2 + c] = (x4[b2 + c] - mu.z) * rs.z * sc + sh;
+    out4[b3 + c] = (x4[b3 + c] - mu.w) * rs.w * sc + sh;
+  }
+}
+
 @compute @workgroup_size(64)
 fn ln_backward4(@builtin(global_invocation_id) g: vec3u) {
   let r = g.x + g.y * P.stride;

@@ -986,6 +986,7 @@ const LN_SHAPES: [number, number, number][] = [
   [2, 40, 20],
   [2, 3, 150],
   [3, 6, 64],
+  [5, 64, 32], // four rows per invocation on texture adapters, over more than one workgroup
 ];
 
 /** Forward of LN + modulation in float64 with shift/scale taken from mod [B, 6C]. */

@@ -57,9 +57,11 @@ function rowLaunch(
   const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
   const vec4 = p.gpu.info.matmul !== "buffer" && modVec4(s, m, offsets, x, m.mod, dy, out);
   if (vec4) {
+    // The forward takes four rows of a sample per invocation where samples split into fours.
+    const four = entry === "ln_forward" && s.T % 4 === 0;
     return {
-      entry: `${entry}4`,
-      n: R,
+      entry: four ? "ln_forward4r" : `${entry}4`,
+      n: four ? R / 4 : R,
       before: [none, none, none, mean, rstd, sink],
       after: [x, m.mod, dy, out],
     };
