@@ -8,7 +8,7 @@
 // by side in mat4x4 columns (as in matmul_tex.wgsl), and walks the keys in blocks of 4 with an
 // online softmax: running max m and sum l per row, the accumulators rescaled once per block; each
 // key texel loaded serves 8 rows.
-// Head width hd = 4 * HD4, a pipeline constant up to 4 * MAX_HD4 = 32. Every access to the
+// Head width hd = 4 * HD4, a pipeline constant up to 4 * MAX_HD4 = 64. Every access to the
 // per-row arrays has a constant index: the loops over the head's texels are written out (calls
 // with literal c, inlined by the compiler; texels past HD4 are dead code). On llvmpipe a private
 // array indexed by a loop variable lives in memory and each access is a per-lane gather: that
@@ -18,7 +18,7 @@
 struct Params { T: u32, D4: u32, scale: f32, _p: u32 }
 
 override HD4: u32 = 8u;
-const MAX_HD4 = 8u;
+const MAX_HD4 = 16u;
 
 @group(0) @binding(0) var qkv: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(1) var<storage, read_write> out4: array<vec4f>;
@@ -101,7 +101,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let scale = P.scale;
   loadQ(0u, ra, rb, scale); loadQ(1u, ra, rb, scale); loadQ(2u, ra, rb, scale);
   loadQ(3u, ra, rb, scale); loadQ(4u, ra, rb, scale); loadQ(5u, ra, rb, scale);
-  loadQ(6u, ra, rb, scale); loadQ(7u, ra, rb, scale);
+  loadQ(6u, ra, rb, scale); loadQ(7u, ra, rb, scale); loadQ(8u, ra, rb, scale); loadQ(9u, ra, rb, scale); loadQ(10u, ra, rb, scale); loadQ(11u, ra, rb, scale); loadQ(12u, ra, rb, scale); loadQ(13u, ra, rb, scale); loadQ(14u, ra, rb, scale); loadQ(15u, ra, rb, scale);
   var ma = vec4f(-3.0e38); // running max of each row's scores
   var mb = vec4f(-3.0e38);
   var la = vec4f(0.0); // running sum of exp(score - m)
@@ -111,7 +111,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     sa = mat4x4f();
     sb = mat4x4f();
     scoreTexel(0u, keys); scoreTexel(1u, keys); scoreTexel(2u, keys); scoreTexel(3u, keys);
-    scoreTexel(4u, keys); scoreTexel(5u, keys); scoreTexel(6u, keys); scoreTexel(7u, keys);
+    scoreTexel(4u, keys); scoreTexel(5u, keys); scoreTexel(6u, keys); scoreTexel(7u, keys); scoreTexel(8u, keys); scoreTexel(9u, keys); scoreTexel(10u, keys); scoreTexel(11u, keys); scoreTexel(12u, keys); scoreTexel(13u, keys); scoreTexel(14u, keys); scoreTexel(15u, keys);
     // Keys past T (a partial last block) take no weight.
     if (j0 + 4u > T) {
       for (var jj = 1u; jj < 4u; jj++) {
@@ -137,7 +137,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     valueTexel(0u, keys, ca, cb, pta, ptb); valueTexel(1u, keys, ca, cb, pta, ptb);
     valueTexel(2u, keys, ca, cb, pta, ptb); valueTexel(3u, keys, ca, cb, pta, ptb);
     valueTexel(4u, keys, ca, cb, pta, ptb); valueTexel(5u, keys, ca, cb, pta, ptb);
-    valueTexel(6u, keys, ca, cb, pta, ptb); valueTexel(7u, keys, ca, cb, pta, ptb);
+    valueTexel(6u, keys, ca, cb, pta, ptb); valueTexel(7u, keys, ca, cb, pta, ptb); valueTexel(8u, keys, ca, cb, pta, ptb); valueTexel(9u, keys, ca, cb, pta, ptb); valueTexel(10u, keys, ca, cb, pta, ptb); valueTexel(11u, keys, ca, cb, pta, ptb); valueTexel(12u, keys, ca, cb, pta, ptb); valueTexel(13u, keys, ca, cb, pta, ptb); valueTexel(14u, keys, ca, cb, pta, ptb); valueTexel(15u, keys, ca, cb, pta, ptb);
   }
   let ia = 1.0 / la;
   let ib = 1.0 / lb;
@@ -145,5 +145,5 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   storeTexel(0u, base, r0, T, D4, ia, ib); storeTexel(1u, base, r0, T, D4, ia, ib);
   storeTexel(2u, base, r0, T, D4, ia, ib); storeTexel(3u, base, r0, T, D4, ia, ib);
   storeTexel(4u, base, r0, T, D4, ia, ib); storeTexel(5u, base, r0, T, D4, ia, ib);
-  storeTexel(6u, base, r0, T, D4, ia, ib); storeTexel(7u, base, r0, T, D4, ia, ib);
+  storeTexel(6u, base, r0, T, D4, ia, ib); storeTexel(7u, base, r0, T, D4, ia, ib); storeTexel(8u, base, r0, T, D4, ia, ib); storeTexel(9u, base, r0, T, D4, ia, ib); storeTexel(10u, base, r0, T, D4, ia, ib); storeTexel(11u, base, r0, T, D4, ia, ib); storeTexel(12u, base, r0, T, D4, ia, ib); storeTexel(13u, base, r0, T, D4, ia, ib); storeTexel(14u, base, r0, T, D4, ia, ib); storeTexel(15u, base, r0, T, D4, ia, ib);
 }

@@ -31,12 +31,12 @@ export interface AttnState {
 
 /**
  * Whether an inference forward of this geometry can run fused here: texture kernels, head width
- * a multiple of 4 up to 32 (the kernel's register arrays; wider heads compile slowly), and qkv
- * [N, T, 3D] copyable into a texture in one command.
+ * a multiple of 4 up to 64 (the kernel's per-row arrays), and qkv [N, T, 3D] copyable into a
+ * texture in one command.
  */
 export function canFuseAttention(gpu: Gpu, g: AttnGeom): boolean {
   const hd = g.D / g.H;
-  return hd % 4 === 0 && hd <= 32 && canCopyRowsOf(gpu, g.N, g.T, 3 * g.D);
+  return hd % 4 === 0 && hd <= 64 && canCopyRowsOf(gpu, g.N, g.T, 3 * g.D);
 }
 
 /** Score chunks stay at or below 64 MiB, well inside the 128 MiB binding limit. */
