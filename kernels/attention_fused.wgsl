@@ -12,7 +12,7 @@
 // per-row arrays has a constant index: the loops over the head's texels are written out (calls
 // with literal c, inlined by the compiler; texels past HD4 are dead code). On llvmpipe a private
 // array indexed by a loop variable lives in memory and each access is a per-lane gather: that
-// version of this kernel took ~3x as long (and NIR does not unroll loops this large by itself).
+// version of this kernel took twice as long (and NIR does not unroll loops this large by itself).
 // Dispatch: (ceil(T / 64), H, N), workgroup 8.
 
 struct Params { T: u32, D4: u32, scale: f32, _p: u32 }
@@ -101,7 +101,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let scale = P.scale;
   loadQ(0u, ra, rb, scale); loadQ(1u, ra, rb, scale); loadQ(2u, ra, rb, scale);
   loadQ(3u, ra, rb, scale); loadQ(4u, ra, rb, scale); loadQ(5u, ra, rb, scale);
-  loadQ(6u, ra, rb, scale); loadQ(7u, ra, rb, scale); loadQ(8u, ra, rb, scale); loadQ(9u, ra, rb, scale); loadQ(10u, ra, rb, scale); loadQ(11u, ra, rb, scale); loadQ(12u, ra, rb, scale); loadQ(13u, ra, rb, scale); loadQ(14u, ra, rb, scale); loadQ(15u, ra, rb, scale);
+  loadQ(6u, ra, rb, scale); loadQ(7u, ra, rb, scale); loadQ(8u, ra, rb, scale);
+  loadQ(9u, ra, rb, scale); loadQ(10u, ra, rb, scale); loadQ(11u, ra, rb, scale);
+  loadQ(12u, ra, rb, scale); loadQ(13u, ra, rb, scale); loadQ(14u, ra, rb, scale);
+  loadQ(15u, ra, rb, scale);
   var ma = vec4f(-3.0e38); // running max of each row's scores
   var mb = vec4f(-3.0e38);
   var la = vec4f(0.0); // running sum of exp(score - m)
@@ -111,7 +114,9 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     sa = mat4x4f();
     sb = mat4x4f();
     scoreTexel(0u, keys); scoreTexel(1u, keys); scoreTexel(2u, keys); scoreTexel(3u, keys);
-    scoreTexel(4u, keys); scoreTexel(5u, keys); scoreTexel(6u, keys); scoreTexel(7u, keys); scoreTexel(8u, keys); scoreTexel(9u, keys); scoreTexel(10u, keys); scoreTexel(11u, keys); scoreTexel(12u, keys); scoreTexel(13u, keys); scoreTexel(14u, keys); scoreTexel(15u, keys);
+    scoreTexel(4u, keys); scoreTexel(5u, keys); scoreTexel(6u, keys); scoreTexel(7u, keys);
+    scoreTexel(8u, keys); scoreTexel(9u, keys); scoreTexel(10u, keys); scoreTexel(11u, keys);
+    scoreTexel(12u, keys); scoreTexel(13u, keys); scoreTexel(14u, keys); scoreTexel(15u, keys);
     // Keys past T (a partial last block) take no weight.
     if (j0 + 4u > T) {
       for (var jj = 1u; jj < 4u; jj++) {
@@ -137,7 +142,11 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     valueTexel(0u, keys, ca, cb, pta, ptb); valueTexel(1u, keys, ca, cb, pta, ptb);
     valueTexel(2u, keys, ca, cb, pta, ptb); valueTexel(3u, keys, ca, cb, pta, ptb);
     valueTexel(4u, keys, ca, cb, pta, ptb); valueTexel(5u, keys, ca, cb, pta, ptb);
-    valueTexel(6u, keys, ca, cb, pta, ptb); valueTexel(7u, keys, ca, cb, pta, ptb); valueTexel(8u, keys, ca, cb, pta, ptb); valueTexel(9u, keys, ca, cb, pta, ptb); valueTexel(10u, keys, ca, cb, pta, ptb); valueTexel(11u, keys, ca, cb, pta, ptb); valueTexel(12u, keys, ca, cb, pta, ptb); valueTexel(13u, keys, ca, cb, pta, ptb); valueTexel(14u, keys, ca, cb, pta, ptb); valueTexel(15u, keys, ca, cb, pta, ptb);
+    valueTexel(6u, keys, ca, cb, pta, ptb); valueTexel(7u, keys, ca, cb, pta, ptb);
+    valueTexel(8u, keys, ca, cb, pta, ptb); valueTexel(9u, keys, ca, cb, pta, ptb);
+    valueTexel(10u, keys, ca, cb, pta, ptb); valueTexel(11u, keys, ca, cb, pta, ptb);
+    valueTexel(12u, keys, ca, cb, pta, ptb); valueTexel(13u, keys, ca, cb, pta, ptb);
+    valueTexel(14u, keys, ca, cb, pta, ptb); valueTexel(15u, keys, ca, cb, pta, ptb);
   }
   let ia = 1.0 / la;
   let ib = 1.0 / lb;
@@ -145,5 +154,9 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   storeTexel(0u, base, r0, T, D4, ia, ib); storeTexel(1u, base, r0, T, D4, ia, ib);
   storeTexel(2u, base, r0, T, D4, ia, ib); storeTexel(3u, base, r0, T, D4, ia, ib);
   storeTexel(4u, base, r0, T, D4, ia, ib); storeTexel(5u, base, r0, T, D4, ia, ib);
-  storeTexel(6u, base, r0, T, D4, ia, ib); storeTexel(7u, base, r0, T, D4, ia, ib); storeTexel(8u, base, r0, T, D4, ia, ib); storeTexel(9u, base, r0, T, D4, ia, ib); storeTexel(10u, base, r0, T, D4, ia, ib); storeTexel(11u, base, r0, T, D4, ia, ib); storeTexel(12u, base, r0, T, D4, ia, ib); storeTexel(13u, base, r0, T, D4, ia, ib); storeTexel(14u, base, r0, T, D4, ia, ib); storeTexel(15u, base, r0, T, D4, ia, ib);
+  storeTexel(6u, base, r0, T, D4, ia, ib); storeTexel(7u, base, r0, T, D4, ia, ib);
+  storeTexel(8u, base, r0, T, D4, ia, ib); storeTexel(9u, base, r0, T, D4, ia, ib);
+  storeTexel(10u, base, r0, T, D4, ia, ib); storeTexel(11u, base, r0, T, D4, ia, ib);
+  storeTexel(12u, base, r0, T, D4, ia, ib); storeTexel(13u, base, r0, T, D4, ia, ib);
+  storeTexel(14u, base, r0, T, D4, ia, ib); storeTexel(15u, base, r0, T, D4, ia, ib);
 }
