@@ -17,7 +17,12 @@
 //   3 storage, read: noise: array<f32> [N * L] (read only when s != 0; bind eps when unused)
 //   4 storage, read_write: x: array<f32> [N * L] (x_t in, x_prev out)
 //   5 storage, read_write: x0: array<f32> [N * L] (previous step's x0 in, this step's x0 out)
-// Dispatch: (min(G, 65535), ceil(G / 65535), 1) with G = ceil(count / WG).
+//   6-10: table, eps, noise, x, x0 as vec4s, for main4 (each path's unused bindings get
+//   placeholders: a written buffer may be bound only once per dispatch)
+// Dispatch: main (min(G, 65535), ceil(G / 65535), 1) with G = ceil(count / WG); main4 (ceil(L / 4
+// / WG), N, 1): four elements per invocation and the sample from the grid, so no division per
+// element (llvmpipe divides by a uniform lane by lane) and a quarter of the storage accesses (each
+// a per-lane loop there). main4 needs L, eps_stride and every binding's offset multiples of 4.
 
 override WG: u32 = 256;
 
@@ -66,4 +71,40 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   x[i] = v;
   x0[i] = p;
+}
+
+@group(0) @binding(6) var<storage, read> table4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> eps4: array<vec4f>;
+@group(0) @binding(8) var<storage, read> noise4: array<vec4f>;
+@group(0) @binding(9) var<storage, read_write> x4: array<vec4f>;
+@group(0) @binding(10) var<storage, read_write> x04: array<vec4f>;
+
+// main, four elements at a time, with the same arithmetic in the same order per element.
+@compute @workgroup_size(WG)
+fn main4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let L4 = params.per_sample / 4u;
+  let j = gid.x;
+  if (j >= L4) {
+    return;
+  }
+  let n = gid.y;
+  let i = n * L4 + j;
+  let r = params.step * 2u;
+  let t0 = table4[r]; // x0x, q, clip, a
+  let t1 = table4[r + 1u]; // b, c, d, s
+  let e = eps4[n * (params.eps_stride / 4u) + j];
+  let xi = x4[i];
+  var p = t0.x * (xi + t0.y * e);
+  if (t0.z > 0.0) {
+    p = clamp(p, vec4f(-t0.z), vec4f(t0.z));
+  }
+  var v = t0.w * xi + t1.x * p + t1.z * e;
+  if (t1.y != 0.0) {
+    v += t1.y * x04[i];
+  }
+  if (t1.w != 0.0) {
+    v += t1.w * noise4[i];
+  }
+  x4[i] = v;
+  x04[i] = p;
 }

@@ -459,6 +459,34 @@ Deno.test("GPU sampler step and add_noise", async (t) => {
     },
   );
 
+  await t.step(
+    "a sample size that is not a multiple of 4 (the scalar kernel) equals the CPU",
+    async () => {
+      // 2 samples of 6 values, eps rows of 32 (first 6 used; each step's eps then starts on a
+      // 256-byte binding boundary): main, not main4.
+      const N = 2, L = 6, stride = 32;
+      const xT = philoxNormalBatch([{ seed: 5 }, { seed: 6 }], L);
+      // DDIM uses every coefficient but c and s; DPM-Solver++ 2M uses c.
+      for (const plan of [new DdimSampler().plan(6), new DpmSolverSampler().plan(6)]) {
+        const wide = plan.rows.map((_, k) => philoxNormal({ seed: 41, stream: k }, N * stride));
+        const narrow = wide.map((w) =>
+          Float32Array.from({ length: N * L }, (_, i) => w[Math.floor(i / L) * stride + (i % L)])
+        );
+        const g = await runGpu(plan, xT, wide, () => {}, stride, L);
+        const c = sampleCpu(plan, xT, (_x, _t, k) => narrow[k]);
+        let e = 0;
+        for (let k = 0; k < plan.numSteps; k++) {
+          e = Math.max(
+            e,
+            relError(g.x[k], c[k].prevSample),
+            relError(g.x0[k], c[k].predOriginalSample),
+          );
+        }
+        assert.ok(e <= 1e-5, `${plan.sampler}: GPU vs CPU error ${e}`);
+      }
+    },
+  );
+
   await t.step("add_noise kernel matches the golden add_noise_out", async () => {
     const st = ddpmSt;
     const schedule = makeSchedule({ betaSchedule: "squaredcos_cap_v2", precision: "float32" });

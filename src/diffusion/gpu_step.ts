@@ -9,6 +9,7 @@
  * uniform buffers created at record time.
  */
 import type { Gpu, Kernel, Program, Tensor } from "../gpu/gpu.ts";
+import { vec4Aligned } from "../ops/_launch.ts";
 import type { NoiseSchedule } from "./schedule.ts";
 import { addNoiseTable, packPlan, type SamplerPlan } from "./samplers.ts";
 
@@ -47,14 +48,16 @@ export class GpuSampler {
     readonly plan: SamplerPlan,
     readonly table: Tensor,
     readonly kernel: Kernel,
+    readonly kernel4: Kernel,
   ) {}
 
-  /** Uploads the plan's coefficient table and compiles the step kernel. */
+  /** Uploads the plan's coefficient table and compiles the step kernels. */
   static async create(gpu: Gpu, plan: SamplerPlan): Promise<GpuSampler> {
     const packed = packPlan(plan);
     const table = gpu.upload(packed, [plan.numSteps, 8], `sampler_table/${plan.sampler}`);
     const kernel = await gpu.kernel("sampler_step", { WG });
-    return new GpuSampler(gpu, plan, table, kernel);
+    const kernel4 = await gpu.kernel("sampler_step", { WG }, "main4");
+    return new GpuSampler(gpu, plan, table, kernel, kernel4);
   }
 
   /** Records step `k` (x and x0 updated in place). */
@@ -75,10 +78,19 @@ export class GpuSampler {
       throw new Error(`Step ${k} adds noise: pass a noise tensor of ${count} values`);
     }
     const params = this.gpu.uniform([k, count, L, stride], `sampler_step/${k}`);
+    const noise = b.noise ?? b.eps;
+    const N = count / L;
+    // Four elements per invocation where the layout allows (see sampler_step.wgsl).
+    const vec4 = L % 4 === 0 && stride % 4 === 0 && N <= MAX_WG &&
+      vec4Aligned(this.table, b.eps, noise, b.x, b.x0);
+    const [none, sink] = [this.gpu.dummyU32(), this.gpu.sink()];
+    const buffers = [this.table, b.eps, noise, b.x, b.x0];
     program.dispatch(
-      this.kernel,
-      [{ buffer: params }, this.table, b.eps, b.noise ?? b.eps, b.x, b.x0],
-      grid(count, WG),
+      vec4 ? this.kernel4 : this.kernel,
+      vec4
+        ? [{ buffer: params }, none, none, none, sink, sink, ...buffers]
+        : [{ buffer: params }, ...buffers, none, none, none, sink, sink],
+      vec4 ? [Math.ceil(L / 4 / WG), N, 1] : grid(count, WG),
     );
   }
 }
