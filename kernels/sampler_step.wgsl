@@ -39,6 +39,22 @@ struct Params {
 @group(0) @binding(3) var<storage, read> noise: array<f32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
 @group(0) @binding(5) var<storage, read_write> x0: array<f32>;
+@group(0) @binding(6) var<storage, read> table4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> eps4: array<vec4f>;
+@group(0) @binding(8) var<storage, read> noise4: array<vec4f>;
+@group(0) @binding(9) var<storage, read_write> x4: array<vec4f>;
+@group(0) @binding(10) var<storage, read_write> x04: array<vec4f>;
+
+// x0_new ([0]) and x_prev without the c and s terms ([1]) of four elements (main's one, splatted)
+// from x_t = xi and the model output e, with the step's row t0 = (x0x, q, clip, a), t1 = (b, c, d,
+// s). The callers add the c and s terms, reading x0 and noise only when they are used.
+fn update(xi: vec4f, e: vec4f, t0: vec4f, t1: vec4f) -> mat2x4f {
+  var p = t0.x * (xi + t0.y * e);
+  if (t0.z > 0.0) {
+    p = clamp(p, vec4f(-t0.z), vec4f(t0.z));
+  }
+  return mat2x4f(p, t0.w * xi + t1.x * p + t1.z * e);
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -47,37 +63,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let r = params.step * 8u;
-  let x0x = table[r];
-  let q = table[r + 1u];
-  let clip = table[r + 2u];
-  let a = table[r + 3u];
-  let b = table[r + 4u];
-  let c = table[r + 5u];
-  let d = table[r + 6u];
-  let s = table[r + 7u];
+  let t0 = vec4f(table[r], table[r + 1u], table[r + 2u], table[r + 3u]);
+  let t1 = vec4f(table[r + 4u], table[r + 5u], table[r + 6u], table[r + 7u]);
   let L = params.per_sample;
   let e = eps[(i / L) * params.eps_stride + i % L];
-  let xi = x[i];
-  var p = x0x * (xi + q * e);
-  if (clip > 0.0) {
-    p = clamp(p, -clip, clip);
+  let u = update(vec4f(x[i]), vec4f(e), t0, t1);
+  var v = u[1].x;
+  if (t1.y != 0.0) {
+    v += t1.y * x0[i];
   }
-  var v = a * xi + b * p + d * e;
-  if (c != 0.0) {
-    v += c * x0[i];
-  }
-  if (s != 0.0) {
-    v += s * noise[i];
+  if (t1.w != 0.0) {
+    v += t1.w * noise[i];
   }
   x[i] = v;
-  x0[i] = p;
+  x0[i] = u[0].x;
 }
-
-@group(0) @binding(6) var<storage, read> table4: array<vec4f>;
-@group(0) @binding(7) var<storage, read> eps4: array<vec4f>;
-@group(0) @binding(8) var<storage, read> noise4: array<vec4f>;
-@group(0) @binding(9) var<storage, read_write> x4: array<vec4f>;
-@group(0) @binding(10) var<storage, read_write> x04: array<vec4f>;
 
 // main, four elements at a time, with the same arithmetic in the same order per element.
 @compute @workgroup_size(WG)
@@ -90,15 +90,10 @@ fn main4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = gid.y;
   let i = n * L4 + j;
   let r = params.step * 2u;
-  let t0 = table4[r]; // x0x, q, clip, a
-  let t1 = table4[r + 1u]; // b, c, d, s
-  let e = eps4[n * (params.eps_stride / 4u) + j];
-  let xi = x4[i];
-  var p = t0.x * (xi + t0.y * e);
-  if (t0.z > 0.0) {
-    p = clamp(p, vec4f(-t0.z), vec4f(t0.z));
-  }
-  var v = t0.w * xi + t1.x * p + t1.z * e;
+  let t0 = table4[r];
+  let t1 = table4[r + 1u];
+  let u = update(x4[i], eps4[n * (params.eps_stride / 4u) + j], t0, t1);
+  var v = u[1];
   if (t1.y != 0.0) {
     v += t1.y * x04[i];
   }
@@ -106,5 +101,5 @@ fn main4(@builtin(global_invocation_id) gid: vec3<u32>) {
     v += t1.w * noise4[i];
   }
   x4[i] = v;
-  x04[i] = p;
+  x04[i] = u[0];
 }
