@@ -15,7 +15,7 @@
 // (a4/b4 view the same buffers as a/b; the unused bindings of a path get placeholders).
 // Dispatch: grid of ceil(n/256) workgroups.
 
-struct Params { n: u32, stride: u32, period: u32, _p: u32 }
+struct Params { n: u32, stride: u32, _p0: u32, _p1: u32 }
 
 override ACCUMULATE: bool = false;
 // add_bcast's period as a pipeline constant (in items: elements, or vec4s for add_bcast4): a

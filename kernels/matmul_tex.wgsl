@@ -27,7 +27,7 @@ struct Params {
   cOff: u32, cS1: u32, cS2: u32, ldc: u32,
   aMode: u32, bMode: u32, biasOff: u32, cCol: u32,
   alpha: f32, aXs: u32, bXs: u32, _p3: u32,
-  T: u32, modStride: u32, gateOff: u32, resOff: u32,
+  _p4: u32, modStride: u32, gateOff: u32, resOff: u32,
 }
 
 override HAS_BIAS: bool = false;
@@ -38,11 +38,11 @@ override GELU: bool = false; // C = gelu(alpha * product + bias): the MLP's firs
 override VEC4_OUT: bool = false;
 override VEC4_OUT_T: bool = false; // C stored transposed (ldc = 1), M a multiple of 4: vec4s along m
 // C = res + gate[m / T] * (alpha * product + bias): adaLN-Zero's gated residual fused into the store
-// (with VEC4_OUT, unbatched; res laid out as C from resOff, gate = columns gateOff.. of row m / T
-// of mod [B, modStride]).
+// (with VEC4_OUT, unbatched; res laid out as C from resOff, gate = columns gateOff.. of row
+// m / GATE_T of mod [B, modStride]).
 override GATED: bool = false;
-// GATED: tokens per sample (the T of params, as a constant: llvmpipe divides by a uniform lane by
-// lane, ~3% of a K = 128 gated product).
+// GATED: tokens per sample, a pipeline constant rather than a uniform: llvmpipe divides by a
+// uniform lane by lane (136 divides per tile in the gated store).
 override GATE_T: u32 = 1u;
 
 //! include activations
@@ -62,7 +62,7 @@ override GATE_T: u32 = 1u;
 // computes a transposed product into C).
 struct Out {
   base: u32, ldc: u32, cCol: u32, mEnd: u32, nEnd: u32, biasOff: u32, alpha: f32,
-  T: u32, modStride: u32, gateOff: u32, resOff: u32,
+  modStride: u32, gateOff: u32, resOff: u32,
 }
 
 // v = alpha * product + bias, already computed.
@@ -181,7 +181,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let N = P.N;
   if (n0 >= N || m0 >= M) { return; }
   let o = Out(P.cOff + (z / P.B2) * P.cS1 + (z % P.B2) * P.cS2, P.ldc, P.cCol, M, N, P.biasOff,
-    P.alpha, P.T, P.modStride, P.gateOff, P.resOff);
+    P.alpha, P.modStride, P.gateOff, P.resOff);
   let la_ = source(P.aMode, P.aXs, z);
   let lb_ = source(P.bMode, P.bXs, z);
   // Clamped rows: out-of-range rows compute junk that store() drops. (In k-major blocks rows

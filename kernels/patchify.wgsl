@@ -9,7 +9,7 @@
 // divisions, which LLVM turns into multiplications only for constant divisors (on llvmpipe a
 // division by a uniform is a per-lane scalar divide; constants made these kernels ~2x faster).
 
-struct Params { N: u32, C: u32, H: u32, W: u32, p: u32, stride: u32, _p0: u32, _p1: u32 }
+struct Params { N: u32, stride: u32, _p0: u32, _p1: u32 }
 
 override ORDER: u32 = 0u;
 override C: u32 = 1u;

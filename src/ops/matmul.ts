@@ -390,7 +390,7 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
     xs[0],
     xs[1],
     0,
-    g?.T ?? 1,
+    0, // tokens per sample: the GATE_T constant
     g?.stride ?? 0,
     (g?.gateOff ?? 0) + (gmod?.rel ?? 0),
     res?.rel ?? 0,

@@ -122,7 +122,7 @@ export async function patchPermute(
     "patchify",
     to === "tokens" ? "to_tokens" : "to_image",
     [src, dst],
-    (stride) => [N, C, H, W, dims.p, stride, 0, 0],
+    (stride) => [N, stride, 0, 0],
     N * C * H * W,
     256,
     { ORDER: order === "conv" ? 1 : 0, C, H, W, PATCH: dims.p },
