@@ -162,6 +162,8 @@ for (
     [["--preset", "nope"], /Unknown preset "nope"/],
     [["--data", "/nonexistent/folder"], /nonexistent/],
     [["--steps", "ten"], /--steps expects a number/],
+    // Flags are checked before any data is read.
+    [["--data", "/nonexistent/folder", "--lr", "fast"], /--lr expects a number/],
   ] as const
 ) {
   Deno.test(`deno task train ${args.join(" ")} fails clearly and writes nothing`, async () => {

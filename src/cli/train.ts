@@ -94,18 +94,7 @@ async function main(): Promise<number> {
     });
     cfg = { ...cfg, ...JSON.parse(text) };
   }
-  const size = cfg.input.kind === "image" ? cfg.input.size : 32;
-  const data = await loadData(values.data!, size);
-  // The dataset decides channels, size and classes.
-  const [C, H] = data.shape;
-  cfg = { ...cfg, input: { kind: "image", channels: C, size: H } };
-  if (cfg.arch === "seed" || cfg.outChannels < C) {
-    cfg.outChannels = cfg.arch === "official" ? 2 * C : C;
-  }
-  if (cfg.condition.kind === "class") {
-    cfg = { ...cfg, condition: { ...cfg.condition, numClasses: data.numClasses } };
-  }
-  validateConfig(cfg);
+  // Every flag is checked before the dataset is read, so a typo fails at once.
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   const opts: TrainOptions = {
     ...DEFAULT_TRAIN,
@@ -139,6 +128,18 @@ async function main(): Promise<number> {
     opts.betaSchedule = values.schedule;
   }
   set("sampleSteps", num(values["sample-steps"], "sample-steps"));
+  const size = cfg.input.kind === "image" ? cfg.input.size : 32;
+  const data = await loadData(values.data!, size);
+  // The dataset decides channels, size and classes.
+  const [C, H] = data.shape;
+  cfg = { ...cfg, input: { kind: "image", channels: C, size: H } };
+  if (cfg.arch === "seed" || cfg.outChannels < C) {
+    cfg.outChannels = cfg.arch === "official" ? 2 * C : C;
+  }
+  if (cfg.condition.kind === "class") {
+    cfg = { ...cfg, condition: { ...cfg.condition, numClasses: data.numClasses } };
+  }
+  validateConfig(cfg);
 
   const gpu = await Gpu.create();
   const trainer = await Trainer.create(gpu, cfg, opts, data, values.resume);
