@@ -28,9 +28,11 @@
  */
 import assert from "node:assert/strict";
 import { f32, type Gpu, type Program, type Tensor } from "../src/gpu/gpu.ts";
-import type { MatmulPath } from "../src/gpu/device.ts";
+import type { BufferTile, GpuOptions, MatmulPath } from "../src/gpu/device.ts";
 import { launch } from "../src/ops/_launch.ts";
 import {
+  BIG_TILE_MIN_WORKGROUPS,
+  bufferTile,
   canFuseGate,
   matmul,
   type MatView,
@@ -81,6 +83,13 @@ const VERBOSE = (() => {
 })();
 
 const FAMILIES: MatmulPath[] = ["texture", "buffer"];
+
+/**
+ * The matmul tests' kernels: each family with its default choice (the small test shapes give the
+ * buffer family 64x64 tiles), and the buffer family forced to the 128x128 tiles that products with
+ * many tiles get on a GPU.
+ */
+const MATMUL_CONFIGS: [MatmulPath, BufferTile?][] = [["texture"], ["buffer"], ["buffer", 128]];
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -470,9 +479,11 @@ async function checkDenseAndPadded(
   );
 }
 
-for (const family of FAMILIES) {
+for (const [family, tile] of MATMUL_CONFIGS) {
+  const opts: GpuOptions = tile ? { matmul: family, bufferTile: tile } : { matmul: family };
+  const kernels = tile ? `${family} kernels, ${tile}x${tile} tiles` : `${family} kernels`;
   for (const variant of ["nt", "nn", "tn"] as const) {
-    gpuTest(`matmul() ${variant} matches reference (${family} kernels)`, async (gpu, t) => {
+    gpuTest(`matmul() ${variant} matches reference (${kernels})`, async (gpu, t) => {
       assert.equal(gpu.info.matmul, family);
       const rng = new Rng(100 + ["nt", "nn", "tn"].indexOf(variant));
       for (const [M, N, K] of MM_SHAPES) {
@@ -489,13 +500,13 @@ for (const family of FAMILIES) {
           );
         });
       }
-    }, { matmul: family });
+    }, opts);
   }
 
   // The MLP's first layer with GELU fused into the store: dense, padded with bias, alpha and
   // accumulation; on the texture path also a narrow product (computed transposed), on the buffer
   // path also one split along K (the GELU applies after the partial sums).
-  gpuTest(`matmul() with a GELU epilogue matches reference (${family} kernels)`, async (gpu, t) => {
+  gpuTest(`matmul() with a GELU epilogue matches reference (${kernels})`, async (gpu, t) => {
     const rng = new Rng(160);
     const shapes: [number, number, number][] = family === "buffer"
       ? [[65, 129, 9], [130, 33, 21], [70, 100, 1500]]
@@ -512,14 +523,14 @@ for (const family of FAMILIES) {
         await checkMatmul(gpu, rng, { ...base, ...padded, ...extras }, `${what}, extras`);
       });
     }
-  }, { matmul: family });
+  }, opts);
 
   // adaLN-Zero's gated residual in the store (inference, texture kernels only): C = res + gate *
   // (alpha x W^T + b) with the gate of each row's sample; 3 samples of 8 tokens, both gate slots,
   // with and without bias and GELU, a tile-straddling N; the buffer family and misaligned views
   // are refused with a clear error.
   gpuTest(
-    `matmul() with a gated residual matches reference (${family} kernels)`,
+    `matmul() with a gated residual matches reference (${kernels})`,
     async (gpu, t) => {
       const rng = new Rng(170);
       for (const [N, K] of [[20, 13], [132, 70]]) {
@@ -578,12 +589,58 @@ for (const family of FAMILIES) {
         }
       }
     },
-    { matmul: family },
+    opts,
   );
 
-  if (family === "buffer") {
+  if (family === "buffer" && !tile) {
+    // A row's result does not depend on the other rows (batch invariance, see kChunk): the
+    // first rows of a product alone (split along K when K is long, 64x64 tiles otherwise) equal
+    // bit for bit the same rows of a product with many rows (unsplit; 128x128 tiles when K is
+    // short), with alpha, bias, GELU and accumulation.
+    gpuTest("matmul() rows do not depend on M (buffer kernels)", async (gpu, t) => {
+      const rng = new Rng(151);
+      const N = 256;
+      // Enough rows for 64 tiles of 64x64 (no split), or for the 128x128 kernel.
+      const rowsFor128 = 128 * Math.ceil(BIG_TILE_MIN_WORKGROUPS / Math.ceil(N / 128));
+      for (const [K, Mbig] of [[1500, 1024], [300, rowsFor128]]) {
+        await t.step(`K=${K}: 24 rows alone and within ${Mbig}`, async () => {
+          const Msmall = 24;
+          assert.equal(splitK(Msmall, N, K, [1, 1]) > 1, K >= 1024, "test bug: split");
+          assert.equal(splitK(Mbig, N, K, [1, 1]), 1, "test bug: split");
+          assert.equal(bufferTile(gpu, Mbig, N, K, [1, 1]), K < 1024 ? 128 : 64, "test bug: tile");
+          const a = up(gpu, rand(rng, Mbig * K), "a");
+          const w = up(gpu, rand(rng, N * K), "w");
+          const bias = up(gpu, rand(rng, N), "bias");
+          const c0 = rand(rng, Mbig * N);
+          const rows = async (M: number) => {
+            const c = up(gpu, c0.subarray(0, M * N), "c");
+            await exec(gpu, (p) =>
+              matmul(p, {
+                variant: "nt",
+                M,
+                N,
+                K,
+                a: { t: a, ld: K },
+                b: { t: w, ld: K },
+                c: { t: c, ld: N },
+                bias,
+                alpha: 0.75,
+                gelu: true,
+                accumulate: true,
+              }));
+            return (await read1(gpu, c)).subarray(0, Msmall * N);
+          };
+          assertExact(
+            "rows alone vs within a taller product",
+            await rows(Msmall),
+            await rows(Mbig),
+          );
+        });
+      }
+    }, { matmul: "buffer" });
+
     // Unbatched products with a long K and few tiles run split along K (partials, then a sum):
-    // 5 chunks with a short last one, and 16 chunks with a 20-deep last one.
+    // 6 chunks of 256 with a short last one, and 17 chunks of 256 with a 4-deep last one.
     gpuTest("matmul() split along K matches reference (buffer kernels)", async (gpu, t) => {
       const rng = new Rng(150);
       for (const variant of ["nt", "nn", "tn"] as const) {
@@ -598,7 +655,7 @@ for (const family of FAMILIES) {
     }, { matmul: "buffer" });
   }
 
-  gpuTest(`matmul() batched strided views match reference (${family} kernels)`, async (gpu, t) => {
+  gpuTest(`matmul() batched strided views match reference (${kernels})`, async (gpu, t) => {
     const rng = new Rng(200);
     // Per-batch blocks, a weight shared by the batch, and attention's heads side by side.
     const configs = [
@@ -637,9 +694,9 @@ for (const family of FAMILIES) {
         });
       }
     }
-  }, { matmul: family });
+  }, opts);
 
-  gpuTest(`packMatrix() operands match reference (${family} kernels)`, async (gpu, t) => {
+  gpuTest(`packMatrix() operands match reference (${kernels})`, async (gpu, t) => {
     const rng = new Rng(300);
     const cases = [
       [5, 7, 9, "padded"],
@@ -707,10 +764,10 @@ for (const family of FAMILIES) {
         );
       }
     }
-  }, { matmul: family });
+  }, opts);
 
   gpuTest(
-    `matmul() linear backward (nn, tn, sumRows) matches reference (${family} kernels)`,
+    `matmul() linear backward (nn, tn, sumRows) matches reference (${kernels})`,
     async (gpu, t) => {
       const rng = new Rng(400);
       for (const [M, K, N] of [[10, 11, 23], [65, 19, 130]]) {
@@ -773,10 +830,10 @@ for (const family of FAMILIES) {
         });
       }
     },
-    { matmul: family },
+    opts,
   );
 
-  gpuTest(`attentionForward/Backward() match reference (${family} kernels)`, async (gpu, t) => {
+  gpuTest(`attentionForward/Backward() match reference (${kernels})`, async (gpu, t) => {
     const rng = new Rng(500);
     const geoms = [
       { N: 2, T: 10, D: 24, H: 2 },
@@ -811,10 +868,10 @@ for (const family of FAMILIES) {
         );
       });
     }
-  }, { matmul: family });
+  }, opts);
 
   gpuTest(
-    `attentionForward() for inference matches reference (${family} kernels)`,
+    `attentionForward() for inference matches reference (${kernels})`,
     async (gpu, t) => {
       const rng = new Rng(501);
       const geoms = [
@@ -849,7 +906,7 @@ for (const family of FAMILIES) {
         });
       }
     },
-    { matmul: family },
+    opts,
   );
 }
 

@@ -16,7 +16,16 @@ export interface GpuOptions {
   matmul?: MatmulPath;
   /** Request `timestamp-query` so that {@linkcode Gpu.profile} can time each kernel. */
   profile?: boolean;
+  /**
+   * Force the storage-buffer matmul's workgroup tile (benchmarks and tests): 64 (64x64 outputs,
+   * 4x4 per thread) or 128 (128x128, 8x8 per thread). By default each product gets 128 when it
+   * has enough such tiles to fill a GPU, else 64.
+   */
+  bufferTile?: BufferTile;
 }
+
+/** Workgroup tile edge of the storage-buffer matmul. */
+export type BufferTile = 64 | 128;
 
 /** A WebGPU device with what the engine learned about its adapter. */
 export interface GpuDevice {
@@ -30,6 +39,8 @@ export interface GpuDevice {
   isCpu: boolean;
   /** Matmul kernel family in use. */
   matmul: MatmulPath;
+  /** The storage-buffer matmul's forced tile, if any (see {@linkcode GpuOptions.bufferTile}). */
+  bufferTile?: BufferTile;
   /** Whether `shader-f16` is enabled. */
   hasF16: boolean;
   /** Whether timestamp queries are enabled. */
@@ -74,6 +85,7 @@ export async function requestGpuDevice(options: GpuOptions = {}): Promise<GpuDev
     description,
     isCpu,
     matmul: options.matmul ?? (isCpu ? "texture" : "buffer"),
+    bufferTile: options.bufferTile,
     hasF16,
     hasTimestamps,
   };

@@ -432,11 +432,10 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
   const bias = args.bias?.binding ?? { buffer: gpu.dummy };
   const alpha = args.alpha ?? 1;
   const tiles: [number, number] = [Math.ceil(N / 64), Math.ceil(M / 64)];
-  const splits = splitK(M, N, K, batch);
-  if (splits > 1) {
-    // Partial products of K chunks into the shared scratch [splits, M, N], then their sum.
-    const kChunk = Math.ceil(K / splits / 16) * 16;
-    const n = Math.ceil(K / kChunk);
+  const chunk = kChunk(K);
+  const n = splitK(M, N, K, batch);
+  if (n > 1) {
+    // Partial products of K chunks into the shared scratch [n, M, N], then their sum.
     const scratch = gpu.scratch(n * M * N);
     const partial = await gpu.kernel("matmul_buf", {
       A_KMAJOR: kmaj[0],
@@ -451,9 +450,9 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
       a: [ab.off, 0, 0, a.ld],
       b: [bb.off, 0, 0, b.ld],
       c: [0, M * N, 0, N], // slice z of the scratch
-      kChunk,
+      kChunk: chunk,
       splits: n,
-      alpha,
+      alpha: 1, // applied to the sum, as the unsplit kernel does
     });
     p.dispatch(partial, [ab.binding, bb.binding, scratch, bias, partialParams], [...tiles, n]);
     const reduce = await gpu.kernel("matmul_buf", flags, "reduce_splits");
@@ -465,15 +464,20 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
       a: [0, 0, 0, 0],
       b: [0, 0, 0, 0],
       c: [cb.off, 0, 0, c.ld],
-      kChunk,
+      kChunk: chunk,
       splits: n,
-      alpha: 1,
+      alpha,
     });
     const rest = [cb.binding, bias, reduceParams];
     p.dispatch(reduce, [scratch, { buffer: gpu.dummy }, ...rest], [Math.ceil((M * N) / 256)]);
     return;
   }
-  const kernel = await gpu.kernel("matmul_buf", { A_KMAJOR: kmaj[0], B_KMAJOR: kmaj[1], ...flags });
+  const tile = bufferTile(gpu, M, N, K, batch);
+  const kernel = await gpu.kernel(
+    "matmul_buf",
+    { A_KMAJOR: kmaj[0], B_KMAJOR: kmaj[1], ...flags },
+    tile === 128 ? "main128" : "main",
+  );
   const params = bufParams(gpu, {
     M,
     N,
@@ -482,12 +486,54 @@ async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number
     a: view(a, ab.off),
     b: view(b, bb.off),
     c: view(c, cb.off),
+    kChunk: chunk,
     alpha,
   });
   p.dispatch(kernel, [ab.binding, bb.binding, cb.binding, bias, params], [
-    ...tiles,
+    Math.ceil(N / tile),
+    Math.ceil(M / tile),
     batch[0] * batch[1],
   ]);
+}
+
+/** K from which the buffer kernels sum a product in chunks of {@linkcode kChunk}. */
+export const CHUNK_MIN_K = 1024;
+
+/**
+ * Length of the K chunks in which the buffer kernels sum a product of depth K (a multiple of 16;
+ * K rounded up to one when K < CHUNK_MIN_K): each output is the sum, in order from zero, of its
+ * chunks' partial dot products, each accumulated from zero, whether the chunks run in one
+ * workgroup or split across several ({@linkcode splitK}). It depends on K alone, so a row of a
+ * product comes out bit for bit the same whatever M is: a request batched with others gets the
+ * result it gets alone (splitting is chosen by the number of tiles, that is by M).
+ */
+export function kChunk(K: number): number {
+  if (K < CHUNK_MIN_K) return Math.max(16, Math.ceil(K / 16) * 16);
+  return Math.max(256, Math.ceil(K / 64 / 16) * 16);
+}
+
+/**
+ * Workgroups of 128x128 tiles from which a product takes them instead of 64x64 ones: 8x8 results
+ * per thread need a quarter of the 64x64 kernel's workgroup-memory reads per multiply-add, but
+ * a product with fewer tiles than this leaves multiprocessors idle (an H100 has 132).
+ */
+export const BIG_TILE_MIN_WORKGROUPS = 256;
+
+/**
+ * The buffer matmul's tile edge for an M x N x K product over `batch`. The 128x128 kernel sums K
+ * in one chunk, so products with K >= CHUNK_MIN_K take the 64x64 one (see {@linkcode kChunk}).
+ */
+export function bufferTile(
+  gpu: Gpu,
+  M: number,
+  N: number,
+  K: number,
+  batch: [number, number],
+): 64 | 128 {
+  if (K >= CHUNK_MIN_K) return 64;
+  if (gpu.info.bufferTile) return gpu.info.bufferTile;
+  const big = Math.ceil(M / 128) * Math.ceil(N / 128) * batch[0] * batch[1];
+  return big >= BIG_TILE_MIN_WORKGROUPS ? 128 : 64;
 }
 
 /** A strided view's words in matmul_buf.wgsl's Params: offset, s1, s2, ld. */
@@ -511,12 +557,12 @@ function bufParams(gpu: Gpu, o: {
 }
 
 /**
- * K splits for an unbatched product whose few 64x64 tiles would leave a GPU idle while each walks a
- * long K (weight gradients sum over every token: K = batch x tokens): about 256 workgroups in all,
- * chunks of at least 256 along K. 1 = no split.
+ * Workgroups along K for an unbatched product whose few 64x64 tiles would leave a GPU idle while
+ * each walks a long K (weight gradients sum over every token: K = batch x tokens): one per chunk
+ * of {@linkcode kChunk}, partial products then their sum. 1 = no split.
  */
 export function splitK(M: number, N: number, K: number, batch: [number, number]): number {
   const tiles = Math.ceil(M / 64) * Math.ceil(N / 64);
-  if (batch[0] * batch[1] !== 1 || K < 1024 || tiles >= 64) return 1;
-  return Math.max(1, Math.min(Math.floor(K / 256), Math.floor(256 / tiles)));
+  if (batch[0] * batch[1] !== 1 || K < CHUNK_MIN_K || tiles >= 64) return 1;
+  return Math.ceil(K / kChunk(K));
 }

@@ -68,3 +68,34 @@ export async function medianMs(
   }
   return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
 }
+
+/**
+ * Median ms per replay with the fixed cost of a submit and its readback (at least ~10 ms in
+ * Deno, see README) taken out: each of `reps` rounds times one submit of `inner` replays and one
+ * of 2 x `inner`, and the round's figure is their difference over `inner`. For GPUs, where one
+ * replay can be shorter than that fixed cost.
+ */
+export async function steadyMs(
+  gpu: Gpu,
+  programs: Program[],
+  inner: number,
+  reps: number,
+): Promise<number> {
+  const build = (n: number) => {
+    const p = gpu.program("bench");
+    for (let i = 0; i < n; i++) for (const q of programs) p.append(q);
+    return p;
+  };
+  const [once, twice] = [build(inner), build(2 * inner)];
+  gpu.submit(twice);
+  await gpu.sync();
+  const timed = async (p: Program) => {
+    const t0 = performance.now();
+    gpu.submit(p);
+    await gpu.sync();
+    return performance.now() - t0;
+  };
+  const ts: number[] = [];
+  for (let r = 0; r < reps; r++) ts.push((await timed(twice) - await timed(once)) / inner);
+  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+}
