@@ -1,9 +1,10 @@
-/** Shared pieces of the benchmarks: forward and training-step programs, and a median timer. */
+/** Shared pieces of the benchmarks: linear, forward and training-step programs, and timers. */
 import type { Gpu, Program } from "../../src/gpu/gpu.ts";
 import type { DiTConfig } from "../../src/model/config.ts";
 import { DiTModel } from "../../src/model/model.ts";
 import { DiTGraph } from "../../src/model/graph.ts";
 import { GpuAdamW } from "../../src/train/optimizer.ts";
+import { matmul, packMatrix } from "../../src/ops/matmul.ts";
 
 /** An inference forward of `cfg` at batch B (timestep 500, class 0) as a program, weights packed. */
 export async function forwardProgram(gpu: Gpu, cfg: DiTConfig, B: number): Promise<Program> {
@@ -98,4 +99,33 @@ export async function steadyMs(
   const ts: number[] = [];
   for (let r = 0; r < reps; r++) ts.push((await timed(twice) - await timed(once)) / inner);
   return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+}
+
+/**
+ * A program computing activations [M, K] times a packed weight [N, K]^T into [M, N] (the DiT's
+ * linear layers), with its tensors' buffers for the caller to destroy.
+ */
+export async function linearProgram(
+  gpu: Gpu,
+  M: number,
+  K: number,
+  N: number,
+): Promise<{ program: Program; buffers: GPUBuffer[] }> {
+  const a = gpu.tensor([M, K], "a");
+  const w = gpu.tensor([N, K], "w");
+  const c = gpu.tensor([M, N], "c");
+  const pack = gpu.program("pack");
+  const packed = await packMatrix(pack, { t: w, ld: K }, N, K, false, "w");
+  gpu.submit(pack);
+  const program = gpu.program("mm");
+  await matmul(program, {
+    variant: "nt",
+    M,
+    N,
+    K,
+    a: { t: a, ld: K },
+    b: packed,
+    c: { t: c, ld: N },
+  });
+  return { program, buffers: [a.buffer, w.buffer, c.buffer] };
 }

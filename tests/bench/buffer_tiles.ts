@@ -12,10 +12,10 @@
 import { parseArgs } from "node:util";
 import { Gpu, type Program } from "../../src/gpu/gpu.ts";
 import type { BufferTile } from "../../src/gpu/device.ts";
-import { bufferTile, matmul, packMatrix } from "../../src/ops/matmul.ts";
+import { bufferTile } from "../../src/ops/matmul.ts";
 import { preset } from "../../src/model/config.ts";
 import { forwardFlops, trainFlops } from "../../src/model/flops.ts";
-import { forwardProgram, steadyMs, trainStepProgram } from "./_common.ts";
+import { forwardProgram, linearProgram, steadyMs, trainStepProgram } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -88,16 +88,9 @@ for (
 for (const [M, K, N] of shapes) {
   const ms: number[] = [];
   for (const gpu of gpus) {
-    const a = gpu.tensor([M, K], "a");
-    const w = gpu.tensor([N, K], "w");
-    const c = gpu.tensor([M, N], "c");
-    const pack = gpu.program("pack");
-    const packed = await packMatrix(pack, { t: w, ld: K }, N, K, false, "w");
-    gpu.submit(pack);
-    const p = gpu.program("mm");
-    await matmul(p, { variant: "nt", M, N, K, a: { t: a, ld: K }, b: packed, c: { t: c, ld: N } });
-    ms.push(await timeMs(gpu, p));
-    for (const t of [a, w, c]) t.buffer.destroy();
+    const { program, buffers } = await linearProgram(gpu, M, K, N);
+    ms.push(await timeMs(gpu, program));
+    for (const b of buffers) b.destroy();
   }
   const auto = bufferTile(gpus[configs.findIndex((c) => !c.tile)], M, N, K, [1, 1]);
   add({ measure: `matmul ${M}x${K}x${N} (auto: ${auto})`, gflop: 2 * M * N * K / 1e9, ms });

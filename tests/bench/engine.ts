@@ -15,10 +15,9 @@
  */
 import { parseArgs } from "node:util";
 import { Gpu, type Program } from "../../src/gpu/gpu.ts";
-import { matmul, packMatrix } from "../../src/ops/matmul.ts";
 import { type DiTConfig, preset } from "../../src/model/config.ts";
 import { forwardFlops, trainFlops } from "../../src/model/flops.ts";
-import { forwardProgram, medianMs, steadyMs, trainStepProgram } from "./_common.ts";
+import { forwardProgram, linearProgram, medianMs, steadyMs, trainStepProgram } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -59,15 +58,8 @@ const shapes: [number, number, number][] = [
 const matmulMs: Record<string, number> = {};
 const matmulGflops: Record<string, number> = {};
 for (const [M, K, N] of shapes) {
-  const a = gpu.tensor([M, K], "a");
-  const w = gpu.tensor([N, K], "w");
-  const c = gpu.tensor([M, N], "c");
-  const pack = gpu.program("pack");
-  const packed = await packMatrix(pack, { t: w, ld: K }, N, K, false, "w");
-  gpu.submit(pack);
-  const p = gpu.program("mm");
-  await matmul(p, { variant: "nt", M, N, K, a: { t: a, ld: K }, b: packed, c: { t: c, ld: N } });
-  const ms = await time([p], 5);
+  const { program } = await linearProgram(gpu, M, K, N);
+  const ms = await time([program], 5);
   const key = `${M}x${K}x${N}`;
   matmulMs[key] = ms;
   matmulGflops[key] = 2 * M * N * K / ms / 1e6;
