@@ -116,6 +116,40 @@ gpuTest(
   },
 );
 
+// The storage-buffer kernels (real GPUs) split a long-K product across workgroups when it has few
+// rows: with width 256 the MLP's second layer has K = 1024, split for one sample (16 tokens) and
+// not for 64 (1024 rows, 64 tiles). The sums' order depends on K alone (kChunk in matmul.ts), so
+// sample 0 of the 64 is the same bits as sample 0 alone.
+gpuTest(
+  "GpuDenoiser.sample() with the GPU kernels: a sample batched with 63 others equals it alone bit for bit",
+  async (gpu) => {
+    const wide = { ...cfg, hidden: 256, depth: 1 };
+    const m = DiTModel.create(gpu, wide, { seed: 1 });
+    let s = 9;
+    const p = Float32Array.from(
+      { length: m.params.size },
+      () => ((s = (s * 69069 + 1) >>> 0) / 2 ** 32 - 0.5) * 0.1,
+    );
+    gpu.write(m.params, p);
+    const d = new GpuDenoiser(gpu, m);
+    const seeds = Array.from({ length: 64 }, (_, i) => 100 + i);
+    const labels = seeds.map((v) => v % 4);
+    const batch = await d.sample({ sampler: "ddim", steps: 2, seeds, labels });
+    for (const i of [0, 63]) {
+      const one = await d.sample({
+        sampler: "ddim",
+        steps: 2,
+        seeds: [seeds[i]],
+        labels: [labels[i]],
+      });
+      const diff = maxDiff(one.x0, batch.x0.subarray(i * d.L, (i + 1) * d.L));
+      assert(diff === 0, `sample ${i}: ${diff}`);
+    }
+    assert(batch.x0.every(Number.isFinite));
+  },
+  { matmul: "buffer" },
+);
+
 gpuTest("GpuDenoiser.sample() refuses bad jobs with the reason", async (gpu) => {
   const d = new GpuDenoiser(gpu, model(gpu));
   await rejects(
