@@ -19,7 +19,8 @@ export interface GpuOptions {
   /**
    * Force the storage-buffer matmul's workgroup tile (benchmarks and tests): 64 (64x64 outputs,
    * 4x4 per thread) or 128 (128x128, 8x8 per thread). By default each product gets 128 when it
-   * has enough such tiles to fill a GPU, else 64.
+   * has enough such tiles to fill a GPU, else 64. Products with K >= 1024 always take 64 (their
+   * sums run in chunks that only the 64x64 kernel keeps).
    */
   bufferTile?: BufferTile;
 }
