@@ -3,11 +3,12 @@
  * with 128x128 tiles and with the engine's per-product choice (`bufferTile` in matmul.ts), at DiT
  * matmul shapes, a square product, the DiT-S/2 forward and training step, side by side in one run.
  * Times are GPU time per replay with the fixed cost of a submit and its readback taken out
- * (`steadyMs`). Prints a table and, as the last line, one JSON object. Meant for a GPU; on
- * llvmpipe the buffer kernels are ~10x slower than its own texture kernels, so pass --quick there
- * (smaller shapes) to check the script.
+ * (`steadyMs`). Prints a table and, as the last line, one JSON object. Meant for a GPU; on a CPU
+ * adapter (llvmpipe), where the buffer kernels are ~10x slower than its own texture kernels and
+ * the full set would take the better part of an hour, it runs the --quick set (smaller shapes,
+ * the tiny model) unless given --full.
  *
- * Flags: --reps 3  --target-ms 30 (work per timed submit)  --quick
+ * Flags: --reps 3  --target-ms 30 (work per timed submit)  --quick  --full
  */
 import { parseArgs } from "node:util";
 import { Gpu, type Program } from "../../src/gpu/gpu.ts";
@@ -23,11 +24,28 @@ const { values } = parseArgs({
     reps: { type: "string", default: "3" },
     "target-ms": { type: "string", default: "30" },
     quick: { type: "boolean" },
+    full: { type: "boolean" },
   },
 });
 const reps = Number(values.reps);
 const targetMs = Number(values["target-ms"]);
-const quick = !!values.quick;
+const configs: { name: string; tile?: BufferTile }[] = [
+  { name: "64x64", tile: 64 },
+  { name: "128x128", tile: 128 },
+  { name: "auto" },
+];
+const gpus = await Promise.all(
+  configs.map((c) => Gpu.create({ matmul: "buffer", bufferTile: c.tile })),
+);
+const onCpu = gpus[0].info.isCpu;
+const quick = !!values.quick || (onCpu && !values.full);
+if (onCpu && quick && !values.quick) {
+  console.log(
+    `${
+      gpus[0].info.description
+    } is a CPU adapter: running the --quick set (--full for the GPU set)`,
+  );
+}
 
 /** [M, K, N]: activations [M, K] times a weight [N, K]^T. */
 const shapes: [number, number, number][] = quick ? [[256, 128, 512], [256, 512, 128]] : [
@@ -40,14 +58,6 @@ const shapes: [number, number, number][] = quick ? [[256, 128, 512], [256, 512, 
   [2048, 768, 3072], // seed (DiT-B/2 sized) batch 8: MLP up
   [4096, 4096, 4096], // square
 ];
-const configs: { name: string; tile?: BufferTile }[] = [
-  { name: "64x64", tile: 64 },
-  { name: "128x128", tile: 128 },
-  { name: "auto" },
-];
-const gpus = await Promise.all(
-  configs.map((c) => Gpu.create({ matmul: "buffer", bufferTile: c.tile })),
-);
 
 /** Median ms per replay (readback floor taken out), with replays per submit filling ~`targetMs`. */
 async function timeMs(gpu: Gpu, p: Program): Promise<number> {
