@@ -16,8 +16,8 @@ const cfg: DiTConfig = {
   condition: { kind: "class", numClasses: 4, nullClass: false },
 };
 
-function model(gpu: Gpu): DiTModel {
-  const m = DiTModel.create(gpu, cfg, { seed: 1 });
+function model(gpu: Gpu, config: DiTConfig = cfg): DiTModel {
+  const m = DiTModel.create(gpu, config, { seed: 1 });
   let s = 7;
   // Non-zero everywhere, so that the network output depends on its inputs.
   const p = Float32Array.from(
@@ -123,15 +123,7 @@ gpuTest(
 gpuTest(
   "GpuDenoiser.sample() with the GPU kernels: a sample batched with 63 others equals it alone bit for bit",
   async (gpu) => {
-    const wide = { ...cfg, hidden: 256, depth: 1 };
-    const m = DiTModel.create(gpu, wide, { seed: 1 });
-    let s = 9;
-    const p = Float32Array.from(
-      { length: m.params.size },
-      () => ((s = (s * 69069 + 1) >>> 0) / 2 ** 32 - 0.5) * 0.1,
-    );
-    gpu.write(m.params, p);
-    const d = new GpuDenoiser(gpu, m);
+    const d = new GpuDenoiser(gpu, model(gpu, { ...cfg, hidden: 256, depth: 1 }));
     const seeds = Array.from({ length: 64 }, (_, i) => 100 + i);
     const labels = seeds.map((v) => v % 4);
     const batch = await d.sample({ sampler: "ddim", steps: 2, seeds, labels });
