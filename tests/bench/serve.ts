@@ -6,7 +6,9 @@
  * seconds per cell, and at least 3 requests per client (a 32-client 50-step batch takes ~5 s
  * here), and reports p50/p90/p99 latency, samples/s and where the time went: queue, compute
  * (without the readback), the single readback (reported by the denoiser; 0 on CPU) and
- * everything else (codec, sockets, scheduling). `--soak 60` instead runs 32 clients with mixed step
+ * everything else (codec, sockets, scheduling), and the batches: "batch" is the mean batch a
+ * request ran in, "run" the samples per batch run (small batches show there, not in "batch").
+ * `--soak 60` instead runs 32 clients with mixed step
  * counts for 60 s and fails on any error or lost request. The last line printed is one JSON object.
  *
  * Flags: --clients 1,8,32  --steps 1,10,50  --duration 3 (s per cell)  --soak <s>
@@ -71,7 +73,14 @@ interface Cell {
    * codec, both socket hops, the result's encoding and send).
    */
   otherSplitMs: { serverP50: number; outsideP50: number };
+  /** Mean batch size seen by the requests (a request in a batch of b counts b). */
   meanBatch: number;
+  /**
+   * Samples per batch run (the server's sample and batch counters over the cell): unlike
+   * meanBatch it shows small batches, such as a straggler or two sent off alone when a crowd
+   * comes back slower than the batching window.
+   */
+  samplesPerBatch: number;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -126,10 +135,18 @@ async function startServerProcess(): Promise<{ url: string; process: Deno.ChildP
   throw new Error("The server did not become healthy within 60 s");
 }
 
-async function memory(url: string): Promise<{ rss: number; heap: number }> {
+/** The server's memory gauges and sample/batch counters, from /metrics. */
+async function serverStats(
+  url: string,
+): Promise<{ rss: number; heap: number; samples: number; batches: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1]);
-  return { rss: value("dit_process_rss_bytes"), heap: value("dit_heap_used_bytes") };
+  return {
+    rss: value("dit_process_rss_bytes"),
+    heap: value("dit_heap_used_bytes"),
+    samples: value("dit_samples_total"),
+    batches: value("dit_batches_total"),
+  };
 }
 
 async function closedLoop(
@@ -169,7 +186,12 @@ async function closedLoop(
   return { samples, errors, sent, seconds: (performance.now() - start) / 1000 };
 }
 
-function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeof closedLoop>>) {
+function summarize(
+  clients: number,
+  steps: number,
+  run: Awaited<ReturnType<typeof closedLoop>>,
+  samplesPerBatch: number,
+) {
   const rtts = run.samples.map((s) => s.rtt).sort((a, b) => a - b);
   const queue = mean(run.samples.map((s) => s.timing.queueMs));
   const readback = mean(run.samples.map((s) => s.timing.readbackMs ?? 0));
@@ -205,13 +227,14 @@ function summarize(clients: number, steps: number, run: Awaited<ReturnType<typeo
       outsideP50: round(quantile(outside, 0.5)),
     },
     meanBatch: round(mean(run.samples.map((s) => s.timing.batchSamples ?? 1)), 1),
+    samplesPerBatch: round(samplesPerBatch, 1),
   };
   return cell;
 }
 
 function table(cells: Cell[]): string {
   const head =
-    "clients steps   req/s    p50 ms   p90 ms   p99 ms | queue  compute readback  other | other p50  p99 (server+outside) | batch";
+    "clients steps   req/s    p50 ms   p90 ms   p99 ms | queue  compute readback  other | other p50  p99 (server+outside) | batch  run";
   const rows = cells.map((c) =>
     [
       String(c.clients).padStart(7),
@@ -230,6 +253,7 @@ function table(cells: Cell[]): string {
         18,
       ),
       " |" + c.meanBatch.toFixed(1).padStart(6),
+      c.samplesPerBatch.toFixed(1).padStart(5),
     ].join(" ")
   );
   return [head, ...rows].join("\n");
@@ -250,9 +274,9 @@ async function main(): Promise<number> {
       console.log(`Soak: 32 clients, mixed DDIM 1/10/50 steps, ${seconds} s`);
       const mix = (c: number, i: number) => [1, 10, 50][(c + i) % 3];
       await closedLoop(clients, mix, 2_000, false); // warm-up before the first memory reading
-      const before = await memory(url);
+      const before = await serverStats(url);
       const run = await closedLoop(clients, mix, seconds * 1000, true);
-      const after = await memory(url);
+      const after = await serverStats(url);
       const lost = run.sent - run.samples.length - run.errors.length;
       const soak = {
         seconds: round(run.seconds),
@@ -283,12 +307,15 @@ async function main(): Promise<number> {
         for (const count of clientCounts) {
           const group = clients.slice(0, count);
           await closedLoop(group, () => steps, WARMUP_MS, false, WARMUP_ROUNDS);
+          const before = await serverStats(url);
           const run = await closedLoop(group, () => steps, ms, true, MIN_ROUNDS);
+          const after = await serverStats(url);
+          const perBatch = (after.samples - before.samples) / (after.batches - before.batches);
           if (run.errors.length > 0) {
             code = 1;
             console.error(`${run.errors.length} errors, first: ${run.errors[0]}`);
           }
-          cells.push(summarize(count, steps, run));
+          cells.push(summarize(count, steps, run, perBatch));
         }
       }
       console.log(table(cells));
