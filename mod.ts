@@ -27,7 +27,7 @@
 
 // GPU layer
 export { F32, f32, Gpu, type Kernel, Program, Tensor } from "./src/gpu/gpu.ts";
-export type { GpuDevice, GpuOptions, MatmulPath } from "./src/gpu/device.ts";
+export type { BufferTile, GpuDevice, GpuOptions, MatmulPath } from "./src/gpu/device.ts";
 
 // Model
 export {
