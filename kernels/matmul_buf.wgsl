@@ -25,9 +25,10 @@
 // - a thread owns a block of 4 rows x 4 columns (or 2 x 2 such blocks), so each k-step reads one
 //   vec4 of A and one of B from workgroup memory per 16 multiply-adds (four scalars of each
 //   before: 7-20% slower);
-// - the next slice's global loads are issued before this slice's multiply-adds, into registers,
-//   and stored to workgroup memory after the barrier: DiT-sized products have a few hundred
-//   workgroups, too few to hide memory latency by occupancy alone (this gave 15-20%);
+// - the next slice's global loads are issued into registers before this slice's multiply-adds,
+//   and stored to workgroup memory once they are done (after the barrier that ends the slice):
+//   DiT-sized products have a few hundred workgroups, too few to hide memory latency by
+//   occupancy alone (15-20% off the DiT-S/2 forward and training step);
 // - global loads walk each operand's contiguous dimension across consecutive threads;
 // - slices are stored k-major as rows of vec4 padded by one vec4, which turns the k-fastest
 //   stores' bank conflicts (row-major operands) from 32-way into 2-way.
