@@ -4,6 +4,7 @@
  * textures, ~20x faster there), storage buffers with workgroup tiles on real GPUs.
  */
 import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
+import type { BufferTile } from "../gpu/device.ts";
 import { createTexture, MAX_ROWS, scratchTexture } from "./textures.ts";
 
 /** nt: A [M,K] B [N,K]; nn: A [M,K] B [K,N]; tn: A [K,M] B [K,N] (row-major, per batch). */
@@ -530,7 +531,7 @@ export function bufferTile(
   N: number,
   K: number,
   batch: [number, number],
-): 64 | 128 {
+): BufferTile {
   if (K >= CHUNK_MIN_K) return 64;
   if (gpu.info.bufferTile) return gpu.info.bufferTile;
   const big = Math.ceil(M / 128) * Math.ceil(N / 128) * batch[0] * batch[1];

@@ -46,6 +46,23 @@ export async function trainStepProgram(gpu: Gpu, cfg: DiTConfig, B: number): Pro
   return step;
 }
 
+/** One program replaying `n` copies of `programs`. */
+function replays(gpu: Gpu, programs: Program[], n: number): Program {
+  const p = gpu.program("bench");
+  for (let i = 0; i < n; i++) for (const q of programs) p.append(q);
+  return p;
+}
+
+/** Wall ms of one submit of `p` and the wait for it. */
+async function submitMs(gpu: Gpu, p: Program): Promise<number> {
+  const t0 = performance.now();
+  gpu.submit(p);
+  await gpu.sync();
+  return performance.now() - t0;
+}
+
+const median = (ts: number[]) => ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+
 /**
  * Median ms of `reps` submits, each replaying `inner` copies of the programs (amortising Deno's
  * ~10 ms readback floor), after one warm-up submit (pipeline JIT).
@@ -56,18 +73,11 @@ export async function medianMs(
   inner: number,
   reps: number,
 ): Promise<number> {
-  const p = gpu.program("bench");
-  for (let i = 0; i < inner; i++) for (const q of programs) p.append(q);
-  gpu.submit(p);
-  await gpu.sync();
+  const p = replays(gpu, programs, inner);
+  await submitMs(gpu, p);
   const ts: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    gpu.submit(p);
-    await gpu.sync();
-    ts.push((performance.now() - t0) / inner);
-  }
-  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+  for (let r = 0; r < reps; r++) ts.push(await submitMs(gpu, p) / inner);
+  return median(ts);
 }
 
 /**
@@ -82,27 +92,15 @@ export async function steadyMs(
   inner: number,
   reps: number,
 ): Promise<number> {
-  const build = (n: number) => {
-    const p = gpu.program("bench");
-    for (let i = 0; i < n; i++) for (const q of programs) p.append(q);
-    return p;
-  };
-  const [once, twice] = [build(inner), build(2 * inner)];
-  gpu.submit(twice);
-  await gpu.sync();
-  const timed = async (p: Program) => {
-    const t0 = performance.now();
-    gpu.submit(p);
-    await gpu.sync();
-    return performance.now() - t0;
-  };
+  const [once, twice] = [replays(gpu, programs, inner), replays(gpu, programs, 2 * inner)];
+  await submitMs(gpu, twice);
   const ts: number[] = [];
   for (let r = 0; r < reps; r++) {
-    const [long, short] = [await timed(twice), await timed(once)];
+    const [long, short] = [await submitMs(gpu, twice), await submitMs(gpu, once)];
     // Noise can make the difference meaningless when a replay is tiny: then the whole long submit.
     ts.push(long > short ? (long - short) / inner : long / (2 * inner));
   }
-  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
+  return median(ts);
 }
 
 /**

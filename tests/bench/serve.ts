@@ -8,8 +8,8 @@
  * (without the readback), the single readback (reported by the denoiser; 0 on CPU) and
  * everything else (codec, sockets, scheduling), and the batches: "batch" is the mean batch a
  * request ran in, "run" the samples per batch run (small batches show there, not in "batch").
- * `--soak 60` instead runs 32 clients with mixed step
- * counts for 60 s and fails on any error or lost request. The last line printed is one JSON object.
+ * `--soak 60` instead runs 32 clients with mixed step counts for 60 s and fails on any error or
+ * lost request. The last line printed is one JSON object.
  *
  * Flags: --clients 1,8,32  --steps 1,10,50  --duration 3 (s per cell)  --soak <s>
  *        --denoiser <module>  --denoiser-config <json>  --batch-window-ms <ms>  --max-batch <n>
