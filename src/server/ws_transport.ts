@@ -35,58 +35,92 @@ async function acceptKey(key: string): Promise<string> {
   return base64(new Uint8Array(digest));
 }
 
-/** Reads bytes from a connection through one growable buffer. */
+/** One websocket frame as read off the wire (payload unmasked, owned by the caller). */
+interface Frame {
+  fin: boolean;
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/**
+ * Reads a connection through one growable buffer. Frames are parsed straight from the buffer: one
+ * `await` per socket read rather than several per frame, and one copy per payload (the payload
+ * handed out is its own `ArrayBuffer`, so a message needs no second copy).
+ */
 class Reader {
   #buf = new Uint8Array(64 * 1024);
   #start = 0;
   #end = 0;
   constructor(readonly conn: Deno.Conn) {}
 
-  /** Makes `n` bytes available; false at end of stream. */
-  async #ensure(n: number): Promise<boolean> {
-    if (this.#end - this.#start >= n) return true;
+  /** Reads more bytes, making room for `want` buffered bytes in all; false at end of stream. */
+  async #fill(want: number): Promise<boolean> {
     if (this.#start > 0) {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;
       this.#start = 0;
     }
-    if (this.#buf.length < n) {
-      const grown = new Uint8Array(Math.max(n, 2 * this.#buf.length));
+    if (this.#buf.length < want || this.#end === this.#buf.length) {
+      const grown = new Uint8Array(Math.max(want, 2 * this.#buf.length));
       grown.set(this.#buf.subarray(0, this.#end));
       this.#buf = grown;
     }
-    while (this.#end < n) {
-      if (this.#end === this.#buf.length) {
-        const grown = new Uint8Array(2 * this.#buf.length);
-        grown.set(this.#buf);
-        this.#buf = grown;
-      }
-      const read = await this.conn.read(this.#buf.subarray(this.#end));
-      if (read === null) return false;
-      this.#end += read;
-    }
+    const read = await this.conn.read(this.#buf.subarray(this.#end));
+    if (read === null) return false;
+    this.#end += read;
     return true;
   }
 
-  /** Exactly `n` bytes, or null at end of stream. */
-  async take(n: number): Promise<Uint8Array | null> {
-    if (!(await this.#ensure(n))) return null;
-    const out = this.#buf.slice(this.#start, this.#start + n);
-    this.#start += n;
-    return out;
+  /**
+   * The next frame, or null at end of stream. Throws on a masked frame (servers never mask) or
+   * one over `maxPayload` bytes.
+   */
+  async frame(maxPayload: number): Promise<Frame | null> {
+    for (;;) {
+      const b = this.#buf, at = this.#start, have = this.#end - at;
+      let need = 2;
+      if (have >= 2) {
+        if (b[at + 1] & 0x80) throw new Error("Server frames must not be masked");
+        const short = b[at + 1] & 0x7f;
+        const extra = short === 126 ? 2 : short === 127 ? 8 : 0;
+        need = 2 + extra;
+        if (have >= need) {
+          const len = extra === 0
+            ? short
+            : extra === 2
+            ? (b[at + 2] << 8) | b[at + 3]
+            : new DataView(b.buffer, at + 2, 8).getUint32(0) * 2 ** 32 +
+              new DataView(b.buffer, at + 2, 8).getUint32(4);
+          if (len > maxPayload) throw new Error("Message too large");
+          need += len;
+          if (have >= need) {
+            this.#start = at + need;
+            return {
+              fin: (b[at] & 0x80) !== 0,
+              opcode: b[at] & 0x0f,
+              payload: b.slice(at + 2 + extra, at + need),
+            };
+          }
+        }
+      }
+      if (!(await this.#fill(need))) return null;
+    }
   }
 
   /** The text before the first blank line (the HTTP head), or null at end of stream. */
   async head(limit = 16 * 1024): Promise<string | null> {
-    for (let want = 4;; want++) {
-      if (want > limit) throw new Error("Handshake response too long");
-      if (!(await this.#ensure(want))) return null;
-      const b = this.#buf, e = this.#start + want;
-      if (b[e - 4] === 13 && b[e - 3] === 10 && b[e - 2] === 13 && b[e - 1] === 10) {
-        const text = new TextDecoder().decode(b.subarray(this.#start, e - 4));
-        this.#start = e;
-        return text;
+    for (let scanned = 0;;) {
+      const b = this.#buf;
+      for (let e = this.#start + Math.max(4, scanned); e <= this.#end; e++) {
+        if (b[e - 4] === 13 && b[e - 3] === 10 && b[e - 2] === 13 && b[e - 1] === 10) {
+          const text = new TextDecoder().decode(b.subarray(this.#start, e - 4));
+          this.#start = e;
+          return text;
+        }
       }
+      scanned = this.#end - this.#start;
+      if (scanned > limit) throw new Error("Handshake response too long");
+      if (!(await this.#fill(scanned + 1))) return null;
     }
   }
 }
@@ -158,23 +192,9 @@ export class TcpWebSocket implements SocketLike {
     let parts: Uint8Array[] = [];
     let partsOpcode = 0;
     for (;;) {
-      const h = await reader.take(2);
-      if (h === null) return;
-      const fin = (h[0] & 0x80) !== 0, opcode = h[0] & 0x0f;
-      if (h[1] & 0x80) throw new Error("Server frames must not be masked");
-      let len = h[1] & 0x7f;
-      if (len === 126) {
-        const b = await reader.take(2);
-        if (b === null) return;
-        len = (b[0] << 8) | b[1];
-      } else if (len === 127) {
-        const b = await reader.take(8);
-        if (b === null) return;
-        len = new DataView(b.buffer).getUint32(0) * 2 ** 32 + new DataView(b.buffer).getUint32(4);
-      }
-      if (len > MAX_MESSAGE) throw new Error("Message too large");
-      const payload = await reader.take(len);
-      if (payload === null) return;
+      const frame = await reader.frame(MAX_MESSAGE);
+      if (frame === null) return;
+      const { fin, opcode, payload } = frame;
       if (opcode === 0x8) {
         const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
         this.#closeEvent = {
@@ -198,12 +218,16 @@ export class TcpWebSocket implements SocketLike {
       }
       parts.push(payload);
       if (!fin) continue;
-      const size = parts.reduce((s, p) => s + p.length, 0);
-      const data = new Uint8Array(size);
-      let at = 0;
-      for (const p of parts) {
-        data.set(p, at);
-        at += p.length;
+      let data = parts[0];
+      if (parts.length > 1) {
+        const size = parts.reduce((s, p) => s + p.length, 0);
+        if (size > MAX_MESSAGE) throw new Error("Message too large");
+        data = new Uint8Array(size);
+        let at = 0;
+        for (const p of parts) {
+          data.set(p, at);
+          at += p.length;
+        }
       }
       parts = [];
       if (this.readyState !== WebSocket.OPEN) continue;
