@@ -237,6 +237,35 @@ Deno.test("cpu denoiser: PNGs and previews", async () => {
   assert.deepEqual([...pngs[0].subarray(1, 4)], [80, 78, 71]); // "PNG"
 });
 
+Deno.test("cpu denoiser: simulated device time and readback change timing, not results", async () => {
+  const job = {
+    id: "a",
+    n: 1,
+    steps: 4,
+    sampler: "ddim",
+    seeds: [9],
+    classes: Int32Array.from([2]),
+  };
+  const plain = new CpuDenoiser({ ...DEFAULT_CPU_CONFIG, shape: [2, 4, 4] });
+  const slow = new CpuDenoiser({
+    ...DEFAULT_CPU_CONFIG,
+    shape: [2, 4, 4],
+    stepMs: 5,
+    readbackMs: 8,
+  });
+  const [expected] = await plain.run([job]);
+  assert.equal(plain.lastTiming().readbackMs, 0);
+  const t0 = performance.now();
+  const [got] = await slow.run([job]);
+  // Lower bounds only: a blocking wait of 4 x 5 ms, then a sleep of 8 ms, cannot take less.
+  assert.ok(performance.now() - t0 >= 4 * 5 + 8 - 1, `took ${performance.now() - t0} ms`);
+  assert.ok(slow.lastTiming().readbackMs >= 8 - 1, `readback ${slow.lastTiming().readbackMs}`);
+  assert.deepEqual(got, expected);
+  for (const bad of [{ stepMs: -1 }, { readbackMs: Number.NaN }, { stepMs: 1e9 }]) {
+    assert.throws(() => new CpuDenoiser({ ...DEFAULT_CPU_CONFIG, ...bad }), /must be a number/);
+  }
+});
+
 Deno.test("metrics: Prometheus text", () => {
   const m = new Metrics();
   m.error("bad_request");

@@ -48,6 +48,15 @@ export interface CpuModelConfig {
   seed: number;
   /** Conditioning: class labels, a vector of class logits (dim = numClasses), or none. */
   condition: "class" | "vector" | "none";
+  /**
+   * Simulated device time per denoising step of a batch, in ms (default 0): the inference thread
+   * blocks for `steps * stepMs` after computing, as it blocks in WebGPU's device poll while a GPU
+   * computes, and the CPUs idle meanwhile. With `readbackMs` it gives the server's own overhead
+   * at a GPU model's cadence, without the GPU's load on the CPUs (`bench:serve`, README).
+   */
+  stepMs?: number;
+  /** Simulated readback per batch, in ms (default 0): an async sleep, as Deno's `mapAsync`. */
+  readbackMs?: number;
 }
 
 /** Defaults: a DiT-like 4x32x32 latent, 10 classes with 4 modes each. */
@@ -58,6 +67,8 @@ export const DEFAULT_CPU_CONFIG: CpuModelConfig = {
   std: 0.1,
   seed: 0,
   condition: "class",
+  stepMs: 0,
+  readbackMs: 0,
 };
 
 /** The mixture: component means and norms, `modes` consecutive components per class. */
@@ -168,6 +179,9 @@ interface Trajectory {
 export class CpuDenoiser implements Denoiser {
   readonly info: ModelInfo;
   readonly #mixture: Mixture;
+  #readbackMs = 0;
+  /** What the simulated device time blocks on (never notified). */
+  readonly #block = new Int32Array(new SharedArrayBuffer(4));
 
   /** Builds the mixture for a configuration. */
   constructor(readonly config: CpuModelConfig) {
@@ -198,11 +212,26 @@ export class CpuDenoiser implements Denoiser {
     jobs: DenoiseJob[],
     onPreview?: (jobIndex: number, step: number, x0: Float32Array) => void,
   ): Promise<Float32Array[]> {
+    let out: Float32Array[];
     try {
-      return Promise.resolve(this.#runSync(jobs, onPreview));
+      out = this.#runSync(jobs, onPreview);
     } catch (error) {
       return Promise.reject(error);
     }
+    const deviceMs = (this.config.stepMs ?? 0) * (jobs[0]?.steps ?? 0);
+    if (deviceMs > 0) Atomics.wait(this.#block, 0, 0, deviceMs);
+    const readbackMs = this.config.readbackMs ?? 0;
+    if (!(readbackMs > 0)) {
+      this.#readbackMs = 0;
+      return Promise.resolve(out);
+    }
+    const start = performance.now();
+    return new Promise((resolve) =>
+      setTimeout(() => {
+        this.#readbackMs = performance.now() - start;
+        resolve(out);
+      }, readbackMs)
+    );
   }
 
   #runSync(
@@ -277,9 +306,9 @@ export class CpuDenoiser implements Denoiser {
     return out;
   }
 
-  /** The CPU has no readback. */
+  /** The simulated readback of the last run (0 unless `readbackMs` is set). */
   lastTiming(): RunTiming {
-    return { readbackMs: 0 };
+    return { readbackMs: this.#readbackMs };
   }
 }
 
@@ -294,6 +323,12 @@ function validateConfig(cfg: CpuModelConfig): void {
   if (!(cfg.std > 0 && cfg.std < 1)) throw new Error("CPU denoiser: std must lie in (0, 1)");
   if (!["class", "vector", "none"].includes(cfg.condition)) {
     throw new Error("CPU denoiser: condition must be 'class', 'vector' or 'none'");
+  }
+  for (const key of ["stepMs", "readbackMs"] as const) {
+    const v = cfg[key];
+    if (v !== undefined && !(typeof v === "number" && v >= 0 && v <= 60_000)) {
+      throw new Error(`CPU denoiser: ${key} must be a number of ms in [0, 60000]`);
+    }
   }
 }
 
