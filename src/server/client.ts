@@ -12,8 +12,13 @@
  */
 
 import { bytesOf, decodeFrame, encodeFrame } from "./codec.ts";
-import { type HelloFrame, type ResultFrame, serverFrameSchema } from "./frames.ts";
-import type { ErrorCode, RequestId } from "./protocol.ts";
+import {
+  type HelloFrame,
+  type ResultFrame,
+  type ServerFrame,
+  serverFrameSchema,
+} from "./frames.ts";
+import { describeZodError, type ErrorCode, type RequestId } from "./protocol.ts";
 import { decodeTensor } from "./tensor.ts";
 import { type SocketLike, TcpWebSocket } from "./ws_transport.ts";
 
@@ -181,7 +186,7 @@ class Client implements DitClient {
     socket.onmessage = (event: MessageEvent) => {
       if (!greeted) {
         try {
-          const frame = serverFrameSchema.parse(decodeFrame(new Uint8Array(event.data)));
+          const frame = parseServerFrame(event.data);
           if (frame.type !== "hello") throw new Error(`Expected hello, got ${frame.type}`);
           this.hello = frame;
           greeted = true;
@@ -242,8 +247,7 @@ class Client implements DitClient {
   #onFrame(data: unknown): void {
     let frame;
     try {
-      if (!(data instanceof ArrayBuffer)) throw new Error("Server sent a text frame");
-      frame = serverFrameSchema.parse(decodeFrame(new Uint8Array(data)));
+      frame = parseServerFrame(data);
     } catch (error) {
       this.options.onError?.(new ClientError("bad_request", (error as Error).message));
       return;
@@ -395,6 +399,16 @@ class Client implements DitClient {
     ]);
     clearTimeout(timer);
   }
+}
+
+/** Decodes and validates one server frame; throws a one-line description of what is wrong. */
+function parseServerFrame(data: unknown): ServerFrame {
+  if (!(data instanceof ArrayBuffer)) throw new Error("Server sent a text frame");
+  const parsed = serverFrameSchema.safeParse(decodeFrame(new Uint8Array(data)));
+  if (!parsed.success) {
+    throw new Error(`Server sent an invalid frame: ${describeZodError(parsed.error)}`);
+  }
+  return parsed.data;
 }
 
 /** Connects to a server and waits for its `hello` frame. */

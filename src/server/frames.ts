@@ -103,8 +103,7 @@ const timingSchema = z.object({
   batchSamples: z.number().optional(),
 });
 
-/** Schema of the `hello` frame. */
-export const helloSchema: z.ZodType<HelloFrame> = z.object({
+const helloObject = z.object({
   type: z.literal("hello"),
   protocol: z.number(),
   server: z.object({ name: z.string(), version: z.string() }),
@@ -126,9 +125,10 @@ export const helloSchema: z.ZodType<HelloFrame> = z.object({
     maxInflightPerConnection: z.number(),
   }),
 });
+/** Schema of the `hello` frame. */
+export const helloSchema: z.ZodType<HelloFrame> = helloObject;
 
-/** Schema of a `result` frame. */
-export const resultSchema: z.ZodType<ResultFrame> = z.object({
+const resultObject = z.object({
   type: z.literal("result"),
   id: idSchema,
   seed: z.number(),
@@ -138,27 +138,34 @@ export const resultSchema: z.ZodType<ResultFrame> = z.object({
   png: z.array(z.instanceof(Uint8Array)).optional(),
   timing: timingSchema,
 });
+/** Schema of a `result` frame. */
+export const resultSchema: z.ZodType<ResultFrame> = resultObject;
 
-/** Schema of a `preview` frame. */
-export const previewSchema: z.ZodType<PreviewFrame> = z.object({
+const previewObject = z.object({
   type: z.literal("preview"),
   id: idSchema,
   step: z.number(),
   x0: wireTensorSchema,
 });
+/** Schema of a `preview` frame. */
+export const previewSchema: z.ZodType<PreviewFrame> = previewObject;
 
-/** Schema of an `error` frame. */
-export const errorSchema: z.ZodType<ErrorFrame> = z.object({
+const errorObject = z.object({
   type: z.literal("error"),
   id: idSchema.optional(),
   code: z.enum(ERROR_CODES),
   message: z.string(),
 });
+/** Schema of an `error` frame. */
+export const errorSchema: z.ZodType<ErrorFrame> = errorObject;
 
-/** Schema of any server frame. */
-export const serverFrameSchema: z.ZodType<ServerFrame> = z.union([
-  helloSchema,
-  resultSchema,
-  previewSchema,
-  errorSchema,
+/**
+ * Schema of any server frame, dispatched on `type` (a plain union would try the members in turn
+ * and build error reports for each one that does not match).
+ */
+export const serverFrameSchema: z.ZodType<ServerFrame> = z.discriminatedUnion("type", [
+  helloObject,
+  resultObject,
+  previewObject,
+  errorObject,
 ]);

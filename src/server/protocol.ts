@@ -142,7 +142,8 @@ export type ClientMessage =
   | { type: "sample"; request: SampleRequest; seedGiven: boolean }
   | { type: "cancel"; id: RequestId };
 
-function describe(error: z.ZodError): string {
+/** A zod error as one line: the first issue, with where it is. */
+export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];
   const where = issue.path.length > 0 ? issue.path.join(".") : "frame";
   if (issue.code === "unrecognized_keys") return `Unknown field '${issue.keys[0]}'`;
@@ -179,7 +180,7 @@ export function parseClientFrame(frame: unknown, ctx: ValidationContext): Client
   const type = (frame as Record<string, unknown>).type;
   if (type === "cancel") {
     const parsed = cancelSchema.safeParse(frame);
-    if (!parsed.success) throw new ProtocolError("bad_request", describe(parsed.error), id);
+    if (!parsed.success) throw new ProtocolError("bad_request", describeZodError(parsed.error), id);
     return { type: "cancel", id: parsed.data.id };
   }
   if (type !== "sample") {
@@ -190,7 +191,7 @@ export function parseClientFrame(frame: unknown, ctx: ValidationContext): Client
     );
   }
   const parsed = sampleSchema.safeParse(frame);
-  if (!parsed.success) throw new ProtocolError("bad_request", describe(parsed.error), id);
+  if (!parsed.success) throw new ProtocolError("bad_request", describeZodError(parsed.error), id);
   return validateSample(parsed.data, ctx);
 }
 
