@@ -9,7 +9,10 @@
  * everything else (codec, sockets, scheduling), and the batches: "batch" is the mean batch a
  * request ran in, "run" the samples per batch run (small batches show there, not in "batch").
  * `--soak 60` instead runs 32 clients with mixed step counts for 60 s and fails on any error or
- * lost request. The last line printed is one JSON object.
+ * lost request. The last line printed is one JSON object. With the CPU denoiser,
+ * `--denoiser-config '{"stepMs":7,"readbackMs":10}'` simulates a GPU model's timing (the worker
+ * blocks 7 ms per step, then sleeps 10 ms as Deno's readback does): the server's own overhead at
+ * that cadence, without the GPU's load on the CPUs.
  *
  * Flags: --clients 1,8,32  --steps 1,10,50  --duration 3 (s per cell)  --soak <s>
  *        --denoiser <module>  --denoiser-config <json>  --batch-window-ms <ms>  --max-batch <n>
