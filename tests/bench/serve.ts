@@ -278,7 +278,14 @@ async function main(): Promise<number> {
       const mix = (c: number, i: number) => [1, 10, 50][(c + i) % 3];
       await closedLoop(clients, mix, 2_000, false); // warm-up before the first memory reading
       const before = await serverStats(url);
-      const run = await closedLoop(clients, mix, seconds * 1000, true);
+      const t0 = performance.now();
+      const ticker = setInterval(() => {
+        const at = Math.round((performance.now() - t0) / 1000);
+        console.error(`  soak ${at}/${seconds} s`);
+      }, 10_000);
+      const run = await closedLoop(clients, mix, seconds * 1000, true).finally(() =>
+        clearInterval(ticker)
+      );
       const after = await serverStats(url);
       const lost = run.sent - run.samples.length - run.errors.length;
       const soak = {
@@ -306,9 +313,15 @@ async function main(): Promise<number> {
     } else {
       const cells: Cell[] = [];
       const ms = Number(values.duration) * 1000;
-      for (const steps of values.steps!.split(",").map(Number)) {
+      const stepCounts = values.steps!.split(",").map(Number);
+      const total = stepCounts.length * clientCounts.length;
+      for (const steps of stepCounts) {
         for (const count of clientCounts) {
           const group = clients.slice(0, count);
+          const plural = (k: number, what: string) => `${k} ${what}${k === 1 ? "" : "s"}`;
+          console.error(
+            `[${cells.length + 1}/${total}] ${plural(count, "client")} x ${plural(steps, "step")}`,
+          );
           await closedLoop(group, () => steps, WARMUP_MS, false, WARMUP_ROUNDS);
           const before = await serverStats(url);
           const run = await closedLoop(group, () => steps, ms, true, MIN_ROUNDS);
@@ -318,7 +331,12 @@ async function main(): Promise<number> {
             code = 1;
             console.error(`${run.errors.length} errors, first: ${run.errors[0]}`);
           }
-          cells.push(summarize(count, steps, run, perBatch));
+          const cell = summarize(count, steps, run, perBatch);
+          cells.push(cell);
+          console.error(
+            `  ${cell.samplesPerSec} samples/s, p50 ${cell.latencyMs.p50} ms, other p50 ` +
+              `${cell.otherMs.p50} ms`,
+          );
         }
       }
       console.log(table(cells));
