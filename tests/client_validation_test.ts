@@ -1,7 +1,7 @@
 // The TypeScript client validates what a server sends: frames that fail the schema reach
 // `onError` as bad_request and leave pending requests pending; a valid result still resolves.
 import assert from "node:assert/strict";
-import { ClientError, connect } from "../src/server/client.ts";
+import { type ClientError, connect } from "../src/server/client.ts";
 import { decodeFrame, encodeFrame } from "../src/server/codec.ts";
 
 const hello = {
