@@ -81,8 +81,19 @@ fn biasAt(o: Out, n: u32) -> vec4f {
     bias[j + select(0u, 2u, n + 2u < o.nEnd)], bias[j + select(0u, 3u, n + 3u < o.nEnd)]);
 }
 
+// GATED: the gate of columns n .. n+3 for row m (sample m / GATE_T).
+fn gateAt(o: Out, m: u32, n: u32) -> vec4f {
+  return gmod4[((m / GATE_T) * o.modStride + o.gateOff + n) / 4u];
+}
+
+// When a tile's 16 rows lie in one sample (GATE_T a multiple of 16; tiles start at multiples of
+// 16), they share their gates: one load per column block of the tile instead of one per row
+// (storage loads are per-lane loops on llvmpipe).
+override GATE_PER_TILE: bool = GATE_T % 16u == 0u;
+
 // Stores a 4x4 block whose column i holds C[m + i][n .. n + 3] (before alpha, bias bv and GELU).
-fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
+// gv: the gate of columns n .. n+3 when GATE_PER_TILE.
+fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f, gv: vec4f) {
   for (var i = 0u; i < 4u; i++) {
     var col = o.alpha * blk[i] + bv;
     if (GELU) { col = gelu(col); }
@@ -90,7 +101,7 @@ fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f) {
       if (m + i < o.mEnd && n < o.nEnd) {
         let e = (m + i) * o.ldc + n;
         if (GATED) {
-          let gate = gmod4[(((m + i) / GATE_T) * o.modStride + o.gateOff + n) / 4u];
+          let gate = select(gateAt(o, m + i, n), gv, GATE_PER_TILE);
           col = fma(gate, col, res4[(o.resOff + e) / 4u]);
         }
         let j = (o.base + e) / 4u;
@@ -115,8 +126,8 @@ fn storeColumnT(o: Out, m: u32, n: u32, v: vec4f, b: f32) {
   if (ACCUMULATE) { c4[j] += col; } else { c4[j] = col; }
 }
 
-// The 4x4 block cIJ (c[j][i] = C[m + i][n + j]) with bias bv of columns n .. n+3.
-fn storeTile(o: Out, m: u32, n: u32, c: mat4x4f, bv: vec4f) {
+// The 4x4 block cIJ (c[j][i] = C[m + i][n + j]) with bias bv (and gate gv) of columns n .. n+3.
+fn storeTile(o: Out, m: u32, n: u32, c: mat4x4f, bv: vec4f, gv: vec4f) {
   if (VEC4_OUT_T) {
     storeColumnT(o, m, n, c[0], bv.x);
     storeColumnT(o, m, n + 1u, c[1], bv.y);
@@ -124,7 +135,7 @@ fn storeTile(o: Out, m: u32, n: u32, c: mat4x4f, bv: vec4f) {
     storeColumnT(o, m, n + 3u, c[3], bv.w);
     return;
   }
-  storeBlock(o, m, n, transpose(c), bv);
+  storeBlock(o, m, n, transpose(c), bv, gv);
 }
 
 // acc + a * b with explicit fused multiply-adds (LLVM does not contract a separate mul and add).
@@ -211,12 +222,19 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   // cIJ[j][i] = C[m0+4I+i][n0+4J+j].
   let bv0 = biasAt(o, n0); let bv1 = biasAt(o, n0 + 4u);
   let bv2 = biasAt(o, n0 + 8u); let bv3 = biasAt(o, n0 + 12u);
-  storeTile(o, m0, n0, c00, bv0); storeTile(o, m0, n0 + 4u, c01, bv1);
-  storeTile(o, m0, n0 + 8u, c02, bv2); storeTile(o, m0, n0 + 12u, c03, bv3);
-  storeTile(o, m0 + 4u, n0, c10, bv0); storeTile(o, m0 + 4u, n0 + 4u, c11, bv1);
-  storeTile(o, m0 + 4u, n0 + 8u, c12, bv2); storeTile(o, m0 + 4u, n0 + 12u, c13, bv3);
-  storeTile(o, m0 + 8u, n0, c20, bv0); storeTile(o, m0 + 8u, n0 + 4u, c21, bv1);
-  storeTile(o, m0 + 8u, n0 + 8u, c22, bv2); storeTile(o, m0 + 8u, n0 + 12u, c23, bv3);
-  storeTile(o, m0 + 12u, n0, c30, bv0); storeTile(o, m0 + 12u, n0 + 4u, c31, bv1);
-  storeTile(o, m0 + 12u, n0 + 8u, c32, bv2); storeTile(o, m0 + 12u, n0 + 12u, c33, bv3);
+  var gv0 = vec4f(); var gv1 = vec4f(); var gv2 = vec4f(); var gv3 = vec4f();
+  if (GATED && GATE_PER_TILE) {
+    // Column blocks past N (their stores are dropped) read the last one instead.
+    let nl = o.nEnd - 4u;
+    gv0 = gateAt(o, m0, n0); gv1 = gateAt(o, m0, min(n0 + 4u, nl));
+    gv2 = gateAt(o, m0, min(n0 + 8u, nl)); gv3 = gateAt(o, m0, min(n0 + 12u, nl));
+  }
+  storeTile(o, m0, n0, c00, bv0, gv0); storeTile(o, m0, n0 + 4u, c01, bv1, gv1);
+  storeTile(o, m0, n0 + 8u, c02, bv2, gv2); storeTile(o, m0, n0 + 12u, c03, bv3, gv3);
+  storeTile(o, m0 + 4u, n0, c10, bv0, gv0); storeTile(o, m0 + 4u, n0 + 4u, c11, bv1, gv1);
+  storeTile(o, m0 + 4u, n0 + 8u, c12, bv2, gv2); storeTile(o, m0 + 4u, n0 + 12u, c13, bv3, gv3);
+  storeTile(o, m0 + 8u, n0, c20, bv0, gv0); storeTile(o, m0 + 8u, n0 + 4u, c21, bv1, gv1);
+  storeTile(o, m0 + 8u, n0 + 8u, c22, bv2, gv2); storeTile(o, m0 + 8u, n0 + 12u, c23, bv3, gv3);
+  storeTile(o, m0 + 12u, n0, c30, bv0, gv0); storeTile(o, m0 + 12u, n0 + 4u, c31, bv1, gv1);
+  storeTile(o, m0 + 12u, n0 + 8u, c32, bv2, gv2); storeTile(o, m0 + 12u, n0 + 12u, c33, bv3, gv3);
 }

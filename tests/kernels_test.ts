@@ -526,66 +526,70 @@ for (const [family, tile] of MATMUL_CONFIGS) {
   }, opts);
 
   // adaLN-Zero's gated residual in the store (inference, texture kernels only): C = res + gate *
-  // (alpha x W^T + b) with the gate of each row's sample; 3 samples of 8 tokens, both gate slots,
-  // with and without bias and GELU, a tile-straddling N; the buffer family and misaligned views
-  // are refused with a clear error.
+  // (alpha x W^T + b) with the gate of each row's sample; 3 samples of 8 tokens (gates loaded per
+  // row) and of 16 or 32 (a multiple of the 16-row tile: gates loaded once per tile), both gate
+  // slots, with and without bias and GELU, a tile-straddling N; the buffer family and misaligned
+  // views are refused with a clear error.
   gpuTest(
     `matmul() with a gated residual matches reference (${kernels})`,
     async (gpu, t) => {
       const rng = new Rng(170);
-      for (const [N, K] of [[20, 13], [132, 70]]) {
-        const [T, B] = [8, 3];
+      for (const [N, K, T] of [[20, 13, 8], [132, 70, 8], [20, 13, 16], [132, 70, 32]]) {
+        const B = 3;
         const M = T * B;
         const stride = 6 * N;
         for (const [gateOff, bias, gelu] of [[2 * N, true, false], [5 * N, false, true]] as const) {
-          await t.step(`M=${M} N=${N} K=${K} gate@${gateOff}${bias ? " bias" : ""}`, async () => {
-            const [a, w, b] = [rand(rng, M * K), rand(rng, N * K), rand(rng, N)];
-            const [res, mod] = [rand(rng, M * N), rand(rng, B * stride)];
-            const out = gpu.tensor([M * N], "out");
-            const gated = {
-              residual: up(gpu, res, "res"),
-              mod: up(gpu, mod, "mod"),
-              stride,
-              gateOff,
-              T,
-            };
-            const args = {
-              variant: "nt" as const,
-              M,
-              N,
-              K,
-              a: { t: up(gpu, a, "a"), ld: K },
-              b: { t: up(gpu, w, "w"), ld: K },
-              c: { t: out, ld: N },
-              bias: bias ? up(gpu, b, "bias") : undefined,
-              alpha: 0.5,
-              gelu,
-              gated,
-            };
-            if (!canFuseGate(gpu, M, N, stride, gateOff)) {
-              await assert.rejects(exec(gpu, (p) => matmul(p, args)), /gated residual needs/);
-              return;
-            }
-            await exec(gpu, (p) => matmul(p, args));
-            const prod = ref.matmul(a, w, M, N, K, false, true);
-            const want = new Float64Array(M * N);
-            for (let m = 0; m < M; m++) {
-              for (let n = 0; n < N; n++) {
-                let v = 0.5 * prod[m * N + n] + (bias ? b[n] : 0);
-                if (gelu) v = ref.geluTanh([v])[0];
-                want[m * N + n] = res[m * N + n] +
-                  mod[Math.floor(m / T) * stride + gateOff + n] * v;
+          await t.step(
+            `M=${M} T=${T} N=${N} K=${K} gate@${gateOff}${bias ? " bias" : ""}`,
+            async () => {
+              const [a, w, b] = [rand(rng, M * K), rand(rng, N * K), rand(rng, N)];
+              const [res, mod] = [rand(rng, M * N), rand(rng, B * stride)];
+              const out = gpu.tensor([M * N], "out");
+              const gated = {
+                residual: up(gpu, res, "res"),
+                mod: up(gpu, mod, "mod"),
+                stride,
+                gateOff,
+                T,
+              };
+              const args = {
+                variant: "nt" as const,
+                M,
+                N,
+                K,
+                a: { t: up(gpu, a, "a"), ld: K },
+                b: { t: up(gpu, w, "w"), ld: K },
+                c: { t: out, ld: N },
+                bias: bias ? up(gpu, b, "bias") : undefined,
+                alpha: 0.5,
+                gelu,
+                gated,
+              };
+              if (!canFuseGate(gpu, M, N, stride, gateOff)) {
+                await assert.rejects(exec(gpu, (p) => matmul(p, args)), /gated residual needs/);
+                return;
               }
-            }
-            assertClose("res + gate * y", await read1(gpu, out), want, FWD_TOL);
-            // Past one texture's rows (M is split into chunks there) the graph does not fuse.
-            assert.equal(canFuseGate(gpu, 8193, N, stride, gateOff), false);
-            // Accumulating into C is refused (the gate applies to the product, not to C).
-            await assert.rejects(
-              exec(gpu, (p) => matmul(p, { ...args, accumulate: true })),
-              /gated residual needs/,
-            );
-          });
+              await exec(gpu, (p) => matmul(p, args));
+              const prod = ref.matmul(a, w, M, N, K, false, true);
+              const want = new Float64Array(M * N);
+              for (let m = 0; m < M; m++) {
+                for (let n = 0; n < N; n++) {
+                  let v = 0.5 * prod[m * N + n] + (bias ? b[n] : 0);
+                  if (gelu) v = ref.geluTanh([v])[0];
+                  want[m * N + n] = res[m * N + n] +
+                    mod[Math.floor(m / T) * stride + gateOff + n] * v;
+                }
+              }
+              assertClose("res + gate * y", await read1(gpu, out), want, FWD_TOL);
+              // Past one texture's rows (M is split into chunks there) the graph does not fuse.
+              assert.equal(canFuseGate(gpu, 8193, N, stride, gateOff), false);
+              // Accumulating into C is refused (the gate applies to the product, not to C).
+              await assert.rejects(
+                exec(gpu, (p) => matmul(p, { ...args, accumulate: true })),
+                /gated residual needs/,
+              );
+            },
+          );
         }
       }
     },

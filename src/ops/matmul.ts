@@ -299,8 +299,9 @@ async function matmulTexture(p: Program, args: MatmulArgs, batch: [number, numbe
   const layers = batch[0] * batch[1];
   // A 16x16-per-invocation workgroup spans 128 columns of C, and on llvmpipe idle lanes cost as
   // much as busy ones: narrow products (attention's P V, dQ, dK, dV with N = head width) run
-  // twice as fast as C^T = op(B)^T op(A)^T, stored transposed. (Bias runs along columns: kept.)
-  const swap = args.N <= 64 && args.M >= 2 * args.N && !args.bias;
+  // twice as fast as C^T = op(B)^T op(A)^T, stored transposed. (Bias runs along columns, and the
+  // gated store along rows: those are kept.)
+  const swap = args.N <= 64 && args.M >= 2 * args.N && !args.bias && !args.gated;
   const [M, N] = swap ? [args.N, args.M] : [args.M, args.N];
   const operands = [
     { op: args.a, kmajor: kMajor(variant, "a"), slot: "a" },
