@@ -13,7 +13,10 @@
 // the offsets multiples of 4, operands 16-byte aligned): llvmpipe runs every storage access as a
 // per-lane loop, so a quarter of them is ~3x faster there.
 // Bindings: 0 x, 1 mod, 2 dy, 3 mean, 4 rstd, 5 out (y, dx or dmod), 6 params, 7 x4, 8 mod4, 9 dy4,
-// 10 out4 (the vec4 views of the same buffers; the unused bindings of a path get placeholders).
+// 10 out4 (the vec4 views of the same buffers; the unused bindings of a path get placeholders),
+// 11 x as a read-only storage texture (X_TEX, ln_forward4r only: texel (c / 4, token within the
+// sample), layer = sample, filled by a copy command): llvmpipe's image loads are several times
+// cheaper than its storage loads, and the forward reads each row three times.
 
 struct Params {
   R: u32, C: u32, T: u32, modStride: u32,
@@ -22,6 +25,7 @@ struct Params {
 }
 
 override ACCUMULATE: bool = false;
+override X_TEX: bool = false;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> mod_: array<f32>;
@@ -34,6 +38,7 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(8) var<storage, read> mod4: array<vec4f>;
 @group(0) @binding(9) var<storage, read> dy4: array<vec4f>;
 @group(0) @binding(10) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(11) var xt: texture_storage_2d_array<rgba32float, read>;
 
 // The row passes, over elements c = first, first + step, ... of the row at `base`: one invocation
 // per row walks them all (first 0, step 1); a workgroup per row splits them among its lanes.
@@ -142,6 +147,13 @@ fn ln_forward4(@builtin(global_invocation_id) g: vec3u) {
 // two modulation vectors are loaded once for the four rows instead of once per row (llvmpipe runs
 // every storage access as a per-lane loop; those loads were half of the last pass). Same
 // arithmetic, in the same order, per row.
+// Texel c of row k (0..3) of an invocation's four rows: from the texture (sample n, token t0 + k)
+// or from x4 at b0 + k * C4.
+fn rowX(k: u32, c: u32, b0: u32, C4: u32, n: i32, t0: u32) -> vec4f {
+  if (X_TEX) { return textureLoad(xt, vec2u(c, t0 + k), n); }
+  return x4[b0 + k * C4 + c];
+}
+
 @compute @workgroup_size(64)
 fn ln_forward4r(@builtin(global_invocation_id) g: vec3u) {
   let r0 = 4u * (g.x + g.y * P.stride);
@@ -152,27 +164,30 @@ fn ln_forward4r(@builtin(global_invocation_id) g: vec3u) {
   let b1 = b0 + C4;
   let b2 = b1 + C4;
   let b3 = b2 + C4;
+  let n = r0 / P.T; // the sample and its first token: the four rows share both (T % 4 == 0)
+  let t0 = r0 - n * P.T;
+  let ni = i32(n);
   var s = mat4x4f(); // s[k]: row r0 + k
   for (var c = 0u; c < C4; c++) {
-    s[0] += x4[b0 + c];
-    s[1] += x4[b1 + c];
-    s[2] += x4[b2 + c];
-    s[3] += x4[b3 + c];
+    s[0] += rowX(0u, c, b0, C4, ni, t0);
+    s[1] += rowX(1u, c, b0, C4, ni, t0);
+    s[2] += rowX(2u, c, b0, C4, ni, t0);
+    s[3] += rowX(3u, c, b0, C4, ni, t0);
   }
   let mu = vec4f(sum4(s[0]), sum4(s[1]), sum4(s[2]), sum4(s[3])) / f32(C);
   var v = mat4x4f();
   for (var c = 0u; c < C4; c++) {
-    let d0 = x4[b0 + c] - mu.x;
-    let d1 = x4[b1 + c] - mu.y;
-    let d2 = x4[b2 + c] - mu.z;
-    let d3 = x4[b3 + c] - mu.w;
+    let d0 = rowX(0u, c, b0, C4, ni, t0) - mu.x;
+    let d1 = rowX(1u, c, b0, C4, ni, t0) - mu.y;
+    let d2 = rowX(2u, c, b0, C4, ni, t0) - mu.z;
+    let d3 = rowX(3u, c, b0, C4, ni, t0) - mu.w;
     v[0] += d0 * d0;
     v[1] += d1 * d1;
     v[2] += d2 * d2;
     v[3] += d3 * d3;
   }
   let rs = inverseSqrt(vec4f(sum4(v[0]), sum4(v[1]), sum4(v[2]), sum4(v[3])) / f32(C) + P.eps);
-  let mb = (r0 / P.T) * P.modStride;
+  let mb = n * P.modStride;
   let scale = (mb + P.scaleOff) / 4u;
   let shift = (mb + P.shiftOff) / 4u;
   mean[r0] = mu.x;
@@ -186,10 +201,10 @@ fn ln_forward4r(@builtin(global_invocation_id) g: vec3u) {
   for (var c = 0u; c < C4; c++) {
     let sc = 1.0 + mod4[scale + c];
     let sh = mod4[shift + c];
-    out4[b0 + c] = (x4[b0 + c] - mu.x) * rs.x * sc + sh;
-    out4[b1 + c] = (x4[b1 + c] - mu.y) * rs.y * sc + sh;
-    out4[b2 + c] = (x4[b2 + c] - mu.z) * rs.z * sc + sh;
-    out4[b3 + c] = (x4[b3 + c] - mu.w) * rs.w * sc + sh;
+    out4[b0 + c] = (rowX(0u, c, b0, C4, ni, t0) - mu.x) * rs.x * sc + sh;
+    out4[b1 + c] = (rowX(1u, c, b0, C4, ni, t0) - mu.y) * rs.y * sc + sh;
+    out4[b2 + c] = (rowX(2u, c, b0, C4, ni, t0) - mu.z) * rs.z * sc + sh;
+    out4[b3 + c] = (rowX(3u, c, b0, C4, ni, t0) - mu.w) * rs.w * sc + sh;
   }
 }
 

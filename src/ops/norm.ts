@@ -1,6 +1,7 @@
 /** LayerNorm + adaLN modulation and the gated residual (kernels/layernorm.wgsl, gate.wgsl). */
 import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
 import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
+import { canCopyRows, copyRows, placeholderTexture } from "./textures.ts";
 
 /** Where a modulation vector sits: columns [off, off + C) of mod [B, stride]. */
 export interface ModSlot {
@@ -42,8 +43,9 @@ function modVec4(s: LnShape, m: ModSlot, offsets: number[], ...tensors: Tensor[]
  * Row kernels by adapter: a workgroup per row on real GPUs (the "buffer" kernel family), one
  * invocation per row on CPU adapters, where a workgroup's lanes run one after another anyway,
  * through vec4 bindings where shapes and offsets allow. Returns the entry point, the invocation
- * count and the bindings: [x, mod, dy, mean, rstd, out] and after the uniform [x4, mod4, dy4, out4]
- * (each path's unused ones get placeholders).
+ * count, the bindings: [x, mod, dy, mean, rstd, out] and after the uniform [x4, mod4, dy4, out4,
+ * x as a texture] (each path's unused ones get placeholders), and pipeline constants. The
+ * four-row forward reads x from a texture where one copy command can put it there (recorded here).
  */
 function rowLaunch(
   p: Program,
@@ -52,25 +54,34 @@ function rowLaunch(
   m: ModSlot,
   offsets: number[],
   [x, dy, mean, rstd, out]: Tensor[],
-): { entry: string; n: number; before: Tensor[]; after: Tensor[] } {
+): {
+  entry: string;
+  n: number;
+  before: Tensor[];
+  after: (Tensor | GPUTextureView)[];
+  constants: Record<string, number>;
+} {
   const R = s.B * s.T;
   const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
+  const noTex = placeholderTexture(p.gpu);
   const vec4 = p.gpu.info.matmul !== "buffer" && modVec4(s, m, offsets, x, m.mod, dy, out);
   if (vec4) {
     // The forward takes four rows of a sample per invocation where samples split into fours.
     const four = entry === "ln_forward" && s.T % 4 === 0;
+    const tex = four && canCopyRows(p.gpu, x, s.B, s.T, s.C);
     return {
       entry: four ? "ln_forward4r" : `${entry}4`,
       n: four ? R / 4 : R,
       before: [none, none, none, mean, rstd, sink],
-      after: [x, m.mod, dy, out],
+      after: [tex ? none : x, m.mod, dy, out, tex ? copyRows(p, x, s.B, s.T, s.C, "ln-x") : noTex],
+      constants: tex ? { X_TEX: 1 } : {},
     };
   }
   const before = [x, m.mod, dy, mean, rstd, out];
-  const after = [none, none, none, sink];
+  const after = [none, none, none, sink, noTex];
   return p.gpu.info.matmul === "buffer"
-    ? { entry: `${entry}_wg`, n: R * 64, before, after }
-    : { entry, n: R, before, after };
+    ? { entry: `${entry}_wg`, n: R * 64, before, after, constants: {} }
+    : { entry, n: R, before, after, constants: {} };
 }
 
 /** y = LN(x) * (1 + scale) + shift; saves mean and rstd [R]. */
@@ -91,7 +102,17 @@ export async function lnModForward(
   expectSize(m.mod, s.B * m.stride, "ln mod");
   const rows = rowLaunch(p, "ln_forward", s, m, [shiftOff, scaleOff], [x, x, mean, rstd, y]);
   const params = lnParams(s, m, shiftOff, scaleOff);
-  await launch(p, "layernorm", rows.entry, rows.before, params, rows.n, 64, {}, rows.after);
+  await launch(
+    p,
+    "layernorm",
+    rows.entry,
+    rows.before,
+    params,
+    rows.n,
+    64,
+    rows.constants,
+    rows.after,
+  );
 }
 
 /** dx (+)= d LN-mod / dx; dmod[shift], dmod[scale] = their gradients. */
@@ -111,7 +132,7 @@ export async function lnModBackward(
 ): Promise<void> {
   const params = lnParams(s, m, shiftOff, scaleOff);
   const rows = rowLaunch(p, "ln_backward", s, m, [shiftOff, scaleOff], [x, dy, mean, rstd, dx]);
-  const acc = { ACCUMULATE: accumulate ? 1 : 0 };
+  const acc = { ...rows.constants, ACCUMULATE: accumulate ? 1 : 0 };
   await launch(p, "layernorm", rows.entry, rows.before, params, rows.n, 64, acc, rows.after);
   const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
   const vec4 = modVec4(s, m, [shiftOff, scaleOff], x, dy, dmod);
@@ -124,7 +145,9 @@ export async function lnModBackward(
     vec4 ? s.B * s.C / 4 : s.B * s.C,
     64,
     {},
-    vec4 ? [x, none, dy, dmod] : [none, none, none, sink],
+    vec4
+      ? [x, none, dy, dmod, placeholderTexture(p.gpu)]
+      : [none, none, none, sink, placeholderTexture(p.gpu)],
   );
 }
 
