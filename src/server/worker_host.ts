@@ -119,7 +119,9 @@ export class InferenceWorker {
       return;
     }
     if (!pending || !("batch" in m) || m.batch !== pending.batch) return;
-    if (m.type === "preview") {
+    if (m.type === "soon") {
+      // Nothing to do: receiving it ended this thread's idle spell just before the result.
+    } else if (m.type === "preview") {
       pending.onPreview?.(m.job, m.step, m.x0);
     } else if (m.type === "done") {
       this.#pending = null;

@@ -22,6 +22,8 @@ export type FromWorker =
   | { type: "ready"; info: ModelInfo; canPng: boolean; warmupMs: number }
   | { type: "init_failed"; message: string }
   | { type: "preview"; batch: number; job: number; step: number; x0: Float32Array }
+  /** The batch's device work is done and its readback has begun (a wake-up; nothing to do). */
+  | { type: "soon"; batch: number }
   | {
     type: "done";
     batch: number;
