@@ -1049,7 +1049,7 @@ const LN_SHAPES: [number, number, number][] = [
   [2, 3, 150],
   [3, 6, 64],
   [5, 64, 32], // four rows per invocation on texture adapters, over more than one workgroup
-  [3, 8, 128], // the same with x read from a texture (C a multiple of 64): three samples, layers
+  [4, 256, 64], // the same with x read from a texture (C a multiple of 64, at least 1,024 rows)
 ];
 
 /** Forward of LN + modulation in float64 with shift/scale taken from mod [B, 6C]. */

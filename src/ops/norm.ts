@@ -40,6 +40,14 @@ function modVec4(s: LnShape, m: ModSlot, offsets: number[], ...tensors: Tensor[]
 }
 
 /**
+ * Rows from which the four-row forward reads x from a texture: the copy is one more command (~50 us
+ * of llvmpipe wake-ups), which the cheaper loads repay only over many rows (a batch-32 forward of
+ * the small preset, 2,048 rows: ~0.12 ms saved per LayerNorm; one sample, 64 rows: ~5 ms slower
+ * per 10 denoising steps).
+ */
+const LN_TEXTURE_MIN_ROWS = 1024;
+
+/**
  * Row kernels by adapter: a workgroup per row on real GPUs (the "buffer" kernel family), one
  * invocation per row on CPU adapters, where a workgroup's lanes run one after another anyway,
  * through vec4 bindings where shapes and offsets allow. Returns the entry point, the invocation
@@ -68,7 +76,7 @@ function rowLaunch(
   if (vec4) {
     // The forward takes four rows of a sample per invocation where samples split into fours.
     const four = entry === "ln_forward" && s.T % 4 === 0;
-    const tex = four && canCopyRows(p.gpu, x, s.B, s.T, s.C);
+    const tex = four && R >= LN_TEXTURE_MIN_ROWS && canCopyRows(p.gpu, x, s.B, s.T, s.C);
     return {
       entry: four ? "ln_forward4r" : `${entry}4`,
       n: four ? R / 4 : R,
