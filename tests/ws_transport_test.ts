@@ -61,10 +61,14 @@ async function readClientFrame(
   return { opcode, payload };
 }
 
-/** Serves one connection: handshake, then `script` with the socket. */
+/**
+ * Serves one connection: handshake (the 101 reply followed, in the same write, by `first`), then
+ * `script` with the socket.
+ */
 async function withServer(
   script: (conn: Deno.Conn, rest: { buf: Uint8Array }) => Promise<void>,
   run: (url: string) => Promise<void>,
+  first: Uint8Array = new Uint8Array(0),
 ): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const served = (async () => {
@@ -78,9 +82,14 @@ async function withServer(
       head += new TextDecoder().decode(chunk.subarray(0, got));
     }
     const key = head.match(/Sec-WebSocket-Key: (\S+)/i)![1];
-    const reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
-      `Connection: Upgrade\r\nSec-WebSocket-Accept: ${await acceptKey(key)}\r\n\r\n`;
-    await conn.write(new TextEncoder().encode(reply));
+    const reply = new TextEncoder().encode(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+        `Connection: Upgrade\r\nSec-WebSocket-Accept: ${await acceptKey(key)}\r\n\r\n`,
+    );
+    const out = new Uint8Array(reply.length + first.length);
+    out.set(reply);
+    out.set(first, reply.length);
+    await writeAll(conn, out);
     try {
       await script(conn, rest);
     } finally {
@@ -119,6 +128,12 @@ function openClient(url: string) {
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let at = 0; at < data.length;) at += await conn.write(data.subarray(at));
+}
+
+/** Reads until the client closes the connection. */
+async function drain(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(1024);
+  while ((await conn.read(buf).catch(() => null)) !== null) { /* discard */ }
 }
 
 Deno.test("ws transport: frames split across reads, batched in one read, 16/64-bit lengths, fragments", async () => {
@@ -176,9 +191,7 @@ Deno.test("ws transport: frames split across reads, batched in one read, 16/64-b
 Deno.test("ws transport: a masked server frame is a protocol error (closed 1006)", async () => {
   await withServer(async (conn) => {
     await writeAll(conn, frame(0x2, bytes(10, 1), true, true));
-    // The client drops the connection.
-    const buf = new Uint8Array(1024);
-    while ((await conn.read(buf).catch(() => null)) !== null) { /* drain */ }
+    await drain(conn); // the client drops the connection
   }, async (url) => {
     const c = openClient(url);
     await c.opened;
@@ -190,41 +203,15 @@ Deno.test("ws transport: a masked server frame is a protocol error (closed 1006)
 });
 
 Deno.test("ws transport: the server's first frame may arrive with the handshake reply", async () => {
-  // The scripted server writes the 101 reply; here a frame follows in the same write.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const served = (async () => {
-    const conn = await listener.accept();
-    let head = "";
-    const chunk = new Uint8Array(4096);
-    while (!head.includes("\r\n\r\n")) {
-      const got = await conn.read(chunk);
-      if (got === null) return;
-      head += new TextDecoder().decode(chunk.subarray(0, got));
-    }
-    const key = head.match(/Sec-WebSocket-Key: (\S+)/i)![1];
-    const reply = new TextEncoder().encode(
-      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-        `Sec-WebSocket-Accept: ${await acceptKey(key)}\r\n\r\n`,
-    );
-    const hello = frame(0x2, bytes(300, 7));
-    const both = new Uint8Array(reply.length + hello.length);
-    both.set(reply);
-    both.set(hello, reply.length);
-    await writeAll(conn, both);
+  await withServer(async (conn) => {
     await writeAll(conn, frame(0x8, new Uint8Array([0x03, 0xe8])));
-    const buf = new Uint8Array(1024);
-    while ((await conn.read(buf).catch(() => null)) !== null) { /* until the client closes */ }
-    conn.close();
-  })();
-  try {
-    const c = openClient(`ws://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`);
+    await drain(conn); // until the client closes
+  }, async (url) => {
+    const c = openClient(url);
     await c.opened;
     const event = await c.closed;
     assert.equal(event.code, 1000);
     assert.equal(c.messages.length, 1);
     assert.deepEqual(new Uint8Array(c.messages[0] as ArrayBuffer), bytes(300, 7));
-    await served;
-  } finally {
-    listener.close();
-  }
+  }, frame(0x2, bytes(300, 7)));
 });
