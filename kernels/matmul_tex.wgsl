@@ -101,7 +101,8 @@ fn storeBlock(o: Out, m: u32, n: u32, blk: mat4x4f, bv: vec4f, gv: vec4f) {
       if (m + i < o.mEnd && n < o.nEnd) {
         let e = (m + i) * o.ldc + n;
         if (GATED) {
-          let gate = select(gateAt(o, m + i, n), gv, GATE_PER_TILE);
+          var gate = gv;
+          if (!GATE_PER_TILE) { gate = gateAt(o, m + i, n); }
           col = fma(gate, col, res4[(o.resOff + e) / 4u]);
         }
         let j = (o.base + e) / 4u;

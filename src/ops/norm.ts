@@ -153,9 +153,7 @@ export async function lnModBackward(
     vec4 ? s.B * s.C / 4 : s.B * s.C,
     64,
     {},
-    vec4
-      ? [x, none, dy, dmod, placeholderTexture(p.gpu)]
-      : [none, none, none, sink, placeholderTexture(p.gpu)],
+    [...(vec4 ? [x, none, dy, dmod] : [none, none, none, sink]), placeholderTexture(p.gpu)],
   );
 }
 

@@ -107,7 +107,6 @@ async function run(message: Extract<ToWorker, { type: "run" }>): Promise<void> {
     const png = await Promise.all(
       jobs.map((job, i) => (job.png && model.toPng ? model.toPng(x0[i], job.n) : null)),
     );
-    stopNotice();
     post({ type: "done", batch, x0, png, computeMs, readbackMs }, buffersOf(x0));
   } catch (error) {
     post({ type: "failed", batch, message: (error as Error)?.message ?? String(error) });

@@ -85,12 +85,12 @@ class Reader {
         const extra = short === 126 ? 2 : short === 127 ? 8 : 0;
         need = 2 + extra;
         if (have >= need) {
-          const len = extra === 0
-            ? short
-            : extra === 2
-            ? (b[at + 2] << 8) | b[at + 3]
-            : new DataView(b.buffer, at + 2, 8).getUint32(0) * 2 ** 32 +
-              new DataView(b.buffer, at + 2, 8).getUint32(4);
+          let len = short;
+          if (extra === 2) len = (b[at + 2] << 8) | b[at + 3];
+          else if (extra === 8) {
+            const v = new DataView(b.buffer, at + 2, 8);
+            len = v.getUint32(0) * 2 ** 32 + v.getUint32(4);
+          }
           if (len > maxPayload) throw new Error("Message too large");
           need += len;
           if (have >= need) {
