@@ -37,7 +37,7 @@ import {
   uploadTimesteps,
 } from "../src/diffusion/gpu_step.ts";
 
-const golden = new URL("../../shared/golden/", import.meta.url);
+const golden = new URL("./golden/", import.meta.url);
 const DDPM = new URL("ddpm_squaredcos.safetensors", golden);
 const DDIM = new URL("ddim_squaredcos.safetensors", golden);
 

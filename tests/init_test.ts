@@ -72,7 +72,7 @@ Deno.test("seed init: PyTorch defaults as dit.py leaves them, adaLN-Zero and fin
 
 Deno.test("seed init: pos_embed equals dit.py's initial value", async () => {
   const golden = await loadSafetensors(
-    new URL("../../shared/golden/dit_seed_small.safetensors", import.meta.url),
+    new URL("./golden/dit_seed_small.safetensors", import.meta.url),
   );
   const name = "init.first_layer.pos_embed";
   // The golden model: image 8, patch 2, 4 channels, 2 blocks, 4 heads, width 64, 10 classes.

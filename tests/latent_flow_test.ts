@@ -14,7 +14,7 @@ import { saveCheckpoint } from "../src/train/checkpoint.ts";
 import { decodePng } from "../src/data/png.ts";
 import { createDenoiser } from "../src/server/gpu_denoiser.ts";
 
-const golden = new URL("../../shared/golden/vae_small.safetensors", import.meta.url);
+const golden = new URL("./golden/vae_small.safetensors", import.meta.url);
 
 async function fixtures(gpu: Parameters<Parameters<typeof gpuTest>[1]>[0]) {
   const root = await Deno.makeTempDir();

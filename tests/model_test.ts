@@ -17,7 +17,7 @@ import { DiTGraph } from "../src/model/graph.ts";
 import { type DiTConfig, preset, validateConfig } from "../src/model/config.ts";
 import { GpuAdamW } from "../src/train/optimizer.ts";
 
-const golden = (name: string) => new URL(`../../shared/golden/${name}`, import.meta.url);
+const golden = (name: string) => new URL(`./golden/${name}`, import.meta.url);
 
 // Both kernel families: llvmpipe's default ("texture") and the one real GPUs get ("buffer":
 // storage-buffer matmuls, a workgroup per LayerNorm row), so the GPU path is checked end to end here.

@@ -8,7 +8,7 @@ import {
 } from "../src/io/safetensors.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
-const golden = new URL("../../shared/golden/", import.meta.url);
+const golden = new URL("./golden/", import.meta.url);
 
 /** Builds a file from a raw header object and data bytes. */
 function rawFile(header: unknown, data: Uint8Array, headerLength?: number): Uint8Array {
@@ -166,7 +166,7 @@ Deno.test("safetensors", async (t) => {
     );
     assert.throws(() => readSafetensors(rawFile([1, 2], four)), /header is not a JSON object/);
     await assert.rejects(
-      () => loadSafetensors(new URL("../../shared/golden/README.md", import.meta.url)),
+      () => loadSafetensors(new URL("./golden/README.md", import.meta.url)),
       /README\.md: Safetensors header length \d+ exceeds/,
     );
   });

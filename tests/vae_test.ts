@@ -48,7 +48,7 @@ import { randomVaeTensors, writeVaeCheckpoint } from "../src/vae/random.ts";
 import { encodeMain } from "../src/cli/encode.ts";
 import { gpuTest } from "./_gpu.ts";
 
-const GOLDEN = new URL("../../shared/golden/", import.meta.url);
+const GOLDEN = new URL("./golden/", import.meta.url);
 const TOL = 1e-5;
 const FAMILIES = ["texture", "buffer"] as const;
 /** Limits small enough that the 16x16 test shapes run in several bands and tiles. */

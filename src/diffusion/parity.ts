@@ -1,6 +1,6 @@
 /**
  * Parity of the CPU reference samplers against the golden diffusers files
- * (`ddpm_squaredcos.safetensors`, `ddim_squaredcos.safetensors`, see shared/golden/README.md).
+ * (`ddpm_squaredcos.safetensors`, `ddim_squaredcos.safetensors`, see tests/golden/README.md).
  *
  * Each row reports `error = max |ours - ref| / max |ref|` for one golden tensor (exact integer
  * difference for timesteps) and the `limit` it must stay under. Trajectory rows come in two kinds:

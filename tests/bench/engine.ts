@@ -3,7 +3,7 @@
  * training-step time for 32x32x4 latents on the WebGPU adapter, side by side with PyTorch on the
  * same CPU (bench/peer_torch.py, when python3 has torch) in one run. Prints a table and, as the
  * last line, one JSON object. MFU is achieved model FLOP/s over the adapter's peak: for llvmpipe
- * the 2-core AVX2 FMA peak measured on this machine class (235 GFLOP/s, ../shared/PLATFORM.md),
+ * the 2-core AVX2 FMA peak measured on this machine class (235 GFLOP/s),
  * for other adapters pass --peak <GFLOP/s>.
  *
  * On a GPU the times leave out the ~10 ms fixed cost of a submit and its readback (two submits of

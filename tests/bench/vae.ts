@@ -13,7 +13,7 @@ import { parameterCount, vaeLayout } from "../../src/vae/layout.ts";
 import { VaeModel } from "../../src/vae/model.ts";
 import { randomVaeTensors } from "../../src/vae/random.ts";
 
-/** The sd-vae-ft-mse structure (as recorded in shared/golden/vae_sd_ft_mse_layout.json). */
+/** The sd-vae-ft-mse structure (as recorded in tests/golden/vae_sd_ft_mse_layout.json). */
 const SD_VAE = {
   in_channels: 3,
   out_channels: 3,

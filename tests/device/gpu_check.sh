@@ -21,7 +21,6 @@ if [ -z "${LOCAL:-}" ]; then
   fi
   mkdir -p /tmp/bin && xz -dc -T8 .dev/deno.xz >/tmp/bin/deno && chmod +x /tmp/bin/deno
   export DENO_DIR=$PWD/.dev/denodir
-  mkdir -p ../shared && ln -sfn "$PWD/.dev/golden" ../shared/golden
   nvidia-smi -L
   deno=/tmp/bin/deno
 else
@@ -45,7 +44,7 @@ grep -E "FAILED|passed|failed" "$OUT/test.log" | tail -12
 
 step "golden parity"
 for f in dit_official_small dit_seed_small; do
-  timeout 60 "$deno" run -A src/cli/parity.ts "../shared/golden/$f.safetensors" 2>&1 | tail -1
+  timeout 60 "$deno" run -A src/cli/parity.ts "tests/golden/$f.safetensors" 2>&1 | tail -1
 done
 
 step "bench:engine against PyTorch CUDA (FP32, TF32 off)"

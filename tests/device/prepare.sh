@@ -3,7 +3,7 @@
 # in two folders that .git/info/exclude keeps out of git and deno.json out of fmt/lint/test:
 #   .gl/   the Vulkan loader and glvnd debs that the NVIDIA Vulkan ICD needs (~0.4 MB)
 #   .dev/  deno.xz (the Deno binary, ~30 MB), denodir/ (a DENO_DIR with the npm packages, minus the
-#          emoji package's 82 MB of images), golden/ (../shared/golden), emoji32/ (the emoji set as
+#          emoji package's 82 MB of images), emoji32/ (the emoji set as
 #          a 32x32 class-folder tree, for training there)
 # Together ~60 MB of the 64 MiB a call may carry. Idempotent: rerun after changing dependencies.
 set -euo pipefail
@@ -32,7 +32,6 @@ rm -rf "$tmp"
 # What Deno rebuilds by itself, and the images: the carry limit is 64 MiB.
 rm -rf .dev/denodir/npm/registry.npmjs.org/emoji-datasource-google/*/img .dev/denodir/gen \
   .dev/denodir/*_cache_v2*
-rm -rf .dev/golden && cp -rL ../shared/golden .dev/golden
 [ -d .dev/emoji32 ] || XDG_RUNTIME_DIR=/tmp "${deno[@]}" run -A tests/device/export_emoji.ts .dev/emoji32
 du -sh .gl .dev .dev/*
 echo "carried in all (with the tracked files): $(( ($(du -sk .gl .dev | awk '{s += $1} END {print s}') + \
