@@ -1,0 +1,44 @@
+/**
+ * Robot demonstrations in memory: whole episodes of one state feature and one action feature, as
+ * read from (or written to) a LeRobot dataset by `src/data/lerobot/`. Frames are rows of a flat
+ * channel-last array: `state` is [length, stateDim], `action` is [length, actionDim].
+ */
+import type { MinMax } from "../policy/spec.ts";
+
+/** One demonstration. */
+export interface RobotEpisode {
+  /** LeRobot `episode_index`. */
+  index: number;
+  /** Frames in the episode. */
+  length: number;
+  /** [length, stateDim] in the dataset's units. */
+  state: Float32Array;
+  /** [length, actionDim] in the dataset's units. */
+  action: Float32Array;
+  /** Task text of the episode, when the dataset has one. */
+  task?: string;
+}
+
+/** A set of demonstrations with the facts a policy needs from the dataset. */
+export interface RobotEpisodes {
+  /** Short name for logs (the dataset folder). */
+  name: string;
+  /** Frames per second. */
+  fps: number;
+  /** Feature read as the observation, e.g. `observation.state`. */
+  stateKey: string;
+  /** Feature read as the action, e.g. `action`. */
+  actionKey: string;
+  /** State channel names, when the dataset gives them. */
+  stateNames?: string[];
+  /** Action channel names, when the dataset gives them. */
+  actionNames?: string[];
+  /** State width D. */
+  stateDim: number;
+  /** Action width A. */
+  actionDim: number;
+  /** Episodes in `episode_index` order. */
+  episodes: RobotEpisode[];
+  /** Min-max statistics (meta/stats.json when present, else computed from the frames). */
+  stats: { state: MinMax; action: MinMax };
+}
