@@ -11,6 +11,7 @@ import {
   writeSafetensorsAtomic,
 } from "../io/safetensors.ts";
 import type { DiTConfig } from "../model/config.ts";
+import { type PolicySpec, validatePolicySpec } from "../policy/spec.ts";
 
 /** File format tag in the metadata. */
 export const CHECKPOINT_FORMAT = "dit-engine-checkpoint/1";
@@ -23,6 +24,8 @@ export interface CheckpointMeta {
   step: number;
   /** Trainer state (options, data iterator, schedule) as JSON-serialisable data. */
   trainer: Record<string, unknown>;
+  /** The robot policy this network is (metadata `policy`, JSON); absent for image models. */
+  policy?: PolicySpec;
 }
 
 /** `ckpt-00001234.safetensors` */
@@ -73,6 +76,7 @@ export async function saveCheckpoint(
     config: JSON.stringify(meta.config),
     step: String(meta.step),
     trainer: JSON.stringify(meta.trainer),
+    ...(meta.policy ? { policy: JSON.stringify(meta.policy) } : {}),
   });
   const all = listCheckpoints(dir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) await Deno.remove(old);
@@ -99,13 +103,22 @@ export async function loadCheckpoint(pathOrDir: string): Promise<LoadedCheckpoin
   }
   let config: DiTConfig;
   let trainer: Record<string, unknown>;
+  let policy: PolicySpec | undefined;
   try {
     config = JSON.parse(md.config);
     trainer = JSON.parse(md.trainer ?? "{}");
+    policy = md.policy === undefined ? undefined : JSON.parse(md.policy);
   } catch (e) {
     throw new Error(`${path}: corrupt checkpoint metadata: ${(e as Error).message}`);
   }
+  if (policy) {
+    try {
+      validatePolicySpec(policy);
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
+  }
   const step = Number(md.step);
   if (!Number.isInteger(step) || step < 0) throw new Error(`${path}: bad step ${md.step}`);
-  return { path, file, config, step, trainer };
+  return { path, file, config, step, trainer, ...(policy ? { policy } : {}) };
 }
