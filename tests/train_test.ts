@@ -9,6 +9,7 @@ import type { Dataset } from "../src/data/dataset.ts";
 import { type DiTConfig, preset } from "../src/model/config.ts";
 import { DEFAULT_TRAIN, Trainer, type TrainOptions } from "../src/train/trainer.ts";
 import { listCheckpoints, loadCheckpoint } from "../src/train/checkpoint.ts";
+import { removeStaleTemps } from "../src/io/atomic.ts";
 
 /** Class k: a soft blob whose colour and position depend on k, plus a little per-sample jitter. */
 function blobs(count: number): Dataset {
@@ -88,8 +89,15 @@ gpuTest("a short run's validation loss falls", async (gpu) => {
     options(out, { steps: 80, lr: 3e-3, valEvery: 40, logEvery: 10, ckptEvery: 80 }),
     data,
   );
+  // A temporary checkpoint left by a writer that died (its pid is gone) is removed at the start.
+  const dead = (await new Deno.Command(Deno.execPath(), { args: ["--version"], stdout: "null" })
+    .spawn()).pid;
+  await new Promise((r) => setTimeout(r, 50));
+  const orphan = `${out}/.ckpt-00000040.safetensors.${dead}.k3.tmp`;
+  await Deno.writeFile(orphan, new Uint8Array(1024));
   const before = await t.validationLoss();
   const r = await t.run({ quiet: true });
+  await rejects(() => Deno.stat(orphan), Deno.errors.NotFound);
   assert(before !== null && r.lastValLoss !== null);
   assert(r.lastValLoss < 0.7 * before, `validation loss ${before} -> ${r.lastValLoss}`);
   // Artifacts a person looks at: the loss plot and the sample grid.
@@ -146,11 +154,24 @@ Deno.test("a checkpoint write killed midway leaves the previous checkpoint loada
   const reader = child.stdout.getReader();
   const { value } = await reader.read();
   assert(new TextDecoder().decode(value).includes("first"));
-  await new Promise((r) => setTimeout(r, 150)); // the 256 MiB second write is under way
+  // Kill the writer once the 256 MiB second write has its temporary file open.
+  const hasTemp = () => [...Deno.readDirSync(`${dir}/run`)].some((e) => e.name.endsWith(".tmp"));
+  for (let i = 0; i < 2000 && !hasTemp(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert(hasTemp(), "the second write never started");
   child.kill("SIGKILL");
   await child.status;
   reader.releaseLock();
   await child.stdout.cancel().catch(() => {});
+  // The killed writer's temporary file is stale: a run starting or resuming removes it, and only it.
+  const temps = () =>
+    [...Deno.readDirSync(`${dir}/run`)].map((e) => e.name).filter((n) => n.endsWith(".tmp"));
+  const live = `${dir}/run/.ckpt-00000009.safetensors.${Deno.pid}.zz.tmp`;
+  await Deno.writeFile(live, new Uint8Array(8));
+  const stale = temps().filter((n) => !n.includes(`.${Deno.pid}.`));
+  assert(stale.length === 1, `expected the killed writer's temporary file, found ${stale}`);
+  deepEqual(await removeStaleTemps(`${dir}/run`), stale);
+  deepEqual(temps(), [live.split("/").pop()]);
+  await Deno.remove(live);
   const ck = await loadCheckpoint(`${dir}/run`);
   assert(ck.step === 1 || ck.step === 2);
   if (ck.step === 2) assert(ck.file.float32("w").length === 64 * 1024 * 1024);

@@ -11,14 +11,18 @@ import { loadImageFolder } from "../data/folder.ts";
 import { loadLatents } from "../data/latents.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { DEFAULT_TRAIN, Trainer, type TrainOptions } from "../train/trainer.ts";
-import { PRESET_TRAIN } from "../train/presets.ts";
+import { PRESET_TIME, PRESET_TRAIN } from "../train/presets.ts";
+import { formatSeconds, parseDuration, TimeBudget } from "../train/budget.ts";
 
 const HELP = `Usage: deno task train [options]
   --preset <name>     model preset (${Object.keys(PRESETS).join(", ")}); default small
   --config <json>     JSON file with DiTConfig fields overriding the preset
   --data <path>       "emoji" (default), a folder of images (one subfolder per class, or flat),
                       or a latents .safetensors file (from deno task encode)
-  --steps <n>         optimizer steps (default per preset)
+  --time <duration>   wall-clock budget, e.g. 10m, 90s, 1h30m: the run times its first steps and
+                      fixes the step count so that warm-up and cosine decay end with the budget
+                      (default 10m for the small preset; --steps wins)
+  --steps <n>         optimizer steps (default: per preset, or fitted to --time)
   --batch <n>         batch size (default per preset)
   --lr <x>            learning rate (default per preset; AdamW betas 0.9/0.999)
   --seed <n>          seed for init, data order, timesteps and noise (default 0)
@@ -59,6 +63,7 @@ async function main(): Promise<number> {
       config: { type: "string" },
       data: { type: "string", default: "emoji" },
       steps: { type: "string" },
+      time: { type: "string" },
       batch: { type: "string" },
       lr: { type: "string" },
       seed: { type: "string" },
@@ -128,6 +133,14 @@ async function main(): Promise<number> {
     opts.betaSchedule = values.schedule;
   }
   set("sampleSteps", num(values["sample-steps"], "sample-steps"));
+  // --steps wins over a budget; a resumed run keeps the step count it was planned with.
+  const budgetSec = values.time !== undefined
+    ? parseDuration(values.time)
+    : values.steps === undefined
+    ? PRESET_TIME[presetName]
+    : undefined;
+  const budgeted = budgetSec !== undefined && values.steps === undefined && !values.resume;
+  if (values.resume && values.steps === undefined) opts.steps = 1;
   const size = cfg.input.kind === "image" ? cfg.input.size : 32;
   const data = await loadData(values.data!, size);
   // The dataset decides channels, size and classes.
@@ -152,9 +165,9 @@ async function main(): Promise<number> {
       `data ${data.name}: ${data.length} samples [${data.shape}], ${data.numClasses} classes`,
   );
   console.log(
-    `${
-      trainer.step ? `resuming at step ${trainer.step}` : "starting"
-    }: ${trainer.opts.steps} steps, batch ${trainer.opts.batch}, ` +
+    `${trainer.step ? `resuming at step ${trainer.step}` : "starting"}: ${
+      budgeted ? "steps fitted to the time budget" : `${trainer.opts.steps} steps`
+    }, batch ${trainer.opts.batch}, ` +
       `lr ${trainer.opts.lr} -> ${trainer.opts.out}/`,
   );
   let stop = false;
@@ -167,7 +180,16 @@ async function main(): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  const r = await trainer.run({ shouldStop: () => stop });
+  const budget = budgeted
+    ? new TimeBudget(trainer, budgetSec!, 30, (line) => trainer.note(line))
+    : null;
+  if (budget) {
+    console.log(
+      `time budget ${formatSeconds(budgetSec!)}: the first steps are timed, then the step count ` +
+        `is fixed to end within it (--steps n trains a fixed count)`,
+    );
+  }
+  const r = await trainer.run({ shouldStop: () => stop, onLog: budget?.onLog });
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
   // Name only the pictures that exist: an interrupted run or --sample-every 0 may have no grid.
@@ -175,7 +197,9 @@ async function main(): Promise<number> {
     .filter(([, file]) => exists(`${trainer.opts.out}/${file}`))
     .map(([what, file]) => `${what} ${trainer.opts.out}/${file}`);
   console.log(
-    `${r.interrupted ? "stopped" : "done"} at step ${r.step}: loss ${r.lastLoss.toFixed(4)}` +
+    `${r.interrupted ? "stopped" : "done"} at step ${r.step} after ${
+      formatSeconds(performance.now() / 1000)
+    }: loss ${r.lastLoss.toFixed(4)}` +
       (r.lastValLoss !== null ? `, validation loss ${r.lastValLoss.toFixed(4)}` : "") +
       `; checkpoint ${r.checkpoint}` + (pictures.length ? `; ${pictures.join(", ")}` : ""),
   );

@@ -51,3 +51,45 @@ async function syncDir(dir: string): Promise<void> {
     }
   } catch { /* some platforms cannot open or sync directories; the rename itself is done */ }
 }
+
+/** Names of the temporary files {@linkcode writeFileAtomic} creates: `.<target>.<pid>.<rand>.tmp`. */
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-z]+\.tmp$/;
+
+/** Whether process `pid` is alive (Linux /proc; elsewhere any pid but our own counts as gone). */
+function processAlive(pid: number): boolean {
+  if (pid === Deno.pid) return true;
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return false;
+  }
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes the temporary files that an atomic write left in `dir` when its process died mid-file
+ * (SIGKILL, power loss): those whose writer process is no longer alive. Files of live writers,
+ * and everything else, are left alone. Returns the names removed; a missing `dir` removes nothing.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = e.isFile ? TEMP_NAME.exec(e.name) : null;
+      if (!m || processAlive(Number(m[1]))) continue;
+      await Deno.remove(`${dir}/${e.name}`).catch((err) => {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      });
+      removed.push(e.name);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return removed;
+    throw e;
+  }
+  return removed.sort();
+}

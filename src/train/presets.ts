@@ -37,3 +37,12 @@ export const PRESET_TRAIN: Record<string, Partial<TrainOptions>> = {
     logEvery: 50,
   },
 };
+
+/**
+ * Per-preset wall-clock budgets (seconds) used when neither `--steps` nor `--time` is given: the
+ * run sizes itself to its machine (see src/train/budget.ts). Presets without one train their
+ * fixed step count.
+ */
+export const PRESET_TIME: Record<string, number> = {
+  small: 600,
+};

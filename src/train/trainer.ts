@@ -25,7 +25,7 @@ import {
 } from "../data/dataset.ts";
 import { gridPng } from "../data/grid.ts";
 import { lossPlotPng } from "../data/plot.ts";
-import { writeFileAtomic } from "../io/atomic.ts";
+import { removeStaleTemps, writeFileAtomic } from "../io/atomic.ts";
 import { hash32 } from "../util/prng.ts";
 import { Progress } from "../util/progress.ts";
 import { GpuAdamW } from "./optimizer.ts";
@@ -148,8 +148,8 @@ export interface TrainResult {
 
 /** Hooks for tests and the CLI. */
 export interface TrainHooks {
-  /** Called after each logged step. */
-  onLog?: (r: MetricsRecord) => void;
+  /** Called after each logged step; the loop waits for a returned promise. */
+  onLog?: (r: MetricsRecord) => void | Promise<void>;
   /** Quiet progress (tests). */
   quiet?: boolean;
   /** Returns true to stop after the current step (Ctrl-C). */
@@ -167,6 +167,7 @@ export class Trainer {
   #lastCkpt: string | null = null;
   #valHist?: Tensor;
   #valSlots: Program[] = [];
+  #progress: Progress | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -403,6 +404,23 @@ export class Trainer {
     return losses.reduce((a, b) => a + b, 0) / bi;
   }
 
+  /** Samples one validation pass computes (the held-out set padded to whole batches). */
+  validationSize(): number {
+    return Math.ceil(this.#val.length / this.opts.batch) * this.opts.batch;
+  }
+
+  /** Samples in one sample grid (rows x columns). */
+  gridSize(cols = 7): number {
+    const c = this.cfg.condition;
+    return (c.kind === "class" ? Math.min(10, c.numClasses) : 1) * cols;
+  }
+
+  /** Prints a line above the progress bar (or plainly when no bar is shown). */
+  note(line: string): void {
+    if (this.#progress) this.#progress.note(line);
+    else console.log(line);
+  }
+
   /**
    * Samples a grid from the EMA weights: one row per class (up to 10), `cols` fixed seeds shared by
    * every row (so a column shows what the class changes), all in one batched request.
@@ -494,11 +512,17 @@ export class Trainer {
   async run(hooks: TrainHooks = {}): Promise<TrainResult> {
     const o = this.opts;
     await Deno.mkdir(o.out, { recursive: true });
+    // A writer killed mid-file (SIGKILL, power loss) leaves its temporary file behind.
+    const stale = await removeStaleTemps(o.out);
+    if (stale.length && !hooks.quiet) {
+      console.log(`removed ${stale.length} stale temporary file(s)`);
+    }
     const metrics = await Deno.open(`${o.out}/metrics.jsonl`, { append: true, create: true });
     const enc = new TextEncoder();
     const progress = hooks.quiet
       ? null
       : new Progress({ total: o.steps, label: "train", every: o.logEvery, startStep: this.step });
+    this.#progress = progress;
     const t0 = performance.now();
     let lastLoss = NaN;
     let lastVal: number | null = null;
@@ -537,7 +561,9 @@ export class Trainer {
         }
         this.history.push(rec);
         await metrics.write(enc.encode(JSON.stringify(rec) + "\n"));
-        hooks.onLog?.(rec);
+        await hooks.onLog?.(rec);
+        // A time budget fixes the step count at an early log line.
+        if (progress) progress.total = o.steps;
         progress?.update(step, {
           loss: lastLoss,
           samples: n * o.batch * o.accum,
@@ -556,6 +582,7 @@ export class Trainer {
     } finally {
       metrics.close();
       progress?.done();
+      this.#progress = null;
     }
     return {
       step: this.step,

@@ -69,7 +69,7 @@ function stdoutSink(): ProgressSink {
 
 /** A progress bar / progress logger for a loop of `total` steps. */
 export class Progress {
-  readonly #total: number;
+  #total: number;
   readonly #label: string;
   readonly #every: number;
   readonly #redrawMs: number;
@@ -97,6 +97,26 @@ export class Progress {
     this.#now = options.now ?? (() => performance.now());
     this.#start = this.#now();
     if (options.startStep !== undefined) this.#startStep = options.startStep;
+  }
+
+  /** Steps of the whole loop. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Changes the loop's length (a run sized by a time budget fixes it after a few steps). */
+  set total(n: number) {
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new Error(`Progress total must be a positive integer, got ${n}`);
+    }
+    this.#total = n;
+  }
+
+  /** Prints a line of its own; on a terminal above the bar, which is redrawn below it. */
+  note(text: string): void {
+    if (this.#sink.isTerminal && this.#lastLine) {
+      this.#sink.write(`\r\x1b[K${text}\n${this.#lastLine}`);
+    } else this.#sink.write(`${text}\n`);
   }
 
   /**
