@@ -167,6 +167,23 @@ Deno.test("progress", async (t) => {
     assert.equal(out[1], "\r[##..] 2/4 loss 1 elapsed 2s ETA 2s\x1b[K");
     assert.ok(out.at(-1)!.endsWith("\n"));
   });
+  await t.step("a new total moves the ETA; a note prints above the bar", () => {
+    let now = 0;
+    const { out, sink: s } = sink(true);
+    const p = new Progress({ total: 100, sink: s, now: () => now, barWidth: 4 });
+    now += 1000;
+    p.update(10);
+    p.total = 20;
+    p.note("time budget: 20 steps");
+    assert.equal(out[1], "\r\x1b[Ktime budget: 20 steps\n" + out[0].slice(1, -3));
+    now += 1000;
+    p.update(20);
+    assert.equal(out[2], "\r[####] 20/20 elapsed 2s\x1b[K");
+    assert.throws(() => (p.total = 0), /positive integer/);
+    const plain = sink(false);
+    new Progress({ total: 5, sink: plain.sink }).note("hello");
+    assert.deepEqual(plain.out, ["hello\n"]);
+  });
   assert.equal(formatDuration(3725), "1h02m");
   assert.equal(formatDuration(125), "2m05s");
 });
