@@ -17,7 +17,7 @@ import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
 import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { SAMPLERS } from "../sample/samplers.ts";
-import { listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
+import { listCheckpoints, loadCheckpoint } from "../model/checkpoint.ts";
 import { encodePng } from "../data/png.ts";
 import { VaeModel } from "../vae/model.ts";
 import type {

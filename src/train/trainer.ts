@@ -29,7 +29,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { hash32 } from "../util/prng.ts";
 import { Progress } from "../util/progress.ts";
 import { GpuAdamW } from "./optimizer.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 
 /** Trainer options (CLI flags map onto these). */
 export interface TrainOptions {
