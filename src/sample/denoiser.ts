@@ -7,8 +7,9 @@
  * samples).
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { GpuNoise, GpuSampler } from "../diffusion/gpu_step.ts";
-import { philoxRowTable } from "../diffusion/philox.ts";
+import { GpuSampler } from "../diffusion/gpu_step.ts";
+import { GpuNoise } from "../ops/philox_normal.ts";
+import { philoxRowTable } from "../util/philox.ts";
 import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { DiTGraph } from "../model/graph.ts";
 import type { DiTModel } from "../model/model.ts";

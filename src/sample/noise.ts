@@ -1,10 +1,10 @@
 /**
  * The noise a sampling run draws, in one place: sample n's initial x_T and its per-step noise come
- * from Philox streams keyed by that sample's seed alone (`src/diffusion/philox.ts`), so a sample
+ * from Philox streams keyed by that sample's seed alone (`src/util/philox.ts`), so a sample
  * never depends on its batch. The GPU denoiser draws the same values with `kernels/philox_normal.wgsl`
  * from the row keys below; CPU samplers and servers draw them with the functions below.
  */
-import { NoiseDomain, type NoiseKey, philoxNormal } from "../diffusion/philox.ts";
+import { NoiseDomain, type NoiseKey, philoxNormal } from "../util/philox.ts";
 
 /** Row key of a sample's initial noise x_T (domain "initial", stream 0). */
 export function initialNoiseKey(seed: number): NoiseKey {

@@ -9,8 +9,9 @@
  * back only every `logEvery` steps.
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { GpuAddNoise, GpuNoise } from "../diffusion/gpu_step.ts";
-import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
+import { GpuAddNoise } from "../diffusion/gpu_step.ts";
+import { GpuNoise } from "../ops/philox_normal.ts";
+import { NoiseDomain, philoxRowTable } from "../util/philox.ts";
 import { type BetaSchedule, makeSchedule } from "../diffusion/schedule.ts";
 import { dims, type DiTConfig } from "../model/config.ts";
 import { DiTGraph } from "../model/graph.ts";
