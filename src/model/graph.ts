@@ -28,8 +28,8 @@ import {
   mseForward,
   patchPermute,
   sumRows,
-  timestepFeatures,
 } from "../ops/misc.ts";
+import { timestepFeatures } from "../ops/timestep_features.ts";
 import {
   gateBackward,
   gateForward,

@@ -1,5 +1,5 @@
 /**
- * Column sums, softmax, patchify, embeddings, depthwise convolution and the MSE loss
+ * Column sums, softmax, patchify, label embeddings, depthwise convolution and the MSE loss
  * (kernels/reduce.wgsl, softmax.wgsl, patchify.wgsl, embed.wgsl, dwconv.wgsl, mse.wgsl).
  */
 import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
@@ -126,30 +126,6 @@ export async function patchPermute(
     N * C * H * W,
     256,
     { ORDER: order === "conv" ? 1 : 0, C, H, W, PATCH: dims.p },
-  );
-}
-
-/** Sinusoidal timestep features [N, D] of float timesteps t [N]. */
-export async function timestepFeatures(
-  p: Program,
-  t: Tensor,
-  out: Tensor,
-  N: number,
-  D: number,
-  variant: "official" | "seed",
-) {
-  expectSize(out, N * D, "timestep features");
-  await launch(
-    p,
-    "embed",
-    "timestep_features",
-    [t, p.gpu.dummyU32(), out],
-    (stride) => [N, D, 1, stride],
-    N * D,
-    64,
-    {
-      VARIANT: variant === "seed" ? 1 : 0,
-    },
   );
 }
 
