@@ -60,8 +60,6 @@ export interface TrainOptions {
   cosine: boolean;
   /** Micro-batches per optimizer step. */
   accum: number;
-  /** Probability of the null label (official arch). */
-  labelDropout: number;
   /** Steps between loss readbacks and log lines. */
   logEvery: number;
   /** Steps between sample grids (0 = only at the end). */
@@ -94,7 +92,6 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, "out"> = {
   warmup: 0,
   cosine: false,
   accum: 1,
-  labelDropout: 0,
   logEvery: 10,
   sampleEvery: 200,
   ckptEvery: 100,
@@ -199,7 +196,11 @@ export class Trainer {
     const ckpt = resume ? await loadCheckpoint(resume) : null;
     if (ckpt) {
       cfg = ckpt.config;
-      const saved = ckpt.trainer.options as Partial<TrainOptions> | undefined;
+      const saved = ckpt.trainer.options as
+        | Partial<TrainOptions & { labelDropout: number }>
+        | undefined;
+      // Checkpoints that kept the dropout among the options resume with the rate they ran with.
+      if (saved?.labelDropout !== undefined) cfg = { ...cfg, classDropout: saved.labelDropout };
       // A resumed run keeps its own hyper-parameters; only the step budget may grow.
       opts = { ...opts, ...saved, steps: Math.max(opts.steps, saved?.steps ?? 0), out: opts.out };
     }
@@ -316,9 +317,9 @@ export class Trainer {
       const h = hash32(this.opts.seed, step, micro, i);
       t.push(h % 1000);
       let label = labels[i];
-      if (c.kind === "class" && c.nullClass && this.opts.labelDropout > 0) {
+      if (c.kind === "class" && c.nullClass && this.cfg.classDropout > 0) {
         const u = hash32(this.opts.seed ^ 0x5bd1e995, step, micro, i) / 4294967296;
-        if (u < this.opts.labelDropout) label = c.numClasses;
+        if (u < this.cfg.classDropout) label = c.numClasses;
       }
       y.push(label);
     }
@@ -606,8 +607,5 @@ function validateOptions(o: TrainOptions): void {
   }
   if (!(o.emaDecay >= 0 && o.emaDecay < 1)) {
     throw new Error(`EMA decay must be in [0, 1), got ${o.emaDecay}`);
-  }
-  if (!(o.labelDropout >= 0 && o.labelDropout < 1)) {
-    throw new Error("Label dropout must be in [0, 1)");
   }
 }
