@@ -47,20 +47,12 @@ import {
   addBroadcast,
 } from "../src/ops/elementwise.ts";
 import { gateBackward, gateForward, lnModBackward, lnModForward } from "../src/ops/norm.ts";
-import {
-  dwconvBackward,
-  dwconvForward,
-  type DwGeom,
-  embeddingBackward,
-  embeddingForward,
-  mseBackward,
-  mseForward,
-  type MseGeom,
-  patchPermute,
-  softmaxBackward,
-  softmaxForward,
-  sumRows,
-} from "../src/ops/misc.ts";
+import { dwconvBackward, dwconvForward, type DwGeom } from "../src/ops/dwconv.ts";
+import { embeddingBackward, embeddingForward } from "../src/ops/embedding.ts";
+import { mseBackward, mseForward, type MseGeom } from "../src/ops/mse.ts";
+import { patchPermute } from "../src/ops/patchify.ts";
+import { softmaxBackward, softmaxForward } from "../src/ops/softmax.ts";
+import { sumRows } from "../src/ops/sum_rows.ts";
 import { timestepFeatures } from "../src/ops/timestep_features.ts";
 import { attentionBackward, attentionForward, attentionState } from "../src/ops/attention.ts";
 import * as ref from "../src/reference/mod.ts";

@@ -6,7 +6,16 @@
  * up to thousands of radians on every adapter.
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { expectSize, launch } from "./_launch.ts";
+import { expectSize, grid } from "./_launch.ts";
+import { dispatch, kernelSpec } from "./_kernel.ts";
+
+/** kernels/timestep_features.wgsl. */
+export const TIMESTEP_FEATURES = kernelSpec({
+  file: "timestep_features",
+  entries: ["timestep_features"],
+  bindings: ["t", "freq", "out", "P"],
+  uniforms: { N: "u32", D: "u32", half: "u32", stride: "u32" },
+});
 
 /** Which upstream convention: "official" DiT (cos first) or the seed's dit.py (sin first). */
 export type TimestepVariant = "official" | "seed";
@@ -62,14 +71,12 @@ export async function timestepFeatures(
 ): Promise<void> {
   expectSize(out, N * D, "timestep features");
   const freq = frequencyTable(p.gpu, D, variant);
-  await launch(
-    p,
-    "timestep_features",
-    "timestep_features",
-    [t, freq, out],
-    (stride) => [N, D, freq.size, stride],
-    N * D,
-    64,
-    { SIN_FIRST: variant === "seed" ? 1 : 0 },
-  );
+  const { wg, stride } = grid(p.gpu, N * D, 64);
+  await dispatch(p, TIMESTEP_FEATURES, {
+    entry: "timestep_features",
+    bind: { t, freq, out },
+    uniforms: { N, D, half: freq.size, stride },
+    constants: { SIN_FIRST: variant === "seed" ? 1 : 0 },
+    workgroups: wg,
+  });
 }
