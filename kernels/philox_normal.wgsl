@@ -1,5 +1,5 @@
 // Philox4x32-10 counter-based noise: fills out[N, L] with standard normal float32 values (or raw
-// Philox words), bit-exact with src/diffusion/philox.ts.
+// Philox words), bit-exact with src/util/philox.ts.
 //
 // Row n has key (seed_lo, seed_hi) = rows[n].xy and stream rows[n].z + params.stream, domain
 // rows[n].w. Element i of the row is lane i % 4 of

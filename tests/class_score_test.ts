@@ -11,7 +11,7 @@ import { Rng } from "../src/util/prng.ts";
 import { encodePng } from "../src/data/png.ts";
 import { type DiTConfig, preset } from "../src/model/config.ts";
 import { DiTModel } from "../src/model/model.ts";
-import { saveCheckpoint } from "../src/train/checkpoint.ts";
+import { saveCheckpoint } from "../src/model/checkpoint.ts";
 
 Deno.test("poolFeatures() averages blocks per channel and rejects a pool that does not divide", () => {
   // [2, 2, 4]: channel 0 counts 0..7, channel 1 is all 1.

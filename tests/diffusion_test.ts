@@ -28,14 +28,9 @@ import {
   philoxNormal,
   philoxNormalBatch,
   philoxRowTable,
-} from "../src/diffusion/philox.ts";
-import {
-  GpuAddNoise,
-  GpuNoise,
-  GpuSampler,
-  uploadRowTable,
-  uploadTimesteps,
-} from "../src/diffusion/gpu_step.ts";
+} from "../src/util/philox.ts";
+import { GpuAddNoise, GpuSampler, uploadTimesteps } from "../src/diffusion/gpu_step.ts";
+import { GpuNoise, uploadRowTable } from "../src/ops/philox_normal.ts";
 
 const golden = new URL("./golden/", import.meta.url);
 const DDPM = new URL("ddpm_squaredcos.safetensors", golden);

@@ -8,6 +8,8 @@ import { initParams } from "../src/model/init.ts";
 import { type ParamEntry, ParamLayout } from "../src/model/layout.ts";
 import { loadSafetensors } from "../src/io/safetensors.ts";
 import { relError } from "../src/util/compare.ts";
+import { officialPosEmbed, seedPosEmbed } from "../src/model/posembed.ts";
+import { posEmbed2dSinCos, posEmbedSeedInit } from "../src/reference/posembed.ts";
 
 function values(layout: ParamLayout, name: string, seed = 0): Float32Array {
   const { params, frozen } = initParams(layout, seed);
@@ -104,4 +106,16 @@ Deno.test("init: a seed gives the same parameters every time, another seed other
   const a = initParams(layout, 3).params, b = initParams(layout, 3).params;
   assert.deepStrictEqual(a, b);
   assert(relError(initParams(layout, 4).params, a) > 0.5);
+});
+
+Deno.test("position embeddings: the model's builders agree with the float64 reference", () => {
+  // Official: numpy float64 values stored as float32 (half an ulp of 1 at most).
+  const official = officialPosEmbed(64, 4);
+  assert(relError(official, posEmbed2dSinCos(64, 4)) < 1e-7);
+  // Seed: torch's float32 recipe; the arguments reach T = 256 radians, where one float32 ulp of
+  // the frequency moves sin/cos by ~1e-5.
+  const seed = seedPosEmbed(256, 64);
+  const err = relError(seed, posEmbedSeedInit(256, 64));
+  assert(err < 5e-5, `seed table off by ${err}`);
+  assert.throws(() => officialPosEmbed(6, 2), /multiple of 4/);
 });

@@ -47,21 +47,13 @@ import {
   addBroadcast,
 } from "../src/ops/elementwise.ts";
 import { gateBackward, gateForward, lnModBackward, lnModForward } from "../src/ops/norm.ts";
-import {
-  dwconvBackward,
-  dwconvForward,
-  type DwGeom,
-  embeddingBackward,
-  embeddingForward,
-  mseBackward,
-  mseForward,
-  type MseGeom,
-  patchPermute,
-  softmaxBackward,
-  softmaxForward,
-  sumRows,
-  timestepFeatures,
-} from "../src/ops/misc.ts";
+import { dwconvBackward, dwconvForward, type DwGeom } from "../src/ops/dwconv.ts";
+import { embeddingBackward, embeddingForward } from "../src/ops/embedding.ts";
+import { mseBackward, mseForward, type MseGeom } from "../src/ops/mse.ts";
+import { patchPermute } from "../src/ops/patchify.ts";
+import { softmaxBackward, softmaxForward } from "../src/ops/softmax.ts";
+import { sumRows } from "../src/ops/sum_rows.ts";
+import { timestepFeatures } from "../src/ops/timestep_features.ts";
 import { attentionBackward, attentionForward, attentionState } from "../src/ops/attention.ts";
 import * as ref from "../src/reference/mod.ts";
 import { Rng } from "../src/util/prng.ts";
@@ -1307,9 +1299,10 @@ gpuTest(
 // Embeddings
 
 /**
- * Absolute tolerance of the timestep features (values in [-1, 1]). The kernel computes the
- * frequency exp(-ln(10000) k / half) and the argument t * freq in float32: a few ulps (~2.4e-7
- * relative) of an argument up to 999 is ~2.4e-4, and sin/cos pass that on as an absolute error.
+ * Absolute tolerance of the timestep features (values in [-1, 1]) against the float64 formula. The
+ * kernel rounds the frequency and the argument t * freq to float32 as torch does: a few ulps
+ * (~2.4e-7 relative) of an argument up to 999 is ~2.4e-4, and sin/cos pass that on as an absolute
+ * error. tests/timestep_features_test.ts checks the kernel against those rounded arguments exactly.
  */
 const TIMESTEP_ATOL = 5e-4;
 

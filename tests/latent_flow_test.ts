@@ -10,7 +10,7 @@ import { parseVaeConfig } from "../src/vae/config.ts";
 import { randomVaeTensors, writeVaeCheckpoint } from "../src/vae/random.ts";
 import { type DiTConfig, preset } from "../src/model/config.ts";
 import { DiTModel } from "../src/model/model.ts";
-import { saveCheckpoint } from "../src/train/checkpoint.ts";
+import { saveCheckpoint } from "../src/model/checkpoint.ts";
 import { decodePng } from "../src/data/png.ts";
 import { createDenoiser } from "../src/server/gpu_denoiser.ts";
 

@@ -12,8 +12,8 @@ import {
   philoxNormalBatch,
   philoxRowTable,
   seedWords,
-} from "../src/diffusion/philox.ts";
-import { asU32, GpuNoise, uploadRowTable } from "../src/diffusion/gpu_step.ts";
+} from "../src/util/philox.ts";
+import { asU32, GpuNoise, uploadRowTable } from "../src/ops/philox_normal.ts";
 
 const hex = (a: ArrayLike<number>) =>
   Array.from(a, (v) => v.toString(16).padStart(8, "0")).join(" ");

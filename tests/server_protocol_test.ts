@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { bytesOf } from "../src/server/codec.ts";
 import { connect } from "../src/server/client.ts";
 import { sampleSeeds } from "../src/server/seeds.ts";
+import { SAMPLERS } from "../src/sample/samplers.ts";
 import { openRaw, startTestServer } from "../src/server/testing.ts";
 import { CpuDenoiser, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
 import { renderPage } from "../src/server/page.ts";
@@ -17,7 +18,7 @@ Deno.test("protocol: TypeScript client round trip", async (t) => {
       assert.equal(client.hello.server.name, "dit-serve");
       assert.deepEqual(client.hello.model.input, { kind: "image", shape: [4, 16, 16] });
       assert.deepEqual(client.hello.model.condition, { kind: "class", numClasses: 10 });
-      assert.deepEqual(client.hello.samplers, ["ddim", "dpm++2m", "ddpm"]);
+      assert.deepEqual(client.hello.samplers, [...SAMPLERS]);
       assert.equal(client.hello.limits.maxBatch, 32);
     });
     await t.step("result matches the denoiser run directly", async () => {

@@ -8,7 +8,7 @@ import { gpuTest } from "./_gpu.ts";
 import type { Dataset } from "../src/data/dataset.ts";
 import { type DiTConfig, preset } from "../src/model/config.ts";
 import { DEFAULT_TRAIN, Trainer, type TrainOptions } from "../src/train/trainer.ts";
-import { listCheckpoints, loadCheckpoint } from "../src/train/checkpoint.ts";
+import { listCheckpoints, loadCheckpoint } from "../src/model/checkpoint.ts";
 import { removeStaleTemps } from "../src/io/atomic.ts";
 
 /** Class k: a soft blob whose colour and position depend on k, plus a little per-sample jitter. */
@@ -136,7 +136,7 @@ gpuTest(
 Deno.test("a checkpoint write killed midway leaves the previous checkpoint loadable", async () => {
   const dir = await Deno.makeTempDir();
   const writer = `
-    import { saveCheckpoint } from "${new URL("../src/train/checkpoint.ts", import.meta.url)}";
+    import { saveCheckpoint } from "${new URL("../src/model/checkpoint.ts", import.meta.url)}";
     const cfg = JSON.parse(Deno.args[0]);
     const big = new Float32Array(64 * 1024 * 1024);
     const t = (n) => ({ dtype: "F32", shape: [n.length], data: n });

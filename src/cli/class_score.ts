@@ -16,7 +16,7 @@ import { type Dataset, splitDataset } from "../data/dataset.ts";
 import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { samplerName, SAMPLERS } from "../sample/samplers.ts";
-import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
+import { latestCheckpoint, loadCheckpoint } from "../model/checkpoint.ts";
 import { fitLinearClassifier, poolFeatures, score } from "../eval/class_score.ts";
 
 const HELP = `Usage: deno task class-score --ckpt <run dir or file> [options]

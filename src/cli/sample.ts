@@ -11,7 +11,7 @@ import { GpuDenoiser } from "../sample/denoiser.ts";
 import { samplerName, SAMPLERS } from "../sample/samplers.ts";
 import { gridPng } from "../data/grid.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
+import { latestCheckpoint, loadCheckpoint } from "../model/checkpoint.ts";
 import { VaeModel } from "../vae/model.ts";
 
 const HELP = `Usage: deno task sample --ckpt <run dir or file> [options]

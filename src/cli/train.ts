@@ -33,7 +33,8 @@ const HELP = `Usage: deno task train [options]
   --warmup <steps>    linear learning-rate warm-up steps
   --cosine            cosine decay to 10% of lr after warm-up
   --accum <n>         gradient accumulation micro-batches per step
-  --label-dropout <p> replace labels by the null class with probability p (official arch)
+  --label-dropout <p> replace labels by the null class with probability p: overrides the
+                      config's classDropout (default per preset: 0.1 official, 0 seed)
   --weight-decay <x>  AdamW decoupled weight decay (default 0)
   --log-every <n>     steps between loss readbacks / log lines
   --sample-every <n>  steps between sample grids (EMA weights)
@@ -118,7 +119,6 @@ async function main(): Promise<number> {
   set("warmup", num(values.warmup, "warmup"));
   if (values.cosine) opts.cosine = true;
   set("accum", num(values.accum, "accum"));
-  set("labelDropout", num(values["label-dropout"], "label-dropout"));
   set("weightDecay", num(values["weight-decay"], "weight-decay"));
   set("logEvery", num(values["log-every"], "log-every"));
   set("sampleEvery", num(values["sample-every"], "sample-every"));
@@ -141,6 +141,8 @@ async function main(): Promise<number> {
     : undefined;
   const budgeted = budgetSec !== undefined && values.steps === undefined && !values.resume;
   if (values.resume && values.steps === undefined) opts.steps = 1;
+  const dropout = num(values["label-dropout"], "label-dropout");
+  if (dropout !== undefined) cfg = { ...cfg, classDropout: dropout };
   const size = cfg.input.kind === "image" ? cfg.input.size : 32;
   const data = await loadData(values.data!, size);
   // The dataset decides channels, size and classes.

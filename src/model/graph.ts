@@ -18,18 +18,12 @@ import {
   type PackedMatrix,
   packMatrix,
 } from "../ops/matmul.ts";
-import {
-  dwconvBackward,
-  dwconvForward,
-  type DwGeom,
-  embeddingBackward,
-  embeddingForward,
-  mseBackward,
-  mseForward,
-  patchPermute,
-  sumRows,
-  timestepFeatures,
-} from "../ops/misc.ts";
+import { dwconvBackward, dwconvForward, type DwGeom } from "../ops/dwconv.ts";
+import { embeddingBackward, embeddingForward } from "../ops/embedding.ts";
+import { mseBackward, mseForward } from "../ops/mse.ts";
+import { patchPermute } from "../ops/patchify.ts";
+import { sumRows } from "../ops/sum_rows.ts";
+import { timestepFeatures } from "../ops/timestep_features.ts";
 import {
   gateBackward,
   gateForward,

@@ -4,7 +4,8 @@
  * N(0, 0.02) embeddings. Seed (dit.py): PyTorch's module defaults (Linear and Conv U(+-1/sqrt(fan_in))
  * for weight and bias, Embedding N(0, 1)). Both: adaLN-Zero, modulation and final layer zero.
  */
-import { posEmbed2dSinCos, posEmbedSeedInit } from "../reference/posembed.ts";
+import { officialPosEmbed, seedPosEmbed } from "./posembed.ts";
+import { mix32 } from "../util/prng.ts";
 import type { ParamEntry, ParamLayout } from "./layout.ts";
 import { dims } from "./config.ts";
 
@@ -16,10 +17,8 @@ export class InitRng {
   }
   /** Uniform in [0, 1). */
   uniform(): number {
-    let z = (this.#s = (this.#s + 0x9e3779b9) >>> 0);
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
+    this.#s = (this.#s + 0x9e3779b9) >>> 0;
+    return mix32(this.#s) / 4294967296;
   }
   /** Standard normal. */
   normal(): number {
@@ -55,12 +54,12 @@ function fill(e: ParamEntry, out: Float32Array, rng: InitRng, layout: ParamLayou
       return;
     }
     case "pos-sincos-2d": {
-      if (layout.cfg.input.kind === "image") v.set(posEmbed2dSinCos(d.D, d.gh));
-      else v.set(posEmbedSeedInit(d.T, d.D));
+      if (layout.cfg.input.kind === "image") v.set(officialPosEmbed(d.D, d.gh));
+      else v.set(seedPosEmbed(d.T, d.D));
       return;
     }
     case "pos-seed":
-      v.set(posEmbedSeedInit(d.T, d.D));
+      v.set(seedPosEmbed(d.T, d.D));
       return;
   }
 }

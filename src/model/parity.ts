@@ -3,17 +3,16 @@
  * seed's dit.py): builds the model from the file's config, loads its state dict by upstream names,
  * runs forward and backward on the engine, and compares outputs, activations and gradients.
  */
-import { type ParityRow, relError } from "../util/compare.ts";
+import { OUTPUT_LIMIT, type ParityRow, relError } from "../util/compare.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { SafeTensors } from "../io/safetensors.ts";
 import type { DiTConfig } from "./config.ts";
 import { DiTGraph } from "./graph.ts";
 import { DiTModel } from "./model.ts";
 
-export { type ParityRow, relError };
+export { OUTPUT_LIMIT, type ParityRow, relError };
 
-/** Limits: outputs and activations 1e-4, gradients 1e-3 (relative to each tensor's max). */
-export const OUTPUT_LIMIT = 1e-4;
+/** Gradient limit 1e-3 (relative to each tensor's max); outputs and activations: OUTPUT_LIMIT. */
 export const GRAD_LIMIT = 1e-3;
 
 /** Which DiT a golden file describes, or null. */

@@ -7,7 +7,7 @@
  */
 import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
 import { matmul } from "./matmul.ts";
-import { softmaxBackward, softmaxForward } from "./misc.ts";
+import { softmaxBackward, softmaxForward } from "./softmax.ts";
 import { canCopyRows, canCopyRowsOf, copyRows } from "./textures.ts";
 
 /** Attention geometry. */

@@ -7,11 +7,13 @@
  * samples).
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { GpuNoise, GpuSampler } from "../diffusion/gpu_step.ts";
-import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
+import { GpuSampler } from "../diffusion/gpu_step.ts";
+import { GpuNoise } from "../ops/philox_normal.ts";
+import { philoxRowTable } from "../util/philox.ts";
 import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { DiTGraph } from "../model/graph.ts";
 import type { DiTModel } from "../model/model.ts";
+import { initialNoiseKey, stepNoiseKey } from "./noise.ts";
 import { makeSampler } from "./samplers.ts";
 
 /** What to sample. */
@@ -205,12 +207,8 @@ export class GpuDenoiser {
       return out;
     };
     const seeds = pad(job.seeds, 1);
-    const keys = seeds.map((s) => ({ seed: s, domain: NoiseDomain.initial }));
-    gpu.write(rec.rows, philoxRowTable(keys));
-    gpu.write(
-      rec.stepRows,
-      philoxRowTable(seeds.map((s) => ({ seed: s, domain: NoiseDomain.step }))),
-    );
+    gpu.write(rec.rows, philoxRowTable(seeds.map((s) => initialNoiseKey(s))));
+    gpu.write(rec.stepRows, philoxRowTable(seeds.map((s) => stepNoiseKey(s))));
     const t = new Float32Array(B); // the program copies each step's timesteps over these
     if (cond.kind === "class") {
       if (!job.labels || job.labels.length !== n) throw new Error(`Expected ${n} class labels`);

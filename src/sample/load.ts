@@ -2,7 +2,7 @@
 import type { Gpu } from "../gpu/gpu.ts";
 import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { DiTModel } from "../model/model.ts";
-import { loadCheckpoint, type LoadedCheckpoint } from "../train/checkpoint.ts";
+import { loadCheckpoint, type LoadedCheckpoint } from "../model/checkpoint.ts";
 
 /**
  * Loads the newest checkpoint of a run directory (or a checkpoint file) as an inference model,

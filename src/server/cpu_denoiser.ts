@@ -7,7 +7,9 @@
  *
  * with r the posterior over mixture components. Sampling therefore converges to the class modes.
  * Each step costs O(components * size) real arithmetic per sample, so time grows with the batch
- * and the step count. Every sample draws its randomness from its own seed only.
+ * and the step count. The samplers are the engine's own (`src/sample/samplers.ts` plans applied by
+ * `stepCpu`), fed the noise prediction that matches the exact x0, and every sample draws its noise
+ * from its own seed only (`src/sample/noise.ts`, the GPU denoiser's draws).
  *
  * The module exports {@linkcode createDenoiser}, so the inference worker can load it.
  *
@@ -24,15 +26,11 @@ import type {
   RunTiming,
 } from "./denoiser.ts";
 import { sampleSize } from "./denoiser.ts";
-import {
-  CPU_SAMPLERS,
-  newSamplerState,
-  type SamplerName,
-  type SamplerState,
-  samplerStep,
-  samplingPlan,
-} from "./schedule.ts";
-import { SeededRandom } from "./seeds.ts";
+import { stepCpu } from "../diffusion/samplers.ts";
+import type { BetaSchedule } from "../diffusion/schedule.ts";
+import { initialNoise, stepNoise } from "../sample/noise.ts";
+import { makeSampler, SAMPLERS } from "../sample/samplers.ts";
+import { Rng } from "../util/prng.ts";
 
 /** Settings of the analytic model (`--denoiser-config` JSON, or a `--ckpt` JSON file). */
 export interface CpuModelConfig {
@@ -48,6 +46,8 @@ export interface CpuModelConfig {
   seed: number;
   /** Conditioning: class labels, a vector of class logits (dim = numClasses), or none. */
   condition: "class" | "vector" | "none";
+  /** Noise schedule the samplers run on (default "linear", DDPM's). */
+  betaSchedule?: BetaSchedule;
   /**
    * Simulated device time per denoising step of a batch, in ms (default 0): the inference thread
    * blocks for `steps * stepMs` after computing, as it blocks in WebGPU's device poll while a GPU
@@ -67,6 +67,7 @@ export const DEFAULT_CPU_CONFIG: CpuModelConfig = {
   std: 0.1,
   seed: 0,
   condition: "class",
+  betaSchedule: "linear",
   stepMs: 0,
   readbackMs: 0,
 };
@@ -83,18 +84,18 @@ class Mixture {
     const count = cfg.numClasses * cfg.modes;
     this.means = new Float64Array(count * size);
     this.norms = new Float64Array(count);
-    const rng = new SeededRandom(cfg.seed >>> 0);
+    const rng = new Rng(cfg.seed >>> 0);
     const dims = cfg.shape;
     const w = dims[dims.length - 1];
     const h = dims.length >= 2 ? dims[dims.length - 2] : 1;
     const channels = size / (w * h);
     for (let c = 0; c < cfg.numClasses; c++) {
-      const fu = 0.5 + 2 * rng.uniform(), fv = 0.5 + 2 * rng.uniform();
-      const phases = Array.from({ length: channels }, () => 2 * Math.PI * rng.uniform());
+      const fu = 0.5 + 2 * rng.next(), fv = 0.5 + 2 * rng.next();
+      const phases = Array.from({ length: channels }, () => 2 * Math.PI * rng.next());
       for (let k = 0; k < cfg.modes; k++) {
-        const gu = 1 + 3 * rng.uniform(),
-          gv = 1 + 3 * rng.uniform(),
-          gp = 2 * Math.PI * rng.uniform();
+        const gu = 1 + 3 * rng.next(),
+          gv = 1 + 3 * rng.next(),
+          gp = 2 * Math.PI * rng.next();
         const base = (c * cfg.modes + k) * size;
         let norm = 0;
         for (let i = 0; i < size; i++) {
@@ -113,7 +114,7 @@ class Mixture {
    * Writes E[x0 | x] at alpha-bar `a` into `out`, over the components `first..first+count-1` with
    * log prior weights `logw` (one per component).
    */
-  posteriorMean(x: Float64Array, a: number, logw: Float64Array, out: Float64Array): void {
+  posteriorMean(x: Float32Array, a: number, logw: Float64Array, out: Float64Array): void {
     const size = this.size, s2 = this.cfg.std * this.cfg.std, sa = Math.sqrt(a);
     const v = a * s2 + 1 - a;
     const count = logw.length;
@@ -168,11 +169,14 @@ function logPrior(cfg: CpuModelConfig, cls: number | null, logits: Float32Array 
 interface Trajectory {
   job: number;
   index: number;
-  x: Float64Array;
+  seed: number;
+  /** x_t [size]. */
+  x: Float32Array;
+  /** The model's exact x0 estimate at x_t [size]. */
   x0: Float64Array;
+  /** The sampler's (clipped) x0 of the previous step (DPM-Solver++ multistep term) [size]. */
+  x0Prev?: Float32Array;
   logw: Float64Array;
-  rng: SeededRandom;
-  state: SamplerState;
 }
 
 /** The analytic CPU denoiser. */
@@ -197,7 +201,7 @@ export class CpuDenoiser implements Denoiser {
       arch: "analytic-gmm",
       input: { kind: config.shape.length === 3 ? "image" : "sequence", shape: [...config.shape] },
       condition,
-      samplers: [...CPU_SAMPLERS],
+      samplers: [...SAMPLERS],
     };
   }
 
@@ -240,9 +244,10 @@ export class CpuDenoiser implements Denoiser {
   ): Float32Array[] {
     if (jobs.length === 0) return [];
     const { steps, sampler } = jobs[0];
-    if (!(CPU_SAMPLERS as readonly string[]).includes(sampler)) {
-      throw new Error(`Unknown sampler '${sampler}'`);
-    }
+    const { schedule, plan } = (() => {
+      const s = makeSampler(sampler, this.config.betaSchedule ?? "linear");
+      return { schedule: s.schedule, plan: s.plan(steps) };
+    })();
     const size = this.#mixture.size;
     const samples: Trajectory[] = [];
     jobs.forEach((job, j) => {
@@ -250,11 +255,10 @@ export class CpuDenoiser implements Denoiser {
         throw new Error("All jobs of a batch must share sampler and steps");
       }
       for (let i = 0; i < job.n; i++) {
-        const rng = new SeededRandom(job.seeds[i]);
-        const x = new Float64Array(size);
-        if (job.noise) {
-          for (let k = 0; k < size; k++) x[k] = job.noise[i * size + k];
-        } else rng.fillNormal(x);
+        const seed = job.seeds[i];
+        const x = job.noise
+          ? Float32Array.from(job.noise.subarray(i * size, (i + 1) * size))
+          : initialNoise(seed, size);
         const cls = job.classes ? job.classes[i] : null;
         const cond = job.cond
           ? job.cond.subarray(i * this.config.numClasses, (i + 1) * this.config.numClasses)
@@ -262,26 +266,30 @@ export class CpuDenoiser implements Denoiser {
         samples.push({
           job: j,
           index: i,
+          seed,
           x,
           x0: new Float64Array(size),
           logw: logPrior(this.config, cls, cond),
-          rng,
-          state: newSamplerState(),
         });
       }
     });
-    const plan = samplingPlan(steps);
-    const name = sampler as SamplerName;
     const previews = onPreview ? jobs.map((job) => new Float32Array(job.n * size)) : [];
-    for (let step = 0; step < steps; step++) {
-      const a = plan.alphaBar[step], aNext = plan.alphaBarNext[step];
+    const eps = new Float32Array(size);
+    plan.rows.forEach((row, step) => {
+      const a = schedule.alphasCumprod[row.t];
+      const sa = Math.sqrt(a), sn = Math.sqrt(1 - a);
       for (const s of samples) {
         this.#mixture.posteriorMean(s.x, a, s.logw, s.x0);
-        if (onPreview) previews[s.job].set(s.x0, s.index * size);
-        samplerStep(name, s.x, s.x0, a, aNext, s.state, s.rng);
+        // The noise prediction whose implied x0 is the exact posterior mean.
+        for (let i = 0; i < size; i++) eps[i] = (s.x[i] - sa * s.x0[i]) / sn;
+        const noise = row.s !== 0 ? stepNoise(s.seed, step, size) : undefined;
+        const r = stepCpu(row, { x: s.x, eps, x0Prev: s.x0Prev, noise });
+        s.x = r.prevSample;
+        s.x0Prev = r.predOriginalSample;
+        if (onPreview) previews[s.job].set(r.predOriginalSample, s.index * size);
       }
       if (onPreview) previews.forEach((p, j) => onPreview(j, step + 1, p.slice()));
-    }
+    });
     const out = jobs.map((job) => new Float32Array(job.n * size));
     for (const s of samples) out[s.job].set(s.x, s.index * size);
     return out;
@@ -323,6 +331,11 @@ function validateConfig(cfg: CpuModelConfig): void {
   if (!(cfg.std > 0 && cfg.std < 1)) throw new Error("CPU denoiser: std must lie in (0, 1)");
   if (!["class", "vector", "none"].includes(cfg.condition)) {
     throw new Error("CPU denoiser: condition must be 'class', 'vector' or 'none'");
+  }
+  if (
+    cfg.betaSchedule !== undefined && !["linear", "squaredcos_cap_v2"].includes(cfg.betaSchedule)
+  ) {
+    throw new Error("CPU denoiser: betaSchedule must be 'linear' or 'squaredcos_cap_v2'");
   }
   for (const key of ["stepMs", "readbackMs"] as const) {
     const v = cfg[key];

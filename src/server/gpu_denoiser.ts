@@ -12,12 +12,12 @@
 import { Gpu } from "../gpu/gpu.ts";
 import { preset } from "../model/config.ts";
 import { DiTModel } from "../model/model.ts";
-import { NoiseDomain, philoxNormal } from "../diffusion/philox.ts";
 import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
 import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { SAMPLERS } from "../sample/samplers.ts";
-import { listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
+import { initialNoise } from "../sample/noise.ts";
+import { listCheckpoints, loadCheckpoint } from "../model/checkpoint.ts";
 import { encodePng } from "../data/png.ts";
 import { VaeModel } from "../vae/model.ts";
 import type {
@@ -101,9 +101,7 @@ class GpuDiTDenoiser implements Denoiser {
       let o = 0;
       for (const j of jobs) {
         for (let i = 0; i < j.n; i++, o++) {
-          const row = j.noise
-            ? j.noise.subarray(i * L, (i + 1) * L)
-            : philoxNormal({ seed: j.seeds[i], domain: NoiseDomain.initial }, L);
+          const row = j.noise ? j.noise.subarray(i * L, (i + 1) * L) : initialNoise(j.seeds[i], L);
           noise.set(row, o * L);
         }
       }

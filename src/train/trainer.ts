@@ -9,8 +9,9 @@
  * back only every `logEvery` steps.
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { GpuAddNoise, GpuNoise } from "../diffusion/gpu_step.ts";
-import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
+import { GpuAddNoise } from "../diffusion/gpu_step.ts";
+import { GpuNoise } from "../ops/philox_normal.ts";
+import { NoiseDomain, philoxRowTable } from "../util/philox.ts";
 import { type BetaSchedule, makeSchedule } from "../diffusion/schedule.ts";
 import { dims, type DiTConfig } from "../model/config.ts";
 import { DiTGraph } from "../model/graph.ts";
@@ -29,7 +30,7 @@ import { removeStaleTemps, writeFileAtomic } from "../io/atomic.ts";
 import { hash32 } from "../util/prng.ts";
 import { Progress } from "../util/progress.ts";
 import { GpuAdamW } from "./optimizer.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 
 /** Trainer options (CLI flags map onto these). */
 export interface TrainOptions {
@@ -59,8 +60,6 @@ export interface TrainOptions {
   cosine: boolean;
   /** Micro-batches per optimizer step. */
   accum: number;
-  /** Probability of the null label (official arch). */
-  labelDropout: number;
   /** Steps between loss readbacks and log lines. */
   logEvery: number;
   /** Steps between sample grids (0 = only at the end). */
@@ -93,7 +92,6 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, "out"> = {
   warmup: 0,
   cosine: false,
   accum: 1,
-  labelDropout: 0,
   logEvery: 10,
   sampleEvery: 200,
   ckptEvery: 100,
@@ -199,7 +197,11 @@ export class Trainer {
     const ckpt = resume ? await loadCheckpoint(resume) : null;
     if (ckpt) {
       cfg = ckpt.config;
-      const saved = ckpt.trainer.options as Partial<TrainOptions> | undefined;
+      const saved = ckpt.trainer.options as
+        | Partial<TrainOptions & { labelDropout: number }>
+        | undefined;
+      // Checkpoints that kept the dropout among the options resume with the rate they ran with.
+      if (saved?.labelDropout !== undefined) cfg = { ...cfg, classDropout: saved.labelDropout };
       // A resumed run keeps its own hyper-parameters; only the step budget may grow.
       opts = { ...opts, ...saved, steps: Math.max(opts.steps, saved?.steps ?? 0), out: opts.out };
     }
@@ -316,9 +318,9 @@ export class Trainer {
       const h = hash32(this.opts.seed, step, micro, i);
       t.push(h % 1000);
       let label = labels[i];
-      if (c.kind === "class" && c.nullClass && this.opts.labelDropout > 0) {
+      if (c.kind === "class" && c.nullClass && this.cfg.classDropout > 0) {
         const u = hash32(this.opts.seed ^ 0x5bd1e995, step, micro, i) / 4294967296;
-        if (u < this.opts.labelDropout) label = c.numClasses;
+        if (u < this.cfg.classDropout) label = c.numClasses;
       }
       y.push(label);
     }
@@ -632,8 +634,5 @@ function validateOptions(o: TrainOptions): void {
   }
   if (!(o.emaDecay >= 0 && o.emaDecay < 1)) {
     throw new Error(`EMA decay must be in [0, 1), got ${o.emaDecay}`);
-  }
-  if (!(o.labelDropout >= 0 && o.labelDropout < 1)) {
-    throw new Error("Label dropout must be in [0, 1)");
   }
 }

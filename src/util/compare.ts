@@ -14,6 +14,9 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return ref === 0 ? diff : diff / ref;
 }
 
+/** Parity limit of outputs and activations (relative to each tensor's max), for every network. */
+export const OUTPUT_LIMIT = 1e-4;
+
 /** One compared tensor: max |ours - ref| / max |ref| against its limit. */
 export interface ParityRow {
   /** Tensor name. */

@@ -10,8 +10,8 @@
  * + shift_factor).
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { GpuNoise } from "../diffusion/gpu_step.ts";
-import { NoiseDomain, philoxRowTable } from "../diffusion/philox.ts";
+import { GpuNoise } from "../ops/philox_normal.ts";
+import { NoiseDomain, philoxRowTable } from "../util/philox.ts";
 import type { Autoencoder, Tensor4 } from "../data/autoencoder.ts";
 import type { Shape3 } from "../data/transforms.ts";
 import { basename } from "node:path";

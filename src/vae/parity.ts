@@ -6,7 +6,7 @@
  */
 import { Gpu } from "../gpu/gpu.ts";
 import type { SafeTensors } from "../io/safetensors.ts";
-import { OUTPUT_LIMIT, type ParityRow, relError } from "../model/parity.ts";
+import { OUTPUT_LIMIT, type ParityRow, relError } from "../util/compare.ts";
 import { vaeStateDict } from "./checkpoint.ts";
 import { parseVaeConfig } from "./config.ts";
 import type { VaeLimits } from "./memory.ts";

@@ -10,7 +10,7 @@ import {
   type TensorInput,
   writeSafetensorsAtomic,
 } from "../io/safetensors.ts";
-import type { DiTConfig } from "../model/config.ts";
+import type { DiTConfig } from "./config.ts";
 import { type PolicySpec, validatePolicySpec } from "../policy/spec.ts";
 
 /** File format tag in the metadata. */
