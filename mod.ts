@@ -56,7 +56,7 @@ export {
   stepCpu,
 } from "./src/diffusion/samplers.ts";
 export { parityDdim, parityDdpm } from "./src/diffusion/parity.ts";
-export { philoxNormal } from "./src/diffusion/philox.ts";
+export { philoxNormal } from "./src/util/philox.ts";
 export { GpuDenoiser, type SampleJob } from "./src/sample/denoiser.ts";
 export { makeSampler, SAMPLERS } from "./src/sample/samplers.ts";
 export {
@@ -77,7 +77,7 @@ export {
   type TrainOptions,
   type TrainResult,
 } from "./src/train/trainer.ts";
-export { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./src/train/checkpoint.ts";
+export { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./src/model/checkpoint.ts";
 export { type AdamWConfig, GpuAdamW } from "./src/train/optimizer.ts";
 
 // Data and files
@@ -119,7 +119,7 @@ export type {
   TimestepSpacing,
 } from "./src/diffusion/schedule.ts";
 export type { BufferPool } from "./src/gpu/pool.ts";
-export type { CheckpointMeta, LoadedCheckpoint } from "./src/train/checkpoint.ts";
+export type { CheckpointMeta, LoadedCheckpoint } from "./src/model/checkpoint.ts";
 export type { Cmd } from "./src/gpu/gpu.ts";
 export type { DecodeOptions, EncodeOptions, EncodeResult } from "./src/vae/model.ts";
 export type { DenoiseJob, DenoiserOptions, RunTiming } from "./src/server/denoiser.ts";
@@ -139,7 +139,7 @@ export type { InitKind, ParamEntry, ParamNames } from "./src/model/layout.ts";
 export type { LatentsDataset, LatentsFile, LatentsOptions } from "./src/data/latents.ts";
 export type { Metrics } from "./src/server/metrics.ts";
 export type { MetricsRecord, TrainHooks } from "./src/train/trainer.ts";
-export type { NoiseKey } from "./src/diffusion/philox.ts";
+export type { NoiseKey } from "./src/util/philox.ts";
 export type { ParityOptions } from "./src/diffusion/parity.ts";
 export type { Profiler } from "./src/gpu/profiler.ts";
 export type { ReconnectOptions } from "./src/server/client.ts";
