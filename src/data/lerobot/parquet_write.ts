@@ -20,8 +20,14 @@ const PHYSICAL = {
   int64: "INT64",
 } as const;
 
-/** Encodes `columns` (all of equal row count) as one snappy-compressed Parquet file. */
-export function encodeParquet(columns: ParquetColumn[]): Uint8Array {
+/**
+ * Encodes `columns` (all of equal row count) as one snappy-compressed Parquet file, with optional
+ * key-value metadata (e.g. the `pandas` record that names an index column).
+ */
+export function encodeParquet(
+  columns: ParquetColumn[],
+  kvMetadata?: { key: string; value: string }[],
+): Uint8Array {
   const rows = columns[0]?.data.length ?? 0;
   const schema: SchemaElement[] = [{ name: "schema", num_children: columns.length }];
   const columnData = columns.map((col) => {
@@ -62,6 +68,11 @@ export function encodeParquet(columns: ParquetColumn[]): Uint8Array {
       }
     }
   });
-  const buf = parquetWriteBuffer({ columnData, schema, codec: "SNAPPY" });
+  const buf = parquetWriteBuffer({
+    columnData,
+    schema,
+    codec: "SNAPPY",
+    ...(kvMetadata ? { kvMetadata } : {}),
+  });
   return new Uint8Array(buf);
 }
