@@ -41,4 +41,6 @@ export interface RobotEpisodes {
   episodes: RobotEpisode[];
   /** Min-max statistics (meta/stats.json when present, else computed from the frames). */
   stats: { state: MinMax; action: MinMax };
+  /** Features the reader left out (image and video features: pixels are not read). */
+  skipped?: string[];
 }
