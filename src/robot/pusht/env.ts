@@ -162,6 +162,16 @@ export class PushTEnv {
     };
   }
 
+  /**
+   * Advances the physics by one control step toward `target` (clipped) without the episode's
+   * bookkeeping (no step count, no reward): the cheap step of a planner's rollouts.
+   */
+  simulate(target: ArrayLike<number>): void {
+    this.#check();
+    const t: [number, number] = [clip(target[0]), clip(target[1])];
+    for (let i = 0; i < SUBSTEPS; i++) this.#physicsStep(t);
+  }
+
   /** The observation [agent_x, agent_y, block_x, block_y, block_angle mod 2 pi]. */
   observe(): Float32Array {
     const q = this.#data.qpos as Float64Array;
