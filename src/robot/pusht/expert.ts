@@ -5,7 +5,7 @@
  * T's eight corners closest to the goal's, walks the pusher there around the block, and executes
  * the push. No randomness: the same seed gives the same episode.
  */
-import { type PushTEnv, type PushTState } from "./env.ts";
+import type { PushTEnv, PushTState } from "./env.ts";
 import { BAR, GOAL_POSE, type Pose, STEM, T_COG, T_OUTLINE, toWorld } from "./geometry.ts";
 import { PUSHER_RADIUS, Q } from "./model.ts";
 
@@ -13,7 +13,7 @@ import { PUSHER_RADIUS, Q } from "./model.ts";
 export interface ExpertOptions {
   /** spacing of candidate contact points along the T's edges, in pixels (default 12) */
   spacing?: number;
-  /** push speeds tried: target advance per control step, in pixels (default [3, 10]) */
+  /** push speeds tried: target advance per control step, in pixels (default [3, 10, 20]) */
   speeds?: number[];
   /** control steps per push (default 4) */
   pushSteps?: number;
@@ -121,7 +121,7 @@ export class PushTExpert {
   constructor(env: PushTEnv, options: ExpertOptions = {}) {
     this.#env = env;
     this.#gap = options.gap ?? 6;
-    this.#speeds = options.speeds ?? [3, 10];
+    this.#speeds = options.speeds ?? [3, 10, 20];
     this.#pushSteps = options.pushSteps ?? 4;
     this.#contacts = contactPoints(options.spacing ?? 12, this.#gap);
     if (this.#speeds.length === 0 || !this.#speeds.every((s) => s > 0)) {
