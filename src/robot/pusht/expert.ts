@@ -5,7 +5,7 @@
  * T's eight corners closest to the goal's, walks the pusher there around the block, and executes
  * the push. No randomness: the same seed gives the same episode.
  */
-import type { PushTEnv, PushTState } from "./env.ts";
+import { type PushTEnv, type PushTState, WORKSPACE } from "./env.ts";
 import { BAR, GOAL_POSE, type Pose, STEM, T_COG, T_OUTLINE, toWorld } from "./geometry.ts";
 import { PUSHER_RADIUS, Q } from "./model.ts";
 
@@ -146,9 +146,13 @@ export class PushTExpert {
     if (options.keepStates) states.push(env.getState());
     let done = false, success = false, maxReward = 0;
     const act1 = (target: [number, number]): void => {
+      // the record stores actions in the action space as Float32; applying exactly those keeps
+      // the record replayable
+      const clip = (v: number) => Math.fround(Math.min(WORKSPACE, Math.max(0, v)));
+      const a: [number, number] = [clip(target[0]), clip(target[1])];
       obs.push(...o);
-      act.push(target[0], target[1]);
-      const s = env.step(target);
+      act.push(a[0], a[1]);
+      const s = env.step(a);
       rew.push(s.reward);
       maxReward = Math.max(maxReward, s.reward);
       o = s.obs;
