@@ -223,6 +223,7 @@ Deno.test("PushTEnv", async (t) => {
       assert.throws(() => env.step([1]), /action \[x, y\]/);
       assert.throws(() => env.step([NaN, 3]), /finite/);
       assert.throws(() => env.resetTo([1, 2, 3]), /5 finite numbers/);
+      assert.throws(() => env.simulate([1, Infinity]), /simulate expects/);
       assert.throws(
         () => env.setState({ ...env.getState(), qpos: new Float64Array(2) }),
         /lengths/,

@@ -168,6 +168,11 @@ export class PushTEnv {
    */
   simulate(target: ArrayLike<number>): void {
     this.#check();
+    if (target.length !== 2 || !Number.isFinite(target[0]) || !Number.isFinite(target[1])) {
+      throw new Error(
+        `simulate expects a target [x, y] of finite numbers, got [${Array.from(target)}]`,
+      );
+    }
     const t: [number, number] = [clip(target[0]), clip(target[1])];
     for (let i = 0; i < SUBSTEPS; i++) this.#physicsStep(t);
   }
