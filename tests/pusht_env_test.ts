@@ -234,3 +234,21 @@ Deno.test("PushTEnv", async (t) => {
   }
   assert.throws(() => env.reset(0), /closed/);
 });
+
+Deno.test("PushTEnv friction option: a pusher sliding along the bar drags the block only with friction", async () => {
+  const slide = async (friction: number) => {
+    const env = await PushTEnv.create({ friction });
+    try {
+      // the pusher grazes the bar's top edge (1 px deep) and slides 80 px along +x
+      env.resetTo([200, 287, 256, 300, 0]);
+      for (let i = 0; i < 8; i++) env.step([200 + 10 * (i + 1), 289]);
+      return env.blockPose().x - 256;
+    } finally {
+      env.close();
+    }
+  };
+  const [dx0, dx1] = [await slide(0), await slide(1)];
+  assert.ok(dx0 < 0.5, `frictionless contact gives no drag along +x (moved ${dx0})`);
+  assert.ok(dx1 - dx0 > 3, `friction 1 drags the block along (moved ${dx1} against ${dx0})`);
+  await assert.rejects(() => PushTEnv.create({ friction: -1 }), /friction must be >= 0/);
+});
