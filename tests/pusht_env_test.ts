@@ -155,9 +155,9 @@ Deno.test("PushTEnv", async (t) => {
         });
         const first = tr.obs_coverage[0], last = tr.obs_coverage.at(-1)!;
         assert.ok(Math.hypot(last[2] - first[2], last[3] - first[3]) > 10, "the fixture pushes");
-        // soft MuJoCo contacts against pymunk's impulses: within half a pixel and 0.01 rad
-        assert.ok(maxPos < 0.5, `block position differs from gym-pusht's by up to ${maxPos}`);
-        assert.ok(maxAngle < 0.01, `block angle differs from gym-pusht's by up to ${maxAngle}`);
+        // soft MuJoCo contacts against pymunk's impulses (measured 0.063 px, 0.0010 rad)
+        assert.ok(maxPos < 0.25, `block position differs from gym-pusht's by up to ${maxPos}`);
+        assert.ok(maxAngle < 0.005, `block angle differs from gym-pusht's by up to ${maxAngle}`);
         // the last 10 actions lead the pusher away: after contact ends the block does not move
         const [px, py] = env.pusher();
         assert.ok(py < 200, `pusher left (y=${py})`);
