@@ -1,0 +1,97 @@
+/**
+ * `deno task pusht:collect`: plays the scripted Push-T expert on consecutive seeds and saves the
+ * successful episodes as a robot-episodes dataset, printing the expert's success rate and average
+ * max reward over every episode played.
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { intFlag } from "./flags.ts";
+import { collectPushT } from "../robot/pusht/collect.ts";
+import { writeEpisodesJson } from "../robot/pusht/episodes_json.ts";
+import { episodeGif } from "../robot/pusht/render.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { Progress } from "../util/progress.ts";
+
+const HELP = `Usage: deno task pusht:collect [options]
+  --episodes <n>   episodes to play (default 100); only the successful ones are saved
+  --seed <s>       first seed (default 0); episode i is reset with seed s + i, as gym-pusht 0.1.5
+  --out <dir>      output folder (default data/pusht): episodes.json (RobotEpisodes: observation.state
+                   [agent_x, agent_y, block_x, block_y, block_angle], action [x, y], 10 fps) and
+                   collect.json (seeds kept, success rate, average max reward, timing)
+  --gif <n>        also write GIFs of the first n episodes played (default 0)
+  --help           this text`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      episodes: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string", default: "data/pusht" },
+      gif: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const episodes = intFlag(values.episodes, "episodes", 100, 1);
+  const seed = intFlag(values.seed, "seed", 0, 0);
+  const gifs = intFlag(values.gif, "gif", 0, 0);
+  const out = values.out!;
+  await Deno.mkdir(out, { recursive: true });
+  const progress = new Progress({ total: episodes, label: "pusht:collect", every: 10 });
+  let ok = 0;
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  const result = await collectPushT({
+    episodes,
+    seed,
+    keepStates: gifs,
+    onEpisode: (done, ep) => {
+      if (ep.success) ok++;
+      if (ep.states) {
+        pending.push(
+          writeFileAtomic(join(out, `episode_seed${ep.seed}.gif`), episodeGif(ep.states)),
+        );
+      }
+      progress.update(done, { extra: { success: `${ok}/${done}`, len: ep.length } });
+    },
+  });
+  progress.done();
+  await Promise.all(pending);
+  const seconds = (performance.now() - t0) / 1000;
+  await writeEpisodesJson(join(out, "episodes.json"), result.dataset);
+  const report = {
+    played: result.played,
+    firstSeed: seed,
+    kept: result.dataset.episodes.length,
+    frames: result.frames,
+    successRate: result.successRate,
+    averageMaxReward: result.averageMaxReward,
+    seconds,
+    seeds: result.seeds,
+  };
+  await writeFileAtomic(
+    join(out, "collect.json"),
+    new TextEncoder().encode(JSON.stringify(report, null, 1)),
+  );
+  console.log(
+    `expert: success ${(100 * result.successRate).toFixed(1)}% (${ok}/${episodes}), ` +
+      `average max reward ${result.averageMaxReward.toFixed(4)}, ${result.frames} frames kept, ` +
+      `${seconds.toFixed(1)} s (${
+        (seconds / episodes).toFixed(2)
+      } s/episode); wrote ${out}/episodes.json`,
+  );
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error(`pusht:collect: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}
