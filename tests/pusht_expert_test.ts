@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodePng } from "../src/data/png.ts";
-import { collectPushT, PUSHT_STATE_NAMES } from "../src/robot/pusht/collect.ts";
-import { readEpisodesJson, writeEpisodesJson } from "../src/robot/pusht/episodes_json.ts";
+import { collectPushT, PUSHT_STATE_NAMES, PUSHT_TASK } from "../src/robot/pusht/collect.ts";
+import { readLeRobot, writeLeRobot } from "../src/data/lerobot/mod.ts";
 import { PushTEnv } from "../src/robot/pusht/env.ts";
 import { cornerError, distanceToT, PushTExpert } from "../src/robot/pusht/expert.ts";
 import { GOAL_POSE, toWorld } from "../src/robot/pusht/geometry.ts";
@@ -103,7 +103,7 @@ Deno.test("Push-T expert", async (t) => {
   }
 });
 
-Deno.test("collectPushT keeps successful episodes and round-trips through JSON", async () => {
+Deno.test("collectPushT keeps successful episodes and round-trips through LeRobot v3.0", async () => {
   let calls = 0;
   const r = await collectPushT({ episodes: 2, seed: 8, onEpisode: () => calls++ });
   assert.equal(calls, 2);
@@ -124,18 +124,15 @@ Deno.test("collectPushT keeps successful episodes and round-trips through JSON",
   }
   const dir = await Deno.makeTempDir();
   try {
-    const path = join(dir, "episodes.json");
-    await writeEpisodesJson(path, ds);
-    const back = await readEpisodesJson(path);
-    assert.deepEqual(back, ds);
-    await Deno.writeTextFile(
-      path,
-      JSON.stringify({ ...JSON.parse(await Deno.readTextFile(path)), stateDim: 0 }),
+    // The demonstrations travel as a LeRobot v3.0 dataset, as pusht:collect writes them.
+    await writeLeRobot(join(dir, "pusht"), ds, { robotType: "pusht", defaultTask: PUSHT_TASK });
+    const back = await readLeRobot(join(dir, "pusht"));
+    assert.deepEqual(
+      back.episodes.map((e) => [e.length, e.state, e.action]),
+      ds.episodes.map((e) => [e.length, e.state, e.action]),
     );
-    await assert.rejects(
-      () => readEpisodesJson(path),
-      /episodes.json: stateDim must be a positive integer/,
-    );
+    assert.deepEqual(back.stateNames, PUSHT_STATE_NAMES);
+    assert.equal(back.fps, 10);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
