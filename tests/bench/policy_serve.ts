@@ -38,21 +38,24 @@ const { values } = parseArgs({
     threads: { type: "string", default: "2" },
     python: { type: "string", default: "/usr/bin/python3" },
     size: { type: "string", default: "pusht" },
+    "min-rounds": { type: "string", default: "3" },
+    "warmup-rounds": { type: "string", default: "2" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
   console.log(
     "Usage: deno task bench:policy [--robots 1,8,32] [--configs ddim:10,ddpm:100] " +
-      "[--duration 4] [--no-peer] [--threads 2] [--python /usr/bin/python3] [--size pusht|tiny]",
+      "[--duration 4] [--min-rounds 3] [--warmup-rounds 2] [--no-peer] [--threads 2] " +
+      "[--python /usr/bin/python3] [--size pusht|tiny]",
   );
   Deno.exit(0);
 }
 
 /** Rounds per robot at least, so that a cell of slow batches still spans several of them. */
-const MIN_ROUNDS = 3;
+const MIN_ROUNDS = Number(values["min-rounds"]);
 /** Warm-up rounds per robot: the batcher learns the crowd from the batches it sees. */
-const WARMUP_ROUNDS = 2;
+const WARMUP_ROUNDS = Number(values["warmup-rounds"]);
 const spec = PUSHT_TEST_SPEC;
 const size = values.size as keyof typeof TEST_POLICY_SIZES;
 const net = TEST_POLICY_SIZES[size];
@@ -166,15 +169,18 @@ function table(cells: Cell[]): string {
 /**
  * Runs one batch of every padded size the engine records (GpuDenoiser.bucket: 1, 2, 4, 8, 16, 24,
  * 32) through protocol v1, whose requests carry n samples: the first batch of each size builds its
- * graph and program, which must not land in a measured cell.
+ * graph and pipelines, which must not land in a measured cell. Two steps suffice (the graph is
+ * shared by every step count; recording a longer program is host work of a few milliseconds),
+ * then one batch of the measured step count at batch 1 records that program.
  */
 async function warmBuckets(url: string, sampler: string, steps: number): Promise<void> {
   const client = await connect(url, { timeoutMs: 600_000 });
   try {
     const dim = spec.nObsSteps * spec.stateDim;
     for (const n of [1, 2, 4, 8, 16, 24, 32]) {
-      await client.sample({ n, steps, sampler, seed: n, cond: new Float32Array(n * dim) });
+      await client.sample({ n, steps: 2, sampler, seed: n, cond: new Float32Array(n * dim) });
     }
+    await client.sample({ n: 1, steps, sampler, seed: 0, cond: new Float32Array(dim) });
   } finally {
     await client.close();
   }
@@ -217,6 +223,7 @@ async function main(): Promise<number> {
   const cells: Cell[] = [];
   let code = 0;
   const total = configs.length * robotCounts.length;
+  console.log(table([]));
   try {
     for (const [sampler, steps] of configs) {
       console.error(`Serving ${ckpt} (${size}: ${JSON.stringify(net)}) with ${sampler} x ${steps}`);
@@ -253,10 +260,8 @@ async function main(): Promise<number> {
           const perBatch = (after.samples - before.samples) / (after.batches - before.batches);
           const cell = summarize(sampler, steps, count, run, perBatch);
           cells.push(cell);
-          console.error(
-            `  ${cell.chunksPerSec} chunks/s, p50 ${cell.latencyMs.p50} ms, ` +
-              `p99 ${cell.latencyMs.p99} ms`,
-          );
+          // Each row as it completes, so that a long run interrupted keeps what it measured.
+          console.log(table([cell]).split("\n")[1]);
         }
       } finally {
         await Promise.all(robots.map((p) => p.close()));
@@ -267,7 +272,7 @@ async function main(): Promise<number> {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-  console.log(table(cells));
+  console.log("\n" + table(cells));
 
   const report: Record<string, unknown> = {
     network: { ...net, horizon: spec.horizon, actionDim: spec.actionDim },
