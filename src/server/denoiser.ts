@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { PolicySpec } from "../policy/spec.ts";
+
 /** What a model takes and produces; sent to clients in the `hello` frame. */
 export interface ModelInfo {
   /** Model name, e.g. "DiT-S/2". */
@@ -23,6 +25,8 @@ export interface ModelInfo {
   };
   /** Sampler names the model can run, e.g. `["ddim", "dpm++2m", "ddpm"]`. */
   samplers: string[];
+  /** The robot policy this model is, when its checkpoint carries one (served over openpi). */
+  policy?: PolicySpec;
 }
 
 /** One client request, as handed to the denoiser (one batch holds several). */

@@ -18,6 +18,7 @@ import { GpuDenoiser } from "../sample/denoiser.ts";
 import { SAMPLERS } from "../sample/samplers.ts";
 import { initialNoise } from "../sample/noise.ts";
 import { listCheckpoints, loadCheckpoint } from "../model/checkpoint.ts";
+import type { PolicySpec } from "../policy/spec.ts";
 import { encodePng } from "../data/png.ts";
 import { VaeModel } from "../vae/model.ts";
 import type {
@@ -158,10 +159,12 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
   let model: DiTModel;
   let name: string;
   let schedule: BetaSchedule = "squaredcos_cap_v2";
+  let policy: PolicySpec | undefined;
   if (ckpt) {
     const ck = await loadCheckpoint(ckpt);
     model = modelFromCheckpoint(gpu, ck);
     schedule = checkpointSchedule(ck);
+    policy = ck.policy;
     name = ckpt;
   } else {
     console.warn(
@@ -186,7 +189,11 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
       ? { kind: "vector", dim: c.dim }
       : { kind: "none" },
     samplers: [...SAMPLERS],
+    ...(policy ? { policy } : {}),
   };
+  // POLICY numTrainTimesteps: the single place where a policy's training schedule length
+  // (policy.numTrainTimesteps, Push-T: 100) is to reach the sampler. GpuDenoiser's schedules are
+  // 1000 steps long until it takes a length; pass `policy?.numTrainTimesteps` here then.
   const denoiser = new GpuDenoiser(gpu, model, schedule);
   const vaeDir = opts.config?.vae;
   if (vaeDir !== undefined && typeof vaeDir !== "string") {

@@ -5,6 +5,9 @@
  * deno task serve --port 8000 --ckpt runs/dit.ckpt --max-batch 32 --batch-window-ms 2
  * ```
  *
+ * A checkpoint that carries a robot policy record is also served over openpi's websocket policy
+ * protocol on `/` (docs/openpi.md).
+ *
  * The denoiser module is `--denoiser <module>`, else `./gpu_denoiser.ts` beside this file when it
  * exists, else the CPU denoiser (with a warning). SIGINT/SIGTERM drain and stop the server; a
  * second signal exits at once.
@@ -30,7 +33,10 @@ const HELP = `Usage: deno task serve [options]
   --queue <n>               most samples waiting in the queue (default 256)
   --max-inflight <n>        most unanswered requests per connection (default 16)
   --max-frame-bytes <n>     largest accepted frame (default 8388608)
-  --token <secret>          require this bearer token (or set DIT_SERVE_TOKEN)
+  --token <secret>          require this token as Bearer or Api-Key (or set DIT_SERVE_TOKEN)
+  --seed <n>                openpi: reproducible sampling (default: random per observation)
+  --sampler <name>          openpi: sampler of every observation (default: the policy's)
+  --steps <n>               openpi: sampling steps of every observation (default: the policy's)
   --allow-origin <origin>   let browser pages from this origin connect (repeatable, * for any)
   -h, --help                show this help
 `;
@@ -80,6 +86,9 @@ async function main(): Promise<void> {
       "max-inflight": { type: "string" },
       "max-frame-bytes": { type: "string" },
       token: { type: "string" },
+      seed: { type: "string" },
+      sampler: { type: "string" },
+      steps: { type: "string" },
       "allow-origin": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
@@ -104,6 +113,9 @@ async function main(): Promise<void> {
     maxFrameBytes: number(values["max-frame-bytes"], "max-frame-bytes"),
     token: values.token ?? Deno.env.get("DIT_SERVE_TOKEN") ?? undefined,
     allowedOrigins: values["allow-origin"],
+    seed: number(values.seed, "seed"),
+    policySampler: values.sampler,
+    policySteps: number(values.steps, "steps"),
   });
   console.log(`Listening on ${server.url} (denoiser ${module})`);
   let stopping = false;

@@ -1,6 +1,7 @@
 /**
- * The denoising server: HTTP routes, websocket upgrades, model loading in the inference worker,
- * and graceful shutdown.
+ * The denoising server: HTTP routes, websocket upgrades (protocol v1 on `/v1/ws`, openpi's policy
+ * protocol on `/` when the model is a robot policy), model loading in the inference worker, and
+ * graceful shutdown.
  *
  * @module
  */
@@ -9,7 +10,11 @@ import denoConfig from "../../deno.json" with { type: "json" };
 import { encodeFrame } from "./codec.ts";
 import { Connection, type ConnectionContext } from "./connection.ts";
 import { Metrics } from "./metrics.ts";
+import { OpenpiConnection, type OpenpiContext } from "./openpi_connection.ts";
+import { policyMetadata, type PolicyServing } from "./openpi_protocol.ts";
 import { renderPage } from "./page.ts";
+import type { ModelInfo } from "./denoiser.ts";
+import type { PolicySpec } from "../policy/spec.ts";
 import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
 import { Scheduler } from "./scheduler.ts";
 import { InferenceWorker } from "./worker_host.ts";
@@ -45,8 +50,22 @@ export interface ServerOptions {
   maxFrameBytes?: number;
   /** Most unanswered requests per connection (default 16). */
   maxInflightPerConnection?: number;
-  /** Bearer token required at the websocket upgrade (none by default). */
+  /**
+   * Token required at the websocket upgrade, as `Authorization: Bearer <token>` or openpi-client's
+   * `Authorization: Api-Key <token>` (none by default).
+   */
   token?: string;
+  /**
+   * The robot policy served over openpi (default: the one the model's checkpoint carries).
+   * Without either, `/` takes no websocket.
+   */
+  policy?: PolicySpec;
+  /** Sampler of openpi requests (default: the policy's). */
+  policySampler?: string;
+  /** Sampling steps of openpi requests (default: the policy's). */
+  policySteps?: number;
+  /** Server seed making openpi sampling reproducible (default: a random seed per observation). */
+  seed?: number;
   /**
    * Browser origins (besides pages served by this server) allowed to open the websocket, e.g.
    * `["https://app.example"]`; `["*"]` allows any. Clients that send no `Origin` are not affected.
@@ -92,8 +111,55 @@ function timingSafeEqual(a: string, b: string): boolean {
 
 function tokenOf(req: Request, url: URL): string | null {
   const auth = req.headers.get("authorization");
-  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim();
+  const scheme = auth?.match(/^(bearer|api-key)\s+(.*)$/i);
+  if (scheme) return scheme[2].trim();
   return url.searchParams.get("token");
+}
+
+/**
+ * How the openpi endpoint serves `spec` on the model `info`, or throws when the two disagree
+ * (a policy network is a sequence [horizon, actionDim] conditioned on nObsSteps * stateDim values).
+ */
+export function policyServing(
+  spec: PolicySpec,
+  info: ModelInfo,
+  options: { sampler?: string; steps?: number; seed?: number; maxSteps: number },
+): PolicyServing {
+  const fail = (m: string): never => {
+    throw new Error(`The policy does not fit the model: ${m}`);
+  };
+  const shape = info.input.shape;
+  if (info.input.kind !== "sequence" || shape[0] !== spec.horizon || shape[1] !== spec.actionDim) {
+    fail(
+      `the model denoises ${info.input.kind} [${shape}], the policy needs sequence ` +
+        `[${spec.horizon}, ${spec.actionDim}]`,
+    );
+  }
+  const cond = info.condition;
+  const dim = spec.nObsSteps * spec.stateDim;
+  if (cond.kind !== "vector" || cond.dim !== dim) {
+    fail(
+      `the model is conditioned on ${cond.kind === "vector" ? `${cond.dim} values` : cond.kind}` +
+        `, the policy on ${dim} (nObsSteps x stateDim)`,
+    );
+  }
+  const sampler = options.sampler ?? spec.sampler;
+  if (!info.samplers.includes(sampler)) {
+    fail(`sampler '${sampler}' is not one of ${info.samplers.join(", ")}`);
+  }
+  const steps = options.steps ?? spec.steps;
+  if (!Number.isInteger(steps) || steps < 1 || steps > options.maxSteps) {
+    fail(`steps must be an integer in [1, ${options.maxSteps}], got ${steps}`);
+  }
+  if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= 0)) {
+    fail(`seed must be a non-negative integer, got ${options.seed}`);
+  }
+  return {
+    spec,
+    sampler,
+    steps,
+    ...(options.seed !== undefined ? { seed: options.seed >>> 0 } : {}),
+  };
 }
 
 /**
@@ -134,8 +200,9 @@ export function startServer(options: ServerOptions = {}): DitServer {
     maxInflightPerConnection: options.maxInflightPerConnection ?? 16,
   };
   const metrics = new Metrics();
-  const connections = new Set<Connection>();
+  const connections = new Set<Connection | OpenpiConnection>();
   let context: ConnectionContext | null = null;
+  let openpi: OpenpiContext | null = null;
   let worker: InferenceWorker | null = null;
   let draining = false;
   let stopped: Promise<void> | null = null;
@@ -148,6 +215,16 @@ export function startServer(options: ServerOptions = {}): DitServer {
   }, options.loadTimeoutMs);
   const ready = loading.then((w) => {
     worker = w;
+    // Checked first: a policy that does not fit its model fails the start, nothing is served.
+    const spec = options.policy ?? w.info.policy;
+    const serving = spec
+      ? policyServing(spec, w.info, {
+        sampler: options.policySampler,
+        steps: options.policySteps,
+        seed: options.seed,
+        maxSteps: limits.maxSteps,
+      })
+      : null;
     const hello = encodeFrame({
       type: "hello",
       protocol: PROTOCOL_VERSION,
@@ -176,6 +253,26 @@ export function startServer(options: ServerOptions = {}): DitServer {
       draining: () => draining,
       maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
     };
+    if (serving) {
+      const spec = serving.spec;
+      openpi = {
+        serving,
+        metadata: encodeFrame(
+          policyMetadata(serving, { name: SERVER_NAME, version: SERVER_VERSION }, w.info.name),
+        ),
+        scheduler: context.scheduler,
+        metrics,
+        maxFrameBytes: limits.maxFrameBytes,
+        maxInflight: limits.maxInflightPerConnection,
+        maxBufferedBytes: context.maxBufferedBytes,
+        draining: () => draining,
+      };
+      log(
+        `Policy ${spec.stateKey} -> ${spec.actionKey} [${spec.horizon}, ${spec.actionDim}] ` +
+          `served over openpi on / (${serving.sampler}, ${serving.steps} steps` +
+          `${serving.seed !== undefined ? `, seed ${serving.seed}` : ""})`,
+      );
+    }
     log(`Model ${w.info.name} ready (warm-up ${w.warmupMs.toFixed(0)} ms)`);
   });
   ready.catch(() => {}); // Callers observe failures through `ready`.
@@ -192,23 +289,29 @@ export function startServer(options: ServerOptions = {}): DitServer {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
-    if (url.pathname === "/") {
+    const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (url.pathname === "/" && !upgrade) {
       return new Response(renderPage(), {
         headers: { "content-type": "text/html; charset=utf-8" },
       });
     }
-    if (url.pathname !== "/v1/ws") return new Response("Not found\n", { status: 404 });
-    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("Upgrade to a websocket\n", { status: 426 });
+    if (url.pathname !== "/v1/ws" && url.pathname !== "/") {
+      return new Response("Not found\n", { status: 404 });
     }
+    if (!upgrade) return new Response("Upgrade to a websocket\n", { status: 426 });
     if (options.token && !timingSafeEqual(tokenOf(req, url) ?? "", options.token)) {
-      return new Response("Missing or wrong bearer token\n", { status: 401 });
+      return new Response("Missing or wrong token (Bearer or Api-Key)\n", { status: 401 });
     }
     if (!originAllowed(req, options.allowedOrigins ?? [])) {
       return new Response("Origin not allowed\n", { status: 403 });
     }
     if (draining) return new Response("Server is shutting down\n", { status: 503 });
     if (!context) return new Response("Model is loading\n", { status: 503 });
+    if (url.pathname === "/" && !openpi) {
+      return new Response("The served model is not a robot policy: no openpi endpoint\n", {
+        status: 404,
+      });
+    }
     let upgraded;
     try {
       upgraded = Deno.upgradeWebSocket(req);
@@ -216,7 +319,9 @@ export function startServer(options: ServerOptions = {}): DitServer {
       return new Response(`Bad websocket upgrade: ${(error as Error).message}\n`, { status: 400 });
     }
     const { socket, response } = upgraded;
-    const connection = new Connection(socket, context);
+    const connection = url.pathname === "/"
+      ? new OpenpiConnection(socket, openpi!)
+      : new Connection(socket, context);
     connections.add(connection);
     connection.closed.then(() => connections.delete(connection));
     return response;

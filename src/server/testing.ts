@@ -34,6 +34,8 @@ export interface RawSocketOptions {
   query?: string;
   /** Use Deno's built-in `WebSocket` instead of the TCP_NODELAY transport. */
   builtin?: boolean;
+  /** Path of the websocket (default "/v1/ws"; "/" is the openpi endpoint). */
+  path?: string;
 }
 
 /** A websocket that queues incoming frames, decoded. */
@@ -45,11 +47,12 @@ export class RawSocket {
   #waiters: ((frame: unknown) => void)[] = [];
 
   /**
-   * Opens `ws://…/v1/ws` of a server URL, optionally with headers or a query. It uses the
+   * Opens `ws://…/v1/ws` (or `options.path`) of a server URL, optionally with headers or a query. It uses the
    * TCP_NODELAY transport unless `builtin` asks for Deno's own `WebSocket`.
    */
   constructor(serverUrl: string, options: RawSocketOptions = {}) {
-    const url = serverUrl.replace(/^http/, "ws") + "/v1/ws" + (options.query ?? "");
+    const url = serverUrl.replace(/^http/, "ws") + (options.path ?? "/v1/ws") +
+      (options.query ?? "");
     const headers = options.headers ?? {};
     this.socket = options.builtin
       ? new WebSocket(url, { headers })

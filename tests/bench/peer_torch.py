@@ -104,45 +104,46 @@ def median_ms(fn, reps):
     return ts[len(ts) // 2]
 
 
-out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(DEVICE),
-       "matmul_ms": {}}
-if DEVICE.type == "cuda":
-    out["device_name"] = torch.cuda.get_device_name(DEVICE)
-for m, k, n in [(2048, 384, 1536), (2048, 1536, 384), (2048, 384, 1152), (2048, 384, 384)]:
-    a, b = torch.randn(m, k, device=DEVICE), torch.randn(n, k, device=DEVICE)
-    out["matmul_ms"][f"{m}x{k}x{n}"] = median_ms(lambda: a @ b.t(), 10)
+if __name__ == "__main__":  # bench/peer_policy_torch.py imports the model classes
+    out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(DEVICE),
+           "matmul_ms": {}}
+    if DEVICE.type == "cuda":
+        out["device_name"] = torch.cuda.get_device_name(DEVICE)
+    for m, k, n in [(2048, 384, 1536), (2048, 1536, 384), (2048, 384, 1152), (2048, 384, 384)]:
+        a, b = torch.randn(m, k, device=DEVICE), torch.randn(n, k, device=DEVICE)
+        out["matmul_ms"][f"{m}x{k}x{n}"] = median_ms(lambda: a @ b.t(), 10)
 
-model = DiT().to(DEVICE)
-opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-fwd = {}
-with torch.no_grad():
-    for bsz in (1, 8):
-        x = torch.randn(bsz, 4, 32, 32, device=DEVICE)
-        t = torch.randint(0, 1000, (bsz,), device=DEVICE)
-        y = torch.randint(0, 1000, (bsz,), device=DEVICE)
-        fwd[f"dit-s2-b{bsz}"] = median_ms(lambda: model(x, t, y), 5 if bsz == 1 else 3)
-out["forward_ms"] = fwd
-x = torch.randn(8, 4, 32, 32, device=DEVICE)
-t = torch.randint(0, 1000, (8,), device=DEVICE)
-y = torch.randint(0, 1000, (8,), device=DEVICE)
-target = torch.randn(8, 4, 32, 32, device=DEVICE)
-
-
-ema = [p.detach().clone() for p in model.parameters()]
-
-
-def step():
-    # The same work as the engine's step: forward, loss, backward, gradient clipping, AdamW and
-    # the EMA update of the official DiT training loop (update_ema, decay 0.9999).
-    opt.zero_grad(set_to_none=True)
-    loss = ((model(x, t, y)[:, :4] - target) ** 2).mean()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
+    model = DiT().to(DEVICE)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    fwd = {}
     with torch.no_grad():
-        for e, p in zip(ema, model.parameters()):
-            e.mul_(0.9999).add_(p, alpha=1 - 0.9999)
+        for bsz in (1, 8):
+            x = torch.randn(bsz, 4, 32, 32, device=DEVICE)
+            t = torch.randint(0, 1000, (bsz,), device=DEVICE)
+            y = torch.randint(0, 1000, (bsz,), device=DEVICE)
+            fwd[f"dit-s2-b{bsz}"] = median_ms(lambda: model(x, t, y), 5 if bsz == 1 else 3)
+    out["forward_ms"] = fwd
+    x = torch.randn(8, 4, 32, 32, device=DEVICE)
+    t = torch.randint(0, 1000, (8,), device=DEVICE)
+    y = torch.randint(0, 1000, (8,), device=DEVICE)
+    target = torch.randn(8, 4, 32, 32, device=DEVICE)
 
 
-out["train_step_ms"] = {"dit-s2-b8": median_ms(step, 3)}
-print(json.dumps(out))
+    ema = [p.detach().clone() for p in model.parameters()]
+
+
+    def step():
+        # The same work as the engine's step: forward, loss, backward, gradient clipping, AdamW and
+        # the EMA update of the official DiT training loop (update_ema, decay 0.9999).
+        opt.zero_grad(set_to_none=True)
+        loss = ((model(x, t, y)[:, :4] - target) ** 2).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for e, p in zip(ema, model.parameters()):
+                e.mul_(0.9999).add_(p, alpha=1 - 0.9999)
+
+
+    out["train_step_ms"] = {"dit-s2-b8": median_ms(step, 3)}
+    print(json.dumps(out))

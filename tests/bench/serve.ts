@@ -28,6 +28,7 @@ import {
   type DitClient,
   type SampleResult,
 } from "../../src/server/client.ts";
+import { quantile, serverStats, startServerProcess } from "./_server.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -86,70 +87,18 @@ interface Cell {
   samplesPerBatch: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
-async function startServerProcess(): Promise<{ url: string; process: Deno.ChildProcess }> {
-  const args = [
-    "run",
-    "-A",
-    new URL("../../src/server/main.ts", import.meta.url).pathname,
-    "--port",
-    "0",
-  ];
-  if (values.denoiser) args.push("--denoiser", values.denoiser);
-  else args.push("--denoiser", new URL("../../src/server/cpu_denoiser.ts", import.meta.url).href);
-  if (values["denoiser-config"]) args.push("--denoiser-config", values["denoiser-config"]);
-  if (values["batch-window-ms"]) args.push("--batch-window-ms", values["batch-window-ms"]);
-  if (values["fixed-window"]) args.push("--fixed-window");
-  args.push("--max-batch", values["max-batch"] ?? "32");
-  const process = new Deno.Command(Deno.execPath(), {
-    args,
-    stdout: "piped",
-    stderr: "inherit",
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
-  }).spawn();
-  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const deadline = Date.now() + 60_000;
-  let url: string | null = null;
-  while (!url && Date.now() < deadline) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error("The server exited before listening");
-    buffered += value;
-    url = buffered.match(/Listening on (http:\/\/\S+)/)?.[1] ?? null;
-  }
-  if (!url) throw new Error("The server did not start listening within 60 s");
-  // Keep draining stdout so the server never blocks on a full pipe.
-  (async () => {
-    while (!(await lines.read()).done) { /* discard */ }
-  })();
-  while (Date.now() < deadline) {
-    const res = await fetch(`${url}/healthz`).catch(() => null);
-    await res?.body?.cancel();
-    if (res?.status === 200) return { url, process };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("The server did not become healthy within 60 s");
-}
-
-/** The server's memory gauges and sample/batch counters, from /metrics. */
-async function serverStats(
-  url: string,
-): Promise<{ rss: number; heap: number; samples: number; batches: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1]);
-  return {
-    rss: value("dit_process_rss_bytes"),
-    heap: value("dit_heap_used_bytes"),
-    samples: value("dit_samples_total"),
-    batches: value("dit_batches_total"),
-  };
+function startServer(): Promise<{ url: string; process: Deno.ChildProcess }> {
+  const flags: string[] = [];
+  if (values.denoiser) flags.push("--denoiser", values.denoiser);
+  else flags.push("--denoiser", new URL("../../src/server/cpu_denoiser.ts", import.meta.url).href);
+  if (values["denoiser-config"]) flags.push("--denoiser-config", values["denoiser-config"]);
+  if (values["batch-window-ms"]) flags.push("--batch-window-ms", values["batch-window-ms"]);
+  if (values["fixed-window"]) flags.push("--fixed-window");
+  flags.push("--max-batch", values["max-batch"] ?? "32");
+  return startServerProcess(flags);
 }
 
 async function closedLoop(
@@ -263,7 +212,7 @@ function table(cells: Cell[]): string {
 }
 
 async function main(): Promise<number> {
-  const { url, process } = await startServerProcess();
+  const { url, process } = await startServer();
   const clientCounts = values.clients!.split(",").map(Number);
   const maxClients = values.soak ? 32 : Math.max(...clientCounts);
   const clients: DitClient[] = [];
