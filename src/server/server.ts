@@ -9,7 +9,7 @@ import denoConfig from "../../deno.json" with { type: "json" };
 import { encodeFrame } from "./codec.ts";
 import { Connection, type ConnectionContext } from "./connection.ts";
 import { Metrics } from "./metrics.ts";
-import { renderPage } from "./page.ts";
+import { MSGPACKR_PATH, msgpackrResponse, renderPage } from "./page.ts";
 import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
 import { Scheduler } from "./scheduler.ts";
 import { InferenceWorker } from "./worker_host.ts";
@@ -197,6 +197,7 @@ export function startServer(options: ServerOptions = {}): DitServer {
         headers: { "content-type": "text/html; charset=utf-8" },
       });
     }
+    if (url.pathname === MSGPACKR_PATH) return msgpackrResponse();
     if (url.pathname !== "/v1/ws") return new Response("Not found\n", { status: 404 });
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("Upgrade to a websocket\n", { status: 426 });
