@@ -63,7 +63,7 @@ const peak = values.peak ? Number(values.peak) : gpu.info.isCpu ? 235 : NaN;
 
 // On a GPU one replay can take less than the ~10 ms fixed cost of a submit and its readback, which
 // is taken out by differencing (steadyMs); on llvmpipe that cost is a small share and the times
-// stay whole submits over replays, as in the README's earlier tables.
+// stay whole submits over replays.
 const time = (programs: Program[], inner: number) =>
   (gpu.info.isCpu ? medianMs : steadyMs)(gpu, programs, inner * innerScale, reps);
 

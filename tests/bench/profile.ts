@@ -2,10 +2,10 @@
  * `deno task profile`: where a forward pass or a training step spends its time on this adapter.
  *
  * Prints, for the program: its command count, the CPU time to encode it, to submit it and the wait
- * until the device is done (the wait includes Deno's ~10 ms readback sleep, see README), then GPU
- * time per kernel from timestamp queries (each dispatch in its own pass), largest first. On
- * llvmpipe the timestamps are indicative only; on real GPUs they are the tool for finding the next
- * kernel to fix (this is how the buffer matmul, column sums and LayerNorm were found on an H200).
+ * until the device is done (the wait includes Deno's ~10 ms readback sleep, see
+ * docs/benchmarks.md), then GPU time per kernel from timestamp queries (each dispatch in its own
+ * pass), largest first. On llvmpipe the timestamps are indicative only; on real GPUs they are the
+ * tool for finding the next kernel to fix.
  *
  * Flags: --model small|tiny|DiT-S/2|seed (default small)  --batch 8  --train (a full training step
  *        instead of a forward)  --reps 5  --top 12
