@@ -22,7 +22,8 @@
 // texture (DY_TEX, weight gradient), 11 w as vec4s (W4X4).
 // W4X4 (KH = KW = 4, the seed's kernel): each channel's 16 taps are four vec4 rows, so the 64
 // weights of an invocation's 4 channels are 16 vec4 loads instead of 64 scalar ones (llvmpipe runs
-// each storage load as a per-lane loop: those loads were ~a third of the forward's time there).
+// each storage load as a per-lane loop: as scalars, those loads are ~a third of the forward's
+// time).
 
 struct Params {
   N: u32, H: u32, W: u32, C: u32,

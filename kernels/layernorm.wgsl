@@ -145,8 +145,8 @@ fn ln_forward4(@builtin(global_invocation_id) g: vec3u) {
 
 // ln_forward4r: as ln_forward4 for four rows of one sample per invocation (T a multiple of 4): the
 // two modulation vectors are loaded once for the four rows instead of once per row (llvmpipe runs
-// every storage access as a per-lane loop; those loads were half of the last pass). Same
-// arithmetic, in the same order, per row.
+// every storage access as a per-lane loop; once per row, those loads are half the kernel's time).
+// Same arithmetic, in the same order, per row.
 // Texel c of row k (0..3) of an invocation's four rows: from the texture (sample n, token t0 + k)
 // or from x4 at b0 + k * C4.
 fn rowX(k: u32, c: u32, b0: u32, C4: u32, n: i32, t0: u32) -> vec4f {

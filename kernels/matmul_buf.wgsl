@@ -18,13 +18,13 @@
 // same whether it is split or not, so whatever M is. Without splitting such products ran on a
 // dozen workgroups walking thousands of rows. `main128` serves only K < 1024, one chunk.
 //
-// Why it looks the way it does (NVIDIA over Vulkan; measured on an H100, README):
+// Why it looks the way it does (NVIDIA over Vulkan; measured on an H100, docs/benchmarks.md):
 // - per-thread results live in vec4 registers, never in an indexed private array (which
-//   compilers may place in local memory: the first version of this kernel, written that way, ran
-//   100x slower on an H200);
+//   compilers may place in local memory: written that way, this kernel runs 100x slower on an
+//   H200);
 // - a thread owns a block of 4 rows x 4 columns (or 2 x 2 such blocks), so each k-step reads one
 //   vec4 of A and one of B from workgroup memory per 16 multiply-adds (four scalars of each
-//   before: 7-20% slower);
+//   instead: 7-20% slower);
 // - the next slice's global loads are issued into registers before this slice's multiply-adds,
 //   and stored to workgroup memory once they are done (after the barrier that ends the slice):
 //   DiT-sized products have a few hundred workgroups, too few to hide memory latency by

@@ -7,7 +7,7 @@
 // Each is the other's backward. Bindings: 0 src, 1 dst, 2 params.
 // The geometry (C, H, W, p) comes as pipeline constants: the index arithmetic is a chain of
 // divisions, which LLVM turns into multiplications only for constant divisors (on llvmpipe a
-// division by a uniform is a per-lane scalar divide; constants made these kernels ~2x faster).
+// division by a uniform is a per-lane scalar divide; constants make these kernels ~2x faster).
 
 struct Params { N: u32, stride: u32, _p0: u32, _p1: u32 }
 

@@ -7,7 +7,7 @@ import { sampleSeeds } from "../src/server/seeds.ts";
 import { SAMPLERS } from "../src/sample/samplers.ts";
 import { openRaw, startTestServer } from "../src/server/testing.ts";
 import { CpuDenoiser, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
-import { renderPage } from "../src/server/page.ts";
+import { MSGPACKR_PATH, renderPage } from "../src/server/page.ts";
 
 Deno.test("protocol: TypeScript client round trip", async (t) => {
   const server = await startTestServer();
@@ -80,7 +80,11 @@ Deno.test("protocol: TypeScript client round trip", async (t) => {
       assert.match(metrics, /dit_queue_seconds_count/);
       const page = await fetch(`${server.url}/`);
       assert.equal(page.status, 200);
-      assert.match(await page.text(), /function mpDecode/);
+      assert.match(await page.text(), /<script src="\/msgpackr\.js"><\/script>/);
+      const lib = await fetch(`${server.url}/msgpackr.js`);
+      assert.equal(lib.status, 200);
+      assert.match(lib.headers.get("content-type") ?? "", /^text\/javascript/);
+      assert.match(await lib.text(), /msgpackr/);
       const missing = await fetch(`${server.url}/nope`);
       assert.equal(missing.status, 404);
       await missing.body?.cancel();
@@ -223,7 +227,18 @@ Deno.test("page: the demo script samples through a real socket (stubbed DOM)", a
   const document = { getElementById: byId, createElement: element };
   const location = { protocol: "http:", host: server.url.replace("http://", ""), search: "" };
   const script = renderPage().match(/<script>([\s\S]*)<\/script>/)![1];
-  new Function("document", "location", "WebSocket", script)(document, location, PageSocket);
+  // The page's <script src="/msgpackr.js">: the UMD build, as the server serves it, installs
+  // `msgpackr` on the global object it is given.
+  const lib = await (await fetch(`${server.url}${MSGPACKR_PATH}`)).text();
+  const browserGlobal: { msgpackr?: unknown } = {};
+  new Function("globalThis", "exports", "module", "define", lib)(browserGlobal);
+  assert.ok(browserGlobal.msgpackr, "msgpackr.js defines no msgpackr global");
+  new Function("document", "location", "WebSocket", "msgpackr", script)(
+    document,
+    location,
+    PageSocket,
+    browserGlobal.msgpackr,
+  );
   try {
     const until = async (ok: () => boolean) => {
       for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));

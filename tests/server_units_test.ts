@@ -1,4 +1,4 @@
-// Unit tests of the serving layer's pure parts: seeds, codec, tensors, page codec, CPU denoiser.
+// Unit tests of the serving layer's pure parts: seeds, codec, tensors, the page, CPU denoiser.
 
 import assert from "node:assert/strict";
 import { Packr } from "msgpackr";
@@ -6,7 +6,6 @@ import { bytesOf, DecodeError, decodeFrame, encodeFrame } from "../src/server/co
 import { CpuDenoiser, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
 import { Metrics } from "../src/server/metrics.ts";
 import { renderPage } from "../src/server/page.ts";
-import { MSGPACK_JS } from "../src/server/page_codec.ts";
 import { parseClientFrame, type ValidationContext } from "../src/server/protocol.ts";
 import { sampleSeed, sampleSeeds } from "../src/server/seeds.ts";
 import { initialNoise, stepNoise } from "../src/sample/noise.ts";
@@ -152,39 +151,15 @@ Deno.test("protocol: a real Python msgpack-numpy request validates", () => {
   assert.equal(parsed.request.seed, 1);
 });
 
-Deno.test("page codec: the embedded browser msgpack agrees with msgpackr", () => {
-  const { mpEncode, mpDecode } = new Function(`${MSGPACK_JS}; return { mpEncode, mpDecode };`)();
-  const value = {
-    type: "result",
-    id: "p1",
-    n: -5,
-    big: 70000,
-    neg: -70000,
-    f: 0.125,
-    u64: 2 ** 40,
-    s: "x".repeat(300),
-    ok: true,
-    none: null,
-    arr: Array.from({ length: 20 }, (_, i) => i),
-    bin: new Uint8Array([1, 2, 3]),
-    nested: { a: [{ b: "c" }] },
-  };
-  // A browser hands the decoder a plain Uint8Array, not msgpackr's Buffer.
-  assert.deepEqual(mpDecode(new Uint8Array(encodeFrame(value))), value);
-  const back = decodeFrame(mpEncode(value)) as typeof value;
-  assert.deepEqual({ ...back, bin: new Uint8Array(back.bin) }, value);
-  const withBinKey = new Packr({ useRecords: false }).pack(
-    new Map([[new TextEncoder().encode("k"), 1]]),
-  );
-  assert.deepEqual(mpDecode(new Uint8Array(withBinKey)), { k: 1 });
-});
-
 Deno.test("page: the demo page's script parses and embeds no remote resource", () => {
   const html = renderPage();
   const script = html.match(/<script>([\s\S]*)<\/script>/)![1];
   new Function(script); // throws a SyntaxError if the script is malformed
   assert.doesNotMatch(html, /https?:\/\//);
   assert.match(script, /\/v1\/ws/);
+  // The codec is msgpackr's browser build, loaded from this server before the page's script.
+  assert.ok(html.indexOf('<script src="/msgpackr.js"></script>') < html.indexOf("<script>"));
+  assert.match(script, /msgpackr\.Packr/);
 });
 
 Deno.test("cpu denoiser: DDIM converges to the requested class's modes", async () => {

@@ -10,9 +10,22 @@ import { ditKind, parityDit, type ParityRow } from "../model/parity.ts";
 import { parityDdim, parityDdpm } from "../diffusion/parity.ts";
 import { vaeParityCli } from "../vae/parity.ts";
 
+const HELP = `Usage: deno task parity <golden.safetensors>
+
+Compares the engine with a golden file computed by the upstream PyTorch code (tests/golden/):
+the kind (official DiT, the seed's dit.py, diffusers DDPM/DDIM, AutoencoderKL) is read from the
+file's metadata. Prints max|ours - ref| / max|ref| per tensor. Limits: 1e-4 for outputs and
+activations, 1e-3 for gradients, 1e-5 for schedulers. Exit 0 when all pass, 1 when one fails.
+
+  -h, --help    show this help`;
+
 async function main(args: string[]): Promise<number> {
+  if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
+    console.log(HELP);
+    return 0;
+  }
   if (args.length !== 1 || args[0].startsWith("-")) {
-    console.error("Usage: deno task parity <golden.safetensors>");
+    console.error(HELP);
     return 2;
   }
   const path = args[0];

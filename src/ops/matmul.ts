@@ -517,8 +517,8 @@ export function kChunk(K: number): number {
 /**
  * Workgroups of 128x128 tiles from which a product takes them instead of 64x64 ones: 8x8 results
  * per thread need half the 64x64 kernel's workgroup-memory reads per multiply-add, but a product
- * with few tiles leaves multiprocessors idle. On an H100 (132 multiprocessors; README) the
- * 128x128 kernel was 7-32% faster at 144 to 768 such tiles, 40% slower at 48.
+ * with few tiles leaves multiprocessors idle. On an H100 (132 multiprocessors; docs/benchmarks.md)
+ * the 128x128 kernel is 7-32% faster at 144 to 768 such tiles, 40% slower at 48.
  */
 export const BIG_TILE_MIN_WORKGROUPS = 128;
 

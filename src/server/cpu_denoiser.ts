@@ -52,7 +52,8 @@ export interface CpuModelConfig {
    * Simulated device time per denoising step of a batch, in ms (default 0): the inference thread
    * blocks for `steps * stepMs` after computing, as it blocks in WebGPU's device poll while a GPU
    * computes, and the CPUs idle meanwhile. With `readbackMs` it gives the server's own overhead
-   * at a GPU model's cadence, without the GPU's load on the CPUs (`bench:serve`, README).
+   * at a GPU model's cadence, without the GPU's load on the CPUs (`bench:serve`,
+   * docs/benchmarks.md).
    */
   stepMs?: number;
   /** Simulated readback per batch, in ms (default 0): an async sleep, as Deno's `mapAsync`. */

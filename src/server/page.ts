@@ -1,14 +1,39 @@
 /**
  * The demo page served at `/`: connects to `/v1/ws` (forwarding a `?token=` of its own URL), sends
  * sample requests and draws each result as it arrives with its class, steps, seed and timings.
+ * Its MessagePack codec is msgpackr's own browser build, served by this server at
+ * {@linkcode MSGPACKR_PATH} from the installed npm package, so the page needs no CDN.
  *
  * @module
  */
 
-import { MSGPACK_JS } from "./page_codec.ts";
+/** Where the server serves msgpackr's browser build (a UMD script defining `msgpackr`). */
+export const MSGPACKR_PATH = "/msgpackr.js";
+
+// msgpackr ships a minified UMD build for browsers; with `"nodeModulesDir": "auto"` the package is
+// materialised under the project's node_modules/, where import.meta.resolve cannot point (it
+// answers an npm: specifier), hence the path relative to this file.
+const MSGPACKR_FILE = new URL("../../node_modules/msgpackr/dist/index.min.js", import.meta.url);
+let msgpackrBytes: Uint8Array | undefined;
+
+/** The response to `GET /msgpackr.js`: the browser build's bytes, read once and kept. */
+export function msgpackrResponse(): Response {
+  try {
+    msgpackrBytes ??= Deno.readFileSync(MSGPACKR_FILE);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new Response(`msgpackr browser build not found: ${message}\n`, { status: 500 });
+  }
+  return new Response(msgpackrBytes.slice(), {
+    headers: {
+      "content-type": "text/javascript; charset=utf-8",
+      "cache-control": "max-age=3600",
+    },
+  });
+}
 
 const SCRIPT = `
-${MSGPACK_JS}
+var packr = new msgpackr.Packr({ useRecords: false });
 var $ = function (id) { return document.getElementById(id); };
 var ws, hello, nextId = 1, auto = false, pending = 0, classes = {};
 function status(text) { $("status").textContent = text; }
@@ -21,7 +46,7 @@ function connect() {
   ws.onopen = function () { status("connected"); };
   ws.onclose = function (e) { status("disconnected (" + e.code + "), retrying"); setTimeout(connect, 1000); };
   ws.onmessage = function (e) {
-    var m = mpDecode(new Uint8Array(e.data));
+    var m = packr.unpack(new Uint8Array(e.data));
     if (m.type === "hello") setup(m);
     else if (m.type === "result") { pending--; show(m); if (auto) send(); }
     else if (m.type === "preview") preview(m);
@@ -54,7 +79,7 @@ function send() {
   var cls = req["class"];
   classes[req.id] = cls;
   pending++;
-  ws.send(mpEncode(req));
+  ws.send(packr.pack(req));
   $("last").textContent = "sent " + req.id + (cls !== undefined ? " class " + cls : "");
 }
 function floats(t) { return new Float32Array(t.data.slice().buffer); }
@@ -125,6 +150,7 @@ label { margin-right: 1em; } input { width: 5em; }
 </div>
 <p><canvas id="preview" width="1" height="1"></canvas> <span id="previewinfo"></span></p>
 <div id="results"></div>
+<script src="${MSGPACKR_PATH}"></script>
 <script>${SCRIPT}</script>
 </body></html>
 `;

@@ -1,6 +1,6 @@
 /**
  * Protocol v1 frames: zod schemas for both directions, and the validation of client frames against
- * a model and the server's limits. The prose version is in README.md ("Serving").
+ * a model and the server's limits. The prose version is docs/protocol.md.
  *
  * @module
  */

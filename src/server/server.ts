@@ -12,7 +12,7 @@ import { Connection, type ConnectionContext } from "./connection.ts";
 import { Metrics } from "./metrics.ts";
 import { OpenpiConnection, type OpenpiContext } from "./openpi_connection.ts";
 import { policyMetadata, type PolicyServing } from "./openpi_protocol.ts";
-import { renderPage } from "./page.ts";
+import { MSGPACKR_PATH, msgpackrResponse, renderPage } from "./page.ts";
 import type { ModelInfo } from "./denoiser.ts";
 import type { PolicySpec } from "../policy/spec.ts";
 import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
@@ -295,6 +295,7 @@ export function startServer(options: ServerOptions = {}): DitServer {
         headers: { "content-type": "text/html; charset=utf-8" },
       });
     }
+    if (url.pathname === MSGPACKR_PATH) return msgpackrResponse();
     if (url.pathname !== "/v1/ws" && url.pathname !== "/") {
       return new Response("Not found\n", { status: 404 });
     }

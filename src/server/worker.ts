@@ -68,7 +68,7 @@ async function init(message: Extract<ToWorker, { type: "init" }>): Promise<void>
  * means the thread was blocked, as in WebGPU's device poll while the GPU computes, so the readback
  * (Deno's ~10 ms `mapAsync` sleep) has begun: a `soon` message now gets the main thread out of its
  * idle spell ahead of the result. On the project's virtual machine the result's hand-off then takes
- * ~0.1 ms instead of ~0.2-0.26 ms after a long idle (README, Latency and throughput). Returns the
+ * ~0.1 ms instead of ~0.2-0.26 ms after a long idle (docs/benchmarks.md). Returns the
  * stop function.
  */
 function noticeBeforeResult(batch: number): () => void {

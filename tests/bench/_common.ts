@@ -82,8 +82,8 @@ export async function medianMs(
 
 /**
  * Median ms per replay with the fixed cost of a submit and its readback (at least ~10 ms in
- * Deno, see README) taken out: each of `reps` rounds times one submit of `inner` replays and one
- * of 2 x `inner`, and the round's figure is their difference over `inner`. For GPUs, where one
+ * Deno, see docs/benchmarks.md) taken out: each of `reps` rounds times one submit of `inner`
+ * replays and one of 2 x `inner`, and the round's figure is their difference over `inner`. For GPUs, where one
  * replay can be shorter than that fixed cost.
  */
 export async function steadyMs(

@@ -18,6 +18,18 @@ import { preset } from "../../src/model/config.ts";
 import { forwardFlops, trainFlops } from "../../src/model/flops.ts";
 import { forwardProgram, linearProgram, steadyMs, trainStepProgram } from "./_common.ts";
 
+const HELP = `Usage: deno task bench:tiles [options]
+
+The storage-buffer matmul (the kernels real GPUs get) with 64x64 tiles, 128x128 tiles and the
+engine's own choice, at DiT shapes and in the DiT-S/2 forward and training step. Meant for a GPU;
+on a CPU adapter it runs the --quick set unless given --full.
+
+  --reps <n>          timed repetitions, median reported (default 3)
+  --target-ms <ms>    work per timed submit (default 30)
+  --quick             small shapes and the tiny model (default on a CPU adapter)
+  --full              the full set even on a CPU adapter
+  -h, --help          show this help`;
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -25,8 +37,13 @@ const { values } = parseArgs({
     "target-ms": { type: "string", default: "30" },
     quick: { type: "boolean" },
     full: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 const reps = Number(values.reps);
 const targetMs = Number(values["target-ms"]);
 const configs: { name: string; tile?: BufferTile }[] = [

@@ -19,6 +19,20 @@ import { type DiTConfig, preset } from "../../src/model/config.ts";
 import { forwardFlops, trainFlops } from "../../src/model/flops.ts";
 import { forwardProgram, linearProgram, medianMs, steadyMs, trainStepProgram } from "./_common.ts";
 
+const HELP = `Usage: deno task bench:engine [options]
+
+Matmul throughput at DiT shapes, DiT forward latency and the DiT-S/2 training step on this
+adapter, beside PyTorch on the same machine (tests/bench/peer_torch.py) when python3 has torch.
+
+  --peak <GFLOP/s>        the adapter's peak for MFU (default 235 on a CPU adapter, none otherwise)
+  --reps <n>              timed repetitions, median reported (default 3)
+  --inner-scale <n>       replays per timed submit, times the default (default 1; raise on a GPU)
+  --no-peer               skip PyTorch
+  --threads <n>           PyTorch threads (default 2)
+  --python <path>         interpreter for the peer (default /usr/bin/python3)
+  --peer-device <dev>     cpu or cuda (default cpu)
+  -h, --help              show this help`;
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -29,8 +43,13 @@ const { values } = parseArgs({
     python: { type: "string", default: "/usr/bin/python3" },
     "peer-device": { type: "string", default: "cpu" },
     "inner-scale": { type: "string", default: "1" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 const reps = Number(values.reps);
 const innerScale = Number(values["inner-scale"]);
 if (!(innerScale >= 1) || !Number.isInteger(innerScale)) {
@@ -44,7 +63,7 @@ const peak = values.peak ? Number(values.peak) : gpu.info.isCpu ? 235 : NaN;
 
 // On a GPU one replay can take less than the ~10 ms fixed cost of a submit and its readback, which
 // is taken out by differencing (steadyMs); on llvmpipe that cost is a small share and the times
-// stay whole submits over replays, as in the README's earlier tables.
+// stay whole submits over replays.
 const time = (programs: Program[], inner: number) =>
   (gpu.info.isCpu ? medianMs : steadyMs)(gpu, programs, inner * innerScale, reps);
 

@@ -2,10 +2,10 @@
  * `deno task profile`: where a forward pass or a training step spends its time on this adapter.
  *
  * Prints, for the program: its command count, the CPU time to encode it, to submit it and the wait
- * until the device is done (the wait includes Deno's ~10 ms readback sleep, see README), then GPU
- * time per kernel from timestamp queries (each dispatch in its own pass), largest first. On
- * llvmpipe the timestamps are indicative only; on real GPUs they are the tool for finding the next
- * kernel to fix (this is how the buffer matmul, column sums and LayerNorm were found on an H200).
+ * until the device is done (the wait includes Deno's ~10 ms readback sleep, see
+ * docs/benchmarks.md), then GPU time per kernel from timestamp queries (each dispatch in its own
+ * pass), largest first. On llvmpipe the timestamps are indicative only; on real GPUs they are the
+ * tool for finding the next kernel to fix.
  *
  * Flags: --model small|tiny|DiT-S/2|seed (default small)  --batch 8  --train (a full training step
  *        instead of a forward)  --reps 5  --top 12
@@ -17,6 +17,18 @@ import { Gpu } from "../../src/gpu/gpu.ts";
 import { preset } from "../../src/model/config.ts";
 import { forwardProgram, trainStepProgram } from "./_common.ts";
 
+const HELP = `Usage: deno task profile [options]
+
+GPU time per kernel (timestamp queries), CPU encode time and device wait of a forward pass or a
+training step, largest kernels first.
+
+  --model <name>      small, tiny, DiT-S/2 or seed (default small)
+  --batch <n>         batch size (default 8)
+  --train             profile a full training step instead of a forward
+  --reps <n>          repetitions (default 5)
+  --top <n>           kernels listed (default 12)
+  -h, --help          show this help`;
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -25,8 +37,13 @@ const { values } = parseArgs({
     train: { type: "boolean" },
     reps: { type: "string", default: "5" },
     top: { type: "string", default: "12" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 const B = Number(values.batch);
 const reps = Number(values.reps);
 if (!Number.isInteger(B) || B < 1) throw new Error(`--batch must be a positive integer`);

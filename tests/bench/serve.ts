@@ -30,6 +30,22 @@ import {
 } from "../../src/server/client.ts";
 import { quantile, serverStats, startServerProcess } from "./_server.ts";
 
+const HELP = `Usage: deno task bench:serve [options]
+
+Starts the server as a subprocess and drives it over loopback with closed-loop clients, reporting
+latency quantiles, throughput and where the time went; the last line is one JSON object.
+
+  --clients <list>          concurrent clients per cell (default 1,8,32)
+  --steps <list>            DDIM steps per cell (default 1,10,50)
+  --duration <s>            seconds per cell (default 3)
+  --soak <s>                instead: 32 clients, mixed steps, for <s> seconds; fails on any loss
+  --denoiser <module>       denoiser module (default src/server/cpu_denoiser.ts)
+  --denoiser-config <json>  denoiser settings, e.g. '{"stepMs":7,"readbackMs":10}'
+  --batch-window-ms <ms>    the server's batching window (default: the server's, 2)
+  --fixed-window            always wait the full batching window
+  --max-batch <n>           the server's largest batch (default 32)
+  -h, --help                show this help`;
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -42,8 +58,13 @@ const { values } = parseArgs({
     "batch-window-ms": { type: "string" },
     "fixed-window": { type: "boolean" },
     "max-batch": { type: "string" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 
 const MAX_REQUESTS_PER_CELL = 200_000;
 const WARMUP_MS = 300;

@@ -11,14 +11,29 @@ import { trainFlops } from "../../src/model/flops.ts";
 import { medianMs, trainStepProgram } from "./_common.ts";
 import { PRESET_TRAIN } from "../../src/train/presets.ts";
 
+const HELP = `Usage: deno task bench:train [options]
+
+Training throughput (samples/s) and MFU of the tiny and small presets at their default batch
+sizes, beside PyTorch on the same machine (tests/bench/peer_train_torch.py) when python3 has torch.
+
+  --peak <GFLOP/s>    the adapter's peak for MFU (default 235 on a CPU adapter, none otherwise)
+  --reps <n>          timed repetitions, median reported (default 3)
+  --no-peer           skip PyTorch
+  -h, --help          show this help`;
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     peak: { type: "string" },
     reps: { type: "string", default: "3" },
     "no-peer": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 const gpu = await Gpu.create();
 const peak = values.peak ? Number(values.peak) : gpu.info.isCpu ? 235 : NaN;
 const reps = Number(values.reps);

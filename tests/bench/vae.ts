@@ -28,6 +28,15 @@ const SD_VAE = {
   scaling_factor: 0.18215,
 };
 
+const HELP = `Usage: deno task bench:vae [options]
+
+Time to encode and decode one image with the full-size Stable Diffusion VAE layout (random
+weights) and the GPU memory it allocates.
+
+  --size <px>         image side, a multiple of 8 (default 256)
+  --reps <n>          calls after the first, median reported (default 2)
+  -h, --help          show this help`;
+
 const MiB = 2 ** 20;
 
 function median(xs: number[]): number {
@@ -38,8 +47,16 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { size: { type: "string", default: "256" }, reps: { type: "string", default: "2" } },
+    options: {
+      size: { type: "string", default: "256" },
+      reps: { type: "string", default: "2" },
+      help: { type: "boolean", short: "h" },
+    },
   });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
   const size = Number(values.size);
   const reps = Math.max(1, Number(values.reps));
   const cfg = parseVaeConfig(SD_VAE, "sd-vae-ft-mse structure");

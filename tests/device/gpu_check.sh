@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device-machine run (README: "Checking on a real GPU"), prepared by tests/device/prepare.sh:
+# One device-machine run (README: "Running on a real GPU"), prepared by tests/device/prepare.sh:
 # sets up from the carried .gl/ and .dev/, then runs, each under its own time limit and logged to
 # $OUT: the adapter probe, the buffer matmul with 64x64 and 128x128 tiles (bench:tiles), the test
 # suite, the golden parity, bench:engine against PyTorch on CUDA, the per-kernel profile of a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds, on this machine, what a device-machine run carries (README: "Checking on a real GPU"),
+# Builds, on this machine, what a device-machine run carries (README: "Running on a real GPU"),
 # in two folders that .git/info/exclude keeps out of git and deno.json out of fmt/lint/test:
 #   .gl/   the Vulkan loader and glvnd debs that the NVIDIA Vulkan ICD needs (~0.4 MB)
 #   .dev/  deno.xz (the Deno binary, ~30 MB), denodir/ (a DENO_DIR with the npm packages, minus the
