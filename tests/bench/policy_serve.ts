@@ -13,6 +13,8 @@
  * The last line printed is one JSON object; progress goes to stderr.
  *
  * Flags: --robots 1,8,32  --configs ddim:10,ddpm:100  --duration 4 (s per cell)
+ *        --min-rounds 3  --warmup-rounds 2 (per robot and cell)  --batch-window-ms <ms> (the
+ *        server's batching window; its default, 2 ms, when absent)
  *        --no-peer  --threads 2  --python /usr/bin/python3  --size pusht|tiny
  *
  * @module
@@ -40,13 +42,15 @@ const { values } = parseArgs({
     size: { type: "string", default: "pusht" },
     "min-rounds": { type: "string", default: "3" },
     "warmup-rounds": { type: "string", default: "2" },
+    "batch-window-ms": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
   console.log(
     "Usage: deno task bench:policy [--robots 1,8,32] [--configs ddim:10,ddpm:100] " +
-      "[--duration 4] [--min-rounds 3] [--warmup-rounds 2] [--no-peer] [--threads 2] " +
+      "[--duration 4] [--min-rounds 3] [--warmup-rounds 2] [--batch-window-ms <server default>] " +
+      "[--no-peer] [--threads 2] " +
       "[--python /usr/bin/python3] [--size pusht|tiny]",
   );
   Deno.exit(0);
@@ -238,6 +242,7 @@ async function main(): Promise<number> {
         "0",
         "--max-batch",
         "32",
+        ...(values["batch-window-ms"] ? ["--batch-window-ms", values["batch-window-ms"]] : []),
       ], 300_000);
       const robots: PolicyClient[] = [];
       try {
