@@ -74,17 +74,18 @@ Deno.test("a 100-timestep squaredcos schedule and its DDIM/DDPM plans match diff
   equal(makeSampler("ddim", { numTrainTimesteps: T, clipSample: 0 }).plan(10).rows[0].clip, 0);
 });
 
-/** A 2-D point from (256, 156) to (256, 356) around an obstacle at (256, 256), in pixels. */
-function twoModes(episodes: number, length = 8): RobotEpisodes {
+/**
+ * A 2-D point from (256, 156) to (256, 356) px around an obstacle at (256, 256), on a half
+ * ellipse to the left (even episodes) or the right (odd), 90..110 px wide; the apex (256 -+ w,
+ * 256) is frame 4 of 9.
+ */
+function twoModes(episodes: number, length = 9): RobotEpisodes {
   const eps = [];
   for (let e = 0; e < episodes; e++) {
     const side = e % 2 ? 1 : -1;
-    const amp = 100 * (0.9 + 0.05 * ((e * 7) % 5)); // 90..110 px
-    // It waits a frame at the start (so two observed frames say nothing of the side), then
-    // goes around on a half ellipse.
+    const amp = 100 * (0.9 + 0.05 * ((e * 7) % 5));
     const pos = (t: number) => {
-      if (t <= 1) return [256, 156];
-      const u = (t - 1) / (length - 2);
+      const u = t / (length - 1);
       return [256 + side * amp * Math.sin(Math.PI * u), 256 - 100 * Math.cos(Math.PI * u)];
     };
     const state = new Float32Array(length * 2), action = new Float32Array(length * 2);
@@ -117,16 +118,16 @@ Deno.test("policy windows pad episodes like Diffusion Policy and split whole epi
     { nObsSteps: 2, horizon: 8, nActionSteps: 4 },
     eps.stats,
   );
-  // 8 frames: 8 - 8 + 2 + 4 - 1 = 5 windows each, starting at frame -1.
-  equal(w.length, 10);
-  equal(w.episodeOf(4), 0);
-  equal(w.episodeOf(5), 3);
+  // 9 frames: 9 - 8 + 2 + 4 - 1 = 6 windows each, starting at frame -1.
+  equal(w.length, 12);
+  equal(w.episodeOf(5), 0);
+  equal(w.episodeOf(6), 3);
   const raw = (i: number, f: number, k: "state" | "action") => {
     const e = eps.episodes[i];
     const c = Math.min(Math.max(f, 0), e.length - 1);
     return [...e[k].subarray(2 * c, 2 * c + 2)];
   };
-  for (const [i, ep, start] of [[0, 0, -1], [4, 0, 3], [6, 3, 0]]) {
+  for (const [i, ep, start] of [[0, 0, -1], [5, 0, 4], [7, 3, 0]]) {
     const { obs, action } = w.get(i);
     const o = [...raw(ep, start, "state"), ...raw(ep, start + 1, "state")];
     deepEqual([...unnormalize(obs.slice(), eps.stats.state)].map(Math.round), o.map(Math.round));
@@ -160,8 +161,8 @@ function policyOptions(out: string, o: Partial<TrainOptions> = {}): TrainOptions
     ...DEFAULT_TRAIN,
     ...PRESET_TRAIN.pusht,
     out,
-    batch: 32,
-    lr: 2e-3,
+    batch: 64,
+    lr: 5e-3,
     weightDecay: 0,
     warmup: 20,
     emaDecay: 0.98,
@@ -182,17 +183,17 @@ function apexX(x0: Float32Array, n: number): number[] {
 async function train(gpu: Gpu, objective: "epsilon" | "regression", steps: number) {
   const data = policyDataFromEpisodes(twoModes(32), WINDOWS, { valFraction: 0.125 });
   const out = await Deno.makeTempDir();
-  const t = await Trainer.create(
-    gpu,
-    tinyPolicy,
-    policyOptions(out, { steps, objective, ckptEvery: steps }),
-    data,
-  );
+  // Sampled as LeRobot samples its diffusion policies: DDPM over all 100 timesteps.
+  const o = { steps, objective, ckptEvery: steps, sampler: "ddpm", sampleSteps: 100 };
+  const t = await Trainer.create(gpu, tinyPolicy, policyOptions(out, o), data);
   const r = await t.run({ quiet: true });
   return { t, r, out };
 }
 
-/** Observation history at the start: the point has not moved, so both sides are possible. */
+/**
+ * Observation history of an episode's first window (its first frame twice, by the padding): both
+ * sides are possible.
+ */
 function startCond(n: number): Float32Array {
   const eps = twoModes(2);
   const obs = normalize(Float32Array.from([256, 156, 256, 156]), eps.stats.state);
@@ -209,6 +210,7 @@ gpuTest(
     const cond = startCond(n);
     await ctx.step("diffusion (epsilon) policy", async () => {
       const { t } = await train(gpu, "epsilon", 300);
+      // Measured: 27 left, 35 right, 1 between (DDIM 10 steps: 20, 39, 4).
       const xs = apexX(await t.sample({ seeds, cond }), n);
       // The modes' apexes lie at x = +-0.82..1.0 (normalised); their average at 0.
       const left = xs.filter((x) => x < -0.5).length;
@@ -217,11 +219,11 @@ gpuTest(
       const msg = `left ${left}, right ${right}, between ${between}: ${
         xs.map((x) => x.toFixed(2))
       }`;
-      assert(left >= 0.15 * n && right >= 0.15 * n, `both modes expected; ${msg}`);
+      assert(left >= 0.2 * n && right >= 0.2 * n, `both modes expected; ${msg}`);
       assert(between <= 0.1 * n, `few averaged chunks expected; ${msg}`);
     });
     await ctx.step("regression baseline, and its checkpoint in dataset units", async () => {
-      const { t, r } = await train(gpu, "regression", 300);
+      const { t, r } = await train(gpu, "regression", 150);
       const x0 = await t.sample({ seeds, cond });
       const xs = apexX(x0, n);
       // One forward pass, no noise: every sample is the same, at the modes' average.
