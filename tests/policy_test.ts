@@ -10,6 +10,9 @@ import type { Gpu } from "../src/gpu/gpu.ts";
 import type { RobotEpisodes } from "../src/data/robot.ts";
 import { type DiTConfig, preset } from "../src/model/config.ts";
 import { normalize, unnormalize } from "../src/policy/spec.ts";
+import { chunksPng } from "../src/data/chunk_plot.ts";
+import { decodePng } from "../src/data/png.ts";
+import { PALETTE } from "../src/data/plot.ts";
 import { PolicyWindows, splitEpisodes } from "../src/policy/windows.ts";
 import { makeSampler } from "../src/sample/samplers.ts";
 import { GpuDenoiser } from "../src/sample/denoiser.ts";
@@ -314,3 +317,30 @@ for (
     assert(!(await Deno.stat(out).then(() => true, () => false)), `${out} was written`);
   });
 }
+
+Deno.test("chunksPng draws demonstrated and sampled chunks, x-y for 2-D actions, lines otherwise", () => {
+  const count = (png: Uint8Array, c: readonly number[]) => {
+    const img = decodePng(png);
+    let n = 0;
+    for (let i = 0; i < img.data.length; i += 4) {
+      if (img.data[i] === c[0] && img.data[i + 1] === c[1] && img.data[i + 2] === c[2]) n++;
+    }
+    return { n, width: img.width, height: img.height };
+  };
+  const chunk = (A: number, k: number) =>
+    Float32Array.from({ length: 8 * A }, (_, i) => 100 + 10 * Math.sin(i * 0.3 + k));
+  for (const A of [2, 3]) {
+    const panels = [0, 1, 2].map((w) => ({
+      obs: Float32Array.from([100, 100, 101, 101]),
+      demo: chunk(A, w),
+      samples: [chunk(A, w + 0.5), chunk(A, w + 1)],
+    }));
+    const png = chunksPng(panels, { stateDim: 2, actionDim: A, cols: 2 });
+    const demo = count(png, PALETTE[0]);
+    equal(demo.width, 2 * 300);
+    equal(demo.height, 2 * 280 + (A === 2 ? 0 : 14));
+    assert(demo.n > 100, `demonstrated colour: ${demo.n} pixels`);
+    // 2-D: samples in orange, the observations in green; lines: channel 2 in green.
+    assert(count(png, PALETTE[A === 2 ? 1 : 2]).n > 100);
+  }
+});
