@@ -48,7 +48,13 @@ const HELP = `Usage: deno task train [options]
   --sampler <name>    sampler for pictures (default ddim-eta1; pusht ddim), --sample-steps <n>
                       (default 50; pusht 10)
 Policy presets train on action chunks conditioned on the observation history and draw
-chunks.png; see docs/policy.md.`;
+chunks.png; see docs/policy.md.
+Per-preset defaults (over the ones above):
+${
+  Object.entries(PRESET_TRAIN).map(([name, o]) =>
+    `  ${name}: ${Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ")}`
+  ).join("\n")
+}`;
 
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
