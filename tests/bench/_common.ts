@@ -27,7 +27,9 @@ export async function trainStepProgram(gpu: Gpu, cfg: DiTConfig, B: number): Pro
   g.setConditioning(
     Array.from({ length: B }, (_, i) => (i * 97) % 1000),
     Array.from({ length: B }, (_, i) => i % classes),
-    c.kind === "vector" ? Float32Array.from({ length: B * c.dim }, (_, i) => (i % 7) / 7) : undefined,
+    c.kind === "vector"
+      ? Float32Array.from({ length: B * c.dim }, (_, i) => (i % 7) / 7)
+      : undefined,
   );
   const opt = await GpuAdamW.create(gpu, model.params, model.grads!, {
     lr: 1e-4,
