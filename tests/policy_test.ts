@@ -260,29 +260,38 @@ gpuTest(
   },
 );
 
-gpuTest("a resumed policy run continues with exactly the same losses", async (gpu) => {
-  const data = policyDataFromEpisodes(twoModes(8), WINDOWS, { valFraction: 0.25 });
-  const [a, b] = [await Deno.makeTempDir(), await Deno.makeTempDir()];
-  const o = (out: string, steps: number) =>
-    policyOptions(out, { steps, batch: 4, logEvery: 1, ckptEvery: 3, valEvery: 3 });
-  const straight = await (await Trainer.create(gpu, tinyPolicy, o(a, 6), data)).run({
-    quiet: true,
-  });
-  await (await Trainer.create(gpu, tinyPolicy, o(b, 3), data)).run({ quiet: true });
-  const resumed = await Trainer.create(gpu, tinyPolicy, o(b, 6), data, b);
-  equal(resumed.step, 3);
-  const rest = await resumed.run({ quiet: true });
-  const losses = (h: { step: number; loss?: number; valLoss?: number }[]) =>
-    h.map((r) => [r.step, r.loss, r.valLoss]);
-  deepEqual(losses(rest.history), losses(straight.history));
-  assert(straight.history.some((r) => Number.isFinite(r.valLoss)), "validation never ran");
-  const ck = await loadCheckpoint(b);
-  equal(ck.policy?.horizon, 8);
-  equal(ck.policy?.sampler, "ddim");
-  equal(ck.policy?.steps, 10);
-  equal(ck.policy?.objective, "epsilon");
-  assert(PRESET_POLICY.pusht.horizon === 16);
-});
+gpuTest(
+  "a policy run draws timesteps below numTrainTimesteps and resumes with exactly the same losses",
+  async (gpu) => {
+    const data = policyDataFromEpisodes(twoModes(8), WINDOWS, { valFraction: 0.25 });
+    const [a, b] = [await Deno.makeTempDir(), await Deno.makeTempDir()];
+    const o = (out: string, steps: number) =>
+      policyOptions(out, { steps, batch: 4, logEvery: 1, ckptEvery: 3, valEvery: 3 });
+    const drawn: number[] = [];
+    const straight = await (await Trainer.create(gpu, tinyPolicy, o(a, 6), data)).run({
+      quiet: true,
+      onTimesteps: (t) => drawn.push(...t),
+    });
+    // 24 draws from [0, 100): all inside, and (but for odds of 2^-24) some in its upper half.
+    equal(drawn.length, 24);
+    assert(drawn.every((t) => Number.isInteger(t) && t >= 0 && t < 100), `${drawn}`);
+    assert(drawn.some((t) => t >= 50), `${drawn}`);
+    await (await Trainer.create(gpu, tinyPolicy, o(b, 3), data)).run({ quiet: true });
+    const resumed = await Trainer.create(gpu, tinyPolicy, o(b, 6), data, b);
+    equal(resumed.step, 3);
+    const rest = await resumed.run({ quiet: true });
+    const losses = (h: { step: number; loss?: number; valLoss?: number }[]) =>
+      h.map((r) => [r.step, r.loss, r.valLoss]);
+    deepEqual(losses(rest.history), losses(straight.history));
+    assert(straight.history.some((r) => Number.isFinite(r.valLoss)), "validation never ran");
+    const ck = await loadCheckpoint(b);
+    equal(ck.policy?.horizon, 8);
+    equal(ck.policy?.sampler, "ddim");
+    equal(ck.policy?.steps, 10);
+    equal(ck.policy?.objective, "epsilon");
+    assert(PRESET_POLICY.pusht.horizon === 16);
+  },
+);
 
 for (
   const [args, pattern] of [

@@ -36,6 +36,16 @@ export interface ChunkPlotOptions {
 
 const GREY: Rgb = [40, 40, 40];
 
+/** Channel colours: the plot palette, then five more (matplotlib's tab10), for up to 10 joints. */
+const COLORS: readonly Rgb[] = [
+  ...PALETTE,
+  [140, 86, 75],
+  [227, 119, 194],
+  [127, 127, 127],
+  [188, 189, 34],
+  [23, 190, 207],
+];
+
 /** `c` mixed with white: the colour of sampled chunks beside the demonstrated one. */
 function light(c: Rgb, k = 0.55): Rgb {
   return [0, 1, 2].map((i) => Math.round(c[i] + (255 - c[i]) * k)) as unknown as Rgb;
@@ -75,7 +85,7 @@ export function chunksPng(panels: readonly ChunkPanel[], o: ChunkPlotOptions): U
       yLabel = o.actionNames?.[1] ?? "action 1";
     } else {
       for (let c = 0; c < A; c++) {
-        const color = PALETTE[c % PALETTE.length];
+        const color = COLORS[c % COLORS.length];
         const line = (a: Float32Array) =>
           Array.from({ length: H }, (_, i) => [i, a[i * A + c]] as const);
         p.samples.forEach((s) =>

@@ -159,6 +159,8 @@ export interface TrainHooks {
   quiet?: boolean;
   /** Returns true to stop after the current step (Ctrl-C). */
   shouldStop?: () => boolean;
+  /** Called with each micro-batch's timesteps [batch] as they are written (tests). */
+  onTimesteps?: (t: readonly number[]) => void;
 }
 
 /** The trainer; create with {@linkcode Trainer.create}. */
@@ -349,7 +351,7 @@ export class Trainer {
     return { t, y };
   }
 
-  #writeBatch(b: TrainBatch, step: number, micro: number, noiseSeed: number) {
+  #writeBatch(b: TrainBatch, step: number, micro: number, noiseSeed: number): number[] {
     const { t, y } = this.#conditioning(step, micro, b.labels);
     this.gpu.write(this.io.x0, b.x);
     this.gpu.write(this.io.tU32, Uint32Array.from(t));
@@ -364,13 +366,15 @@ export class Trainer {
       });
     }
     this.gpu.write(this.io.rows, philoxRowTable(keys));
+    return t;
   }
 
   /** Runs one optimizer step (accum micro-batches). Returns nothing: losses are read in batches. */
-  #trainStep(): void {
+  #trainStep(onTimesteps?: (t: readonly number[]) => void): void {
     const step = this.step + 1;
     for (let m = 0; m < this.opts.accum; m++) {
-      this.#writeBatch(this.source.next(), step, m, this.opts.seed);
+      const t = this.#writeBatch(this.source.next(), step, m, this.opts.seed);
+      onTimesteps?.(t);
       const slot = this.programs.slots[(step - 1) % this.opts.logEvery];
       this.gpu.submit(m === 0 ? this.programs.first : this.programs.micro, slot);
     }
@@ -523,7 +527,7 @@ export class Trainer {
     let windowStart = performance.now();
     try {
       while (this.step < o.steps) {
-        this.#trainStep();
+        this.#trainStep(hooks.onTimesteps);
         const step = this.step;
         const logNow = step % o.logEvery === 0 || step === o.steps;
         if (!logNow && !hooks.shouldStop?.()) continue;
