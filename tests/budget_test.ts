@@ -69,8 +69,8 @@ Deno.test("TimeBudget times a window of log lines, one validation pass, then fix
       clock += 4; // one validation pass: 96 samples x 5 timesteps
       return Promise.resolve(0.5);
     },
-    validationSize: () => 96,
-    gridSize: () => 63,
+    validationForwards: () => 96 * 5,
+    pictureForwards: () => 63 * 50,
   };
   const lines: string[] = [];
   const budget = new TimeBudget(run, 600, 30, (l) => lines.push(l), () => clock);

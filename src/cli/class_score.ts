@@ -13,7 +13,7 @@ import { Gpu } from "../gpu/gpu.ts";
 import { loadEmojiDataset } from "../data/emoji.ts";
 import { loadImageFolder } from "../data/folder.ts";
 import { type Dataset, splitDataset } from "../data/dataset.ts";
-import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
+import { checkpointDiffusion, modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { samplerName, SAMPLERS } from "../sample/samplers.ts";
 import { latestCheckpoint, loadCheckpoint } from "../model/checkpoint.ts";
@@ -104,7 +104,7 @@ async function main(): Promise<number> {
   // Samples: n per class, the same seeds in every class (as in the trainer's grids).
   const gpu = await Gpu.create();
   const model = modelFromCheckpoint(gpu, meta, { ema: !values.raw });
-  const denoiser = new GpuDenoiser(gpu, model, checkpointSchedule(meta));
+  const denoiser = new GpuDenoiser(gpu, model, checkpointDiffusion(meta));
   const L = shape[0] * shape[1] * shape[2];
   const genFeats: Float32Array[] = [];
   const genLabels: number[] = [];

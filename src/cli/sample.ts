@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { intFlag } from "./flags.ts";
 import { Gpu } from "../gpu/gpu.ts";
-import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
+import { checkpointDiffusion, modelFromCheckpoint } from "../sample/load.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
 import { samplerName, SAMPLERS } from "../sample/samplers.ts";
 import { gridPng } from "../data/grid.ts";
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     ((meta.trainer.dataset as { classNames?: string[] } | undefined)?.classNames) ?? [];
   const gpu = await Gpu.create();
   const model = modelFromCheckpoint(gpu, meta, { ema: !values.raw });
-  const denoiser = new GpuDenoiser(gpu, model, checkpointSchedule(meta));
+  const denoiser = new GpuDenoiser(gpu, model, checkpointDiffusion(meta));
   const cond = cfg.condition;
   let classes: number[] = [0];
   if (cond.kind === "class") {

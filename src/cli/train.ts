@@ -1,7 +1,8 @@
 /**
- * `deno task train`: trains a class-conditioned DiT on image latents. With no arguments it trains
- * the `small` preset on the embedded emoji set (32x32 RGBA as the latent, the identity
- * autoencoder) and writes checkpoints, sample grids and loss plots under runs/<name>/.
+ * `deno task train`: trains a class-conditioned DiT on image latents, or (policy presets such as
+ * `pusht`) a robot policy on a LeRobot dataset. With no arguments it trains the `small` preset
+ * on the embedded emoji set (32x32 RGBA as the latent, the identity autoencoder) and writes
+ * checkpoints, sample grids and loss plots under runs/<name>/.
  */
 import { parseArgs } from "node:util";
 import { Gpu } from "../gpu/gpu.ts";
@@ -11,20 +12,27 @@ import { loadImageFolder } from "../data/folder.ts";
 import { loadLatents } from "../data/latents.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { DEFAULT_TRAIN, Trainer, type TrainOptions } from "../train/trainer.ts";
-import { PRESET_TIME, PRESET_TRAIN } from "../train/presets.ts";
+import { PRESET_POLICY, PRESET_TIME, PRESET_TRAIN } from "../train/presets.ts";
 import { formatSeconds, parseDuration, TimeBudget } from "../train/budget.ts";
+import type { PolicyData } from "../train/policy_batches.ts";
+import { DEFAULT_POLICY_DATA, policyDataDir, policySetup, readEpisodes } from "./policy_data.ts";
 
 const HELP = `Usage: deno task train [options]
   --preset <name>     model preset (${Object.keys(PRESETS).join(", ")}); default small
   --config <json>     JSON file with DiTConfig fields overriding the preset
   --data <path>       "emoji" (default), a folder of images (one subfolder per class, or flat),
-                      or a latents .safetensors file (from deno task encode)
+                      or a latents .safetensors file (from deno task encode); for a policy
+                      preset (${Object.keys(PRESET_POLICY).join(", ")}) a LeRobot dataset folder
+                      (default ${DEFAULT_POLICY_DATA} when it exists)
+  --state-key <name>  policy observation feature (default observation.state)
+  --action-key <name> policy action feature (default action)
+  --objective <name>  epsilon (diffusion, default) or regression (MSE onto the chunk, one pass)
   --time <duration>   wall-clock budget, e.g. 10m, 90s, 1h30m: the run times its first steps and
                       fixes the step count so that warm-up and cosine decay end with the budget
                       (default 10m for the small preset; --steps wins)
   --steps <n>         optimizer steps (default: per preset, or fitted to --time)
   --batch <n>         batch size (default per preset)
-  --lr <x>            learning rate (default per preset; AdamW betas 0.9/0.999)
+  --lr <x>            learning rate (default per preset; AdamW betas 0.9/0.999, pusht 0.95/0.999)
   --seed <n>          seed for init, data order, timesteps and noise (default 0)
   --out <dir>         run directory (default runs/<preset>-<time>)
   --resume <dir>      continue a run exactly where it stopped (its newest checkpoint)
@@ -35,13 +43,23 @@ const HELP = `Usage: deno task train [options]
   --accum <n>         gradient accumulation micro-batches per step
   --label-dropout <p> replace labels by the null class with probability p: overrides the
                       config's classDropout (default per preset: 0.1 official, 0 seed)
-  --weight-decay <x>  AdamW decoupled weight decay (default 0)
+  --weight-decay <x>  AdamW decoupled weight decay (default 0; pusht 1e-6)
   --log-every <n>     steps between loss readbacks / log lines
   --sample-every <n>  steps between sample grids (EMA weights)
   --ckpt-every <n>    steps between checkpoints;  --keep <n> checkpoints kept (default 3)
   --val-every <n>     steps between validation-loss passes
   --schedule <name>   noise schedule: squaredcos_cap_v2 (default, the seed's) or linear (official DiT)
-  --sampler <name>    sampler for grids (default ddim-eta1), --sample-steps <n> (default 50)`;
+  --timesteps <n>     diffusion training timesteps (default 1000; pusht 100)
+  --sampler <name>    sampler for pictures (default ddim-eta1; pusht ddim), --sample-steps <n>
+                      (default 50; pusht 10)
+Policy presets train on action chunks conditioned on the observation history and draw
+chunks.png; see docs/policy.md.
+Per-preset defaults (over the ones above):
+${
+  Object.entries(PRESET_TRAIN).map(([name, o]) =>
+    `  ${name}: ${Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ")}`
+  ).join("\n")
+}`;
 
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -62,7 +80,11 @@ async function main(): Promise<number> {
     options: {
       preset: { type: "string" },
       config: { type: "string" },
-      data: { type: "string", default: "emoji" },
+      data: { type: "string" },
+      "state-key": { type: "string", default: "observation.state" },
+      "action-key": { type: "string", default: "action" },
+      objective: { type: "string" },
+      timesteps: { type: "string" },
       steps: { type: "string" },
       time: { type: "string" },
       batch: { type: "string" },
@@ -143,16 +165,44 @@ async function main(): Promise<number> {
   if (values.resume && values.steps === undefined) opts.steps = 1;
   const dropout = num(values["label-dropout"], "label-dropout");
   if (dropout !== undefined) cfg = { ...cfg, classDropout: dropout };
-  const size = cfg.input.kind === "image" ? cfg.input.size : 32;
-  const data = await loadData(values.data!, size);
-  // The dataset decides channels, size and classes.
-  const [C, H] = data.shape;
-  cfg = { ...cfg, input: { kind: "image", channels: C, size: H } };
-  if (cfg.arch === "seed" || cfg.outChannels < C) {
-    cfg.outChannels = cfg.arch === "official" ? 2 * C : C;
+  set("numTrainTimesteps", num(values.timesteps, "timesteps"));
+  if (values.objective !== undefined) {
+    if (values.objective !== "epsilon" && values.objective !== "regression") {
+      throw new Error(`--objective must be epsilon or regression, got "${values.objective}"`);
+    }
+    opts.objective = values.objective;
   }
-  if (cfg.condition.kind === "class") {
-    cfg = { ...cfg, condition: { ...cfg.condition, numClasses: data.numClasses } };
+  const policy = PRESET_POLICY[presetName];
+  let data: Dataset | PolicyData;
+  let about: string;
+  if (policy) {
+    const dir = policyDataDir(presetName, values.data);
+    const eps = await readEpisodes(dir, {
+      stateKey: values["state-key"]!,
+      actionKey: values["action-key"]!,
+    });
+    // The dataset decides the state and action widths.
+    const setup = policySetup(eps, policy, cfg);
+    data = setup.data;
+    cfg = setup.cfg;
+    about = `policy data ${eps.name}: ${eps.episodes.length} episodes, ${data.train.length} ` +
+      `training windows, ${data.val.length} held out; state ${eps.stateDim}, action ` +
+      `${eps.actionDim}, windows ${policy.nObsSteps}/${policy.horizon}/${policy.nActionSteps}`;
+  } else {
+    const size = cfg.input.kind === "image" ? cfg.input.size : 32;
+    const images = await loadData(values.data ?? "emoji", size);
+    data = images;
+    // The dataset decides channels, size and classes.
+    const [C, H] = images.shape;
+    cfg = { ...cfg, input: { kind: "image", channels: C, size: H } };
+    if (cfg.arch === "seed" || cfg.outChannels < C) {
+      cfg.outChannels = cfg.arch === "official" ? 2 * C : C;
+    }
+    if (cfg.condition.kind === "class") {
+      cfg = { ...cfg, condition: { ...cfg.condition, numClasses: images.numClasses } };
+    }
+    about = `data ${images.name}: ${images.length} samples [${images.shape}], ` +
+      `${images.numClasses} classes`;
   }
   validateConfig(cfg);
 
@@ -163,8 +213,7 @@ async function main(): Promise<number> {
     `adapter ${gpu.info.description} (${gpu.info.matmul} matmuls) | ${c.arch} DiT D=${c.hidden} depth=${c.depth} ` +
       `heads=${c.heads} patch=${c.patchSize} (${
         (trainer.model.parameterCount / 1e6).toFixed(2)
-      }M params) | ` +
-      `data ${data.name}: ${data.length} samples [${data.shape}], ${data.numClasses} classes`,
+      }M params) | ${about}`,
   );
   console.log(
     `${trainer.step ? `resuming at step ${trainer.step}` : "starting"}: ${
@@ -195,7 +244,7 @@ async function main(): Promise<number> {
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
   // Name only the pictures that exist: an interrupted run or --sample-every 0 may have no grid.
-  const pictures = [["samples", "samples.png"], ["loss plot", "loss.png"]]
+  const pictures = [["samples", "samples.png"], ["chunks", "chunks.png"], ["loss plot", "loss.png"]]
     .filter(([, file]) => exists(`${trainer.opts.out}/${file}`))
     .map(([what, file]) => `${what} ${trainer.opts.out}/${file}`);
   console.log(

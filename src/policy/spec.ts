@@ -14,6 +14,9 @@ export interface MinMax {
   max: number[];
 }
 
+/** What a policy network predicts (see {@linkcode PolicySpec.objective}). */
+export type PolicyObjective = "epsilon" | "regression";
+
 /** Everything but the weights that a policy needs to run. */
 export interface PolicySpec {
   /** LeRobot feature read as the observation, e.g. `observation.state`. */
@@ -40,6 +43,12 @@ export interface PolicySpec {
   numTrainTimesteps: number;
   /** Clip of the predicted clean sample (Push-T: 1). */
   clipSample: number;
+  /**
+   * What the network was trained to predict (default "epsilon"): the noise of a diffusion step,
+   * or, for the "regression" baseline, the clean chunk from a zero input in one forward pass
+   * (served with the sampler "regression", 1 step).
+   */
+  objective?: PolicyObjective;
   /** Sampler served by default. */
   sampler: string;
   /** Sampling steps served by default. */
@@ -55,6 +64,12 @@ export function validatePolicySpec(spec: PolicySpec): void {
   };
   for (const k of ["stateDim", "actionDim", "nObsSteps", "horizon", "nActionSteps"] as const) {
     if (!Number.isInteger(spec[k]) || spec[k] <= 0) fail(`${k} must be a positive integer`);
+  }
+  if (!Number.isInteger(spec.numTrainTimesteps) || spec.numTrainTimesteps <= 0) {
+    fail("numTrainTimesteps must be a positive integer");
+  }
+  if (spec.objective !== undefined && !["epsilon", "regression"].includes(spec.objective)) {
+    fail(`objective must be epsilon or regression, got ${spec.objective}`);
   }
   if (spec.nObsSteps - 1 + spec.nActionSteps > spec.horizon) {
     fail("nObsSteps - 1 + nActionSteps must not exceed horizon");

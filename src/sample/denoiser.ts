@@ -14,7 +14,7 @@ import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { DiTGraph } from "../model/graph.ts";
 import type { DiTModel } from "../model/model.ts";
 import { initialNoiseKey, stepNoiseKey } from "./noise.ts";
-import { makeSampler } from "./samplers.ts";
+import { type DiffusionSettings, makeSampler, REGRESSION_SAMPLER } from "./samplers.ts";
 
 /** What to sample. */
 export interface SampleJob {
@@ -70,17 +70,32 @@ export class GpuDenoiser {
   #graphs = new Map<number, DiTGraph>();
   #programs = new Map<string, Recorded>();
   #noise?: GpuNoise;
-  /** Largest accepted step count. */
-  readonly maxSteps = 1000;
+  /** Largest accepted step count: the number of training timesteps. */
+  readonly maxSteps: number;
   /** Elements per sample. */
   readonly L: number;
+  /** The training schedule's beta schedule. */
+  readonly betaSchedule: BetaSchedule;
+  /** The diffusion settings every sampler of this model uses (see checkpointDiffusion). */
+  readonly settings: Required<DiffusionSettings>;
 
-  /** Samples from `model` on the given noise schedule. */
+  /**
+   * Samples from `model` on its training schedule: a beta schedule name (1000 timesteps, clip 1)
+   * or the full settings, e.g. a policy's 100 timesteps.
+   */
   constructor(
     readonly gpu: Gpu,
     readonly model: DiTModel,
-    readonly betaSchedule: BetaSchedule = "squaredcos_cap_v2",
+    schedule: BetaSchedule | DiffusionSettings = "squaredcos_cap_v2",
   ) {
+    const s = typeof schedule === "string" ? { betaSchedule: schedule } : schedule;
+    this.settings = {
+      betaSchedule: s.betaSchedule ?? "squaredcos_cap_v2",
+      numTrainTimesteps: s.numTrainTimesteps ?? 1000,
+      clipSample: s.clipSample ?? 1,
+    };
+    this.betaSchedule = this.settings.betaSchedule;
+    this.maxSteps = this.settings.numTrainTimesteps;
     const d = model.cfg.input;
     this.L = d.kind === "image" ? d.channels * d.size * d.size : d.channels * d.length;
   }
@@ -129,7 +144,7 @@ export class GpuDenoiser {
     }
     const gpu = this.gpu;
     const graph = await this.#graph(B);
-    const plan = makeSampler(sampler, this.betaSchedule).plan(steps);
+    const plan = makeSampler(sampler, this.settings).plan(steps);
     const gs = await GpuSampler.create(gpu, plan);
     this.#noise ??= await GpuNoise.create(gpu);
     const p = gpu.program(`sample/${key}`);
@@ -143,9 +158,9 @@ export class GpuDenoiser {
     const x0 = gpu.tensor([B, L], "x0_pred");
     const stepNoise = plan.noisy ? gpu.tensor([B, L], "step_noise") : undefined;
     const stepPrograms: Program[] = [];
-    if (!givenNoise) {
-      this.#noise.record(p, { rows, out: graph.x, stream: 0 });
-    }
+    // A regression network maps a zero input to the sample in one forward pass.
+    if (sampler === REGRESSION_SAMPLER) p.clear(graph.x);
+    else if (!givenNoise) this.#noise.record(p, { rows, out: graph.x, stream: 0 });
     for (let k = 0; k < plan.numSteps; k++) {
       const before = p.cmds.length;
       p.copy(tTable.slice(k * B, [B]), graph.t);
@@ -193,6 +208,9 @@ export class GpuDenoiser {
     if (n < 1) throw new Error("A sample job needs at least one seed");
     if (!Number.isInteger(job.steps) || job.steps < 1 || job.steps > this.maxSteps) {
       throw new Error(`Steps must be an integer in [1, ${this.maxSteps}], got ${job.steps}`);
+    }
+    if (job.sampler === REGRESSION_SAMPLER && job.noise) {
+      throw new Error("The regression sampler takes no initial noise (its input is zero)");
     }
     const B = GpuDenoiser.bucket(n);
     const rec = await this.#record(B, job.sampler, job.steps, !!job.noise);

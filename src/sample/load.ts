@@ -3,6 +3,7 @@ import type { Gpu } from "../gpu/gpu.ts";
 import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { DiTModel } from "../model/model.ts";
 import { loadCheckpoint, type LoadedCheckpoint } from "../model/checkpoint.ts";
+import type { DiffusionSettings } from "./samplers.ts";
 
 /**
  * Loads the newest checkpoint of a run directory (or a checkpoint file) as an inference model,
@@ -40,4 +41,20 @@ export function modelFromCheckpoint(
 export function checkpointSchedule(ck: LoadedCheckpoint): BetaSchedule {
   const options = ck.trainer.options as { betaSchedule?: BetaSchedule } | undefined;
   return options?.betaSchedule ?? "squaredcos_cap_v2";
+}
+
+/**
+ * The diffusion settings the checkpoint was trained with, for its samplers: beta schedule (as
+ * {@linkcode checkpointSchedule}), training timesteps (the policy record's, else the trainer
+ * options', else 1000) and the x0 clip range (the policy record's, else 1).
+ */
+export function checkpointDiffusion(ck: LoadedCheckpoint): Required<DiffusionSettings> {
+  const options = ck.trainer.options as { numTrainTimesteps?: number } | undefined;
+  const numTrainTimesteps = ck.policy?.numTrainTimesteps ?? options?.numTrainTimesteps ?? 1000;
+  if (!Number.isInteger(numTrainTimesteps) || numTrainTimesteps < 1) {
+    throw new Error(`${ck.path}: numTrainTimesteps ${numTrainTimesteps} is not a positive integer`);
+  }
+  const clipSample = ck.policy?.clipSample ?? 1;
+  if (!(clipSample >= 0)) throw new Error(`${ck.path}: clipSample ${clipSample} must be >= 0`);
+  return { betaSchedule: checkpointSchedule(ck), numTrainTimesteps, clipSample };
 }

@@ -12,10 +12,10 @@
 import { Gpu } from "../gpu/gpu.ts";
 import { preset } from "../model/config.ts";
 import { DiTModel } from "../model/model.ts";
-import { checkpointSchedule, modelFromCheckpoint } from "../sample/load.ts";
+import { checkpointDiffusion, modelFromCheckpoint } from "../sample/load.ts";
 import type { BetaSchedule } from "../diffusion/schedule.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
-import { SAMPLERS } from "../sample/samplers.ts";
+import { type DiffusionSettings, REGRESSION_SAMPLER, SAMPLERS } from "../sample/samplers.ts";
 import { initialNoise } from "../sample/noise.ts";
 import { listCheckpoints, loadCheckpoint } from "../model/checkpoint.ts";
 import type { PolicySpec } from "../policy/spec.ts";
@@ -158,12 +158,13 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
   const ckpt = opts.ckpt ?? newestCheckpoint();
   let model: DiTModel;
   let name: string;
-  let schedule: BetaSchedule = "squaredcos_cap_v2";
+  let settings: BetaSchedule | DiffusionSettings = "squaredcos_cap_v2";
   let policy: PolicySpec | undefined;
   if (ckpt) {
     const ck = await loadCheckpoint(ckpt);
     model = modelFromCheckpoint(gpu, ck);
-    schedule = checkpointSchedule(ck);
+    // Beta schedule, training timesteps (a policy's 100) and clip range, as trained.
+    settings = checkpointDiffusion(ck);
     policy = ck.policy;
     name = ckpt;
   } else {
@@ -188,13 +189,11 @@ export const createDenoiser: DenoiserFactory = async (opts: DenoiserOptions) => 
       : c.kind === "vector"
       ? { kind: "vector", dim: c.dim }
       : { kind: "none" },
-    samplers: [...SAMPLERS],
+    // A regression-trained policy has one meaningful sampler: its single forward pass.
+    samplers: policy?.objective === "regression" ? [REGRESSION_SAMPLER] : [...SAMPLERS],
     ...(policy ? { policy } : {}),
   };
-  // POLICY numTrainTimesteps: the single place where a policy's training schedule length
-  // (policy.numTrainTimesteps, Push-T: 100) is to reach the sampler. GpuDenoiser's schedules are
-  // 1000 steps long until it takes a length; pass `policy?.numTrainTimesteps` here then.
-  const denoiser = new GpuDenoiser(gpu, model, schedule);
+  const denoiser = new GpuDenoiser(gpu, model, settings);
   const vaeDir = opts.config?.vae;
   if (vaeDir !== undefined && typeof vaeDir !== "string") {
     throw new Error("config.vae must be a directory path");

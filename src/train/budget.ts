@@ -14,10 +14,10 @@ export interface BudgetedRun {
   readonly opts: TrainOptions;
   /** One validation pass (null without a validation set). */
   validationLoss(): Promise<number | null>;
-  /** Samples one validation pass computes. */
-  validationSize(): number;
-  /** Samples in one sample grid. */
-  gridSize(): number;
+  /** Sample-forward passes of one validation pass. */
+  validationForwards(): number;
+  /** Sample-forward passes of one picture (sample grid or action chunks). */
+  pictureForwards(): number;
 }
 
 /** Parses a duration such as `10m`, `90s`, `1h30m`, `1.5h` or a plain number of seconds. */
@@ -168,15 +168,15 @@ export class TimeBudget {
   };
 
   /**
-   * A grid is `sampleSteps` forward passes over rows x cols samples; a validation pass is five
-   * forward passes over the validation set. Scaled from the measured validation pass (or, without
-   * validation, from a third of a training step per sample: forward of forward + backward).
+   * A picture and a validation pass are both forward passes over samples: the picture's cost is
+   * scaled from the measured validation pass (or, without validation, from a third of a training
+   * step per sample: the forward of forward + backward).
    */
   #gridSeconds(secPerStep: number, valSec: number): number {
     const o = this.trainer.opts;
-    const gridSamples = this.trainer.gridSize() * o.sampleSteps;
-    const valSamples = this.trainer.validationSize() * 5;
-    if (valSec > 0 && valSamples > 0) return (valSec * gridSamples) / valSamples;
-    return (secPerStep / 3) * (gridSamples / (o.batch * o.accum));
+    const pictureForwards = this.trainer.pictureForwards();
+    const valForwards = this.trainer.validationForwards();
+    if (valSec > 0 && valForwards > 0) return (valSec * pictureForwards) / valForwards;
+    return (secPerStep / 3) * (pictureForwards / (o.batch * o.accum));
   }
 }

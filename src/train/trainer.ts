@@ -1,8 +1,10 @@
 /**
- * The training loop: epsilon-prediction diffusion with the simple MSE loss on latents, AdamW with
- * optional warm-up and cosine decay, gradient clipping and accumulation, EMA weights, label
- * dropout; progress bar, JSONL metrics, validation loss at fixed timestep buckets, sample grids
- * from the EMA weights and loss plots, atomic checkpoints and exact resume.
+ * The training loop: epsilon-prediction diffusion with the simple MSE loss (or, for the regression
+ * baseline, MSE onto the clean sample from a zero input), AdamW with optional warm-up and cosine
+ * decay, gradient clipping and accumulation, EMA weights, label dropout; progress bar, JSONL
+ * metrics, validation loss at fixed timestep buckets, pictures from the EMA weights and loss
+ * plots, atomic checkpoints and exact resume. Image models and robot policies share this loop;
+ * their data sits behind a BatchSource (`batch_source.ts`, `policy_batches.ts`).
  *
  * Per step the host writes the batch, timesteps and labels, then submits one recorded program
  * (noise draw, noising, forward, loss, backward, optimizer, weight packing). The loss is read
@@ -17,20 +19,17 @@ import { dims, type DiTConfig } from "../model/config.ts";
 import { DiTGraph } from "../model/graph.ts";
 import { DiTModel } from "../model/model.ts";
 import { GpuDenoiser } from "../sample/denoiser.ts";
-import {
-  BatchIterator,
-  type Dataset,
-  type IteratorState,
-  orderedBatches,
-  splitDataset,
-} from "../data/dataset.ts";
-import { gridPng } from "../data/grid.ts";
+import { REGRESSION_SAMPLER, REGRESSION_TIMESTEP } from "../sample/samplers.ts";
+import type { Dataset } from "../data/dataset.ts";
 import { lossPlotPng } from "../data/plot.ts";
+import type { PolicyObjective } from "../policy/spec.ts";
 import { removeStaleTemps, writeFileAtomic } from "../io/atomic.ts";
 import { hash32 } from "../util/prng.ts";
 import { Progress } from "../util/progress.ts";
 import { GpuAdamW } from "./optimizer.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
+import { type BatchSource, ImageBatches, type SampleFn, type TrainBatch } from "./batch_source.ts";
+import { isPolicyData, PolicyBatches, type PolicyData } from "./policy_batches.ts";
 
 /** Trainer options (CLI flags map onto these). */
 export interface TrainOptions {
@@ -76,6 +75,10 @@ export interface TrainOptions {
   sampler: string;
   /** Noise schedule. */
   betaSchedule: BetaSchedule;
+  /** Diffusion training timesteps T: t is drawn from [0, T) (images 1000, Push-T 100). */
+  numTrainTimesteps: number;
+  /** "epsilon" (diffusion) or "regression" (MSE onto the clean sample, no diffusion). */
+  objective: PolicyObjective;
 }
 
 /** Defaults: AdamW lr 1e-4, betas 0.9/0.999, no weight decay, EMA 0.9999 (the seed's). */
@@ -100,6 +103,8 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, "out"> = {
   sampleSteps: 50,
   sampler: "ddim-eta1",
   betaSchedule: "squaredcos_cap_v2",
+  numTrainTimesteps: 1000,
+  objective: "epsilon",
 };
 
 /** Learning rate at 1-based `step`: linear warm-up, then constant or cosine to 10% of lr. */
@@ -152,6 +157,8 @@ export interface TrainHooks {
   quiet?: boolean;
   /** Returns true to stop after the current step (Ctrl-C). */
   shouldStop?: () => boolean;
+  /** Called with each micro-batch's timesteps [batch] as they are written (tests). */
+  onTimesteps?: (t: readonly number[]) => void;
 }
 
 /** The trainer; create with {@linkcode Trainer.create}. */
@@ -160,8 +167,6 @@ export class Trainer {
   step = 0;
   /** Logged records. */
   readonly history: MetricsRecord[] = [];
-  #iter!: BatchIterator;
-  #val: Int32Array = new Int32Array(0);
   #lastCkpt: string | null = null;
   #valHist?: Tensor;
   #valSlots: Program[] = [];
@@ -171,7 +176,7 @@ export class Trainer {
     readonly gpu: Gpu,
     readonly cfg: DiTConfig,
     readonly opts: TrainOptions,
-    readonly data: Dataset,
+    readonly source: BatchSource,
     readonly model: DiTModel,
     readonly graph: DiTGraph,
     readonly optim: GpuAdamW,
@@ -186,12 +191,15 @@ export class Trainer {
     readonly sampler: { model: DiTModel; denoiser: GpuDenoiser },
   ) {}
 
-  /** Builds model, graph, optimizer and programs; resumes from `resume` when given. */
+  /**
+   * Builds model, graph, optimizer and programs; resumes from `resume` when given. `data` is an
+   * image dataset (image models) or policy data (sequence models with a vector condition).
+   */
   static async create(
     gpu: Gpu,
     cfg: DiTConfig,
     opts: TrainOptions,
-    data: Dataset,
+    data: Dataset | PolicyData,
     resume?: string,
   ): Promise<Trainer> {
     const ckpt = resume ? await loadCheckpoint(resume) : null;
@@ -205,8 +213,17 @@ export class Trainer {
       // A resumed run keeps its own hyper-parameters; only the step budget may grow.
       opts = { ...opts, ...saved, steps: Math.max(opts.steps, saved?.steps ?? 0), out: opts.out };
     }
-    checkDataMatches(cfg, data);
     validateOptions(opts);
+    const regression = opts.objective === "regression";
+    const source: BatchSource = isPolicyData(data)
+      ? new PolicyBatches(data, cfg, opts, {
+        ...data.spec,
+        numTrainTimesteps: opts.numTrainTimesteps,
+        objective: opts.objective,
+        sampler: regression ? REGRESSION_SAMPLER : opts.sampler,
+        steps: regression ? 1 : opts.sampleSteps,
+      })
+      : new ImageBatches(data, cfg, opts);
     const model = DiTModel.create(gpu, cfg, { training: true, seed: opts.seed });
     const graph = await DiTGraph.build(gpu, model, {
       batch: opts.batch,
@@ -229,13 +246,22 @@ export class Trainer {
     const tU32 = gpu.tensor([B], "t_u32");
     const rows = gpu.tensor([B, 4], "train_noise_rows");
     const lossHist = gpu.tensor([Math.max(64, opts.logEvery)], "loss_history");
-    const schedule = makeSchedule({ betaSchedule: opts.betaSchedule });
-    const addNoise = await GpuAddNoise.create(gpu, schedule);
-    const noise = await GpuNoise.create(gpu);
-    // Noise draw (the regression target) and forward noising x_t = sqrt(ab) x0 + sqrt(1-ab) eps.
+    const schedule = makeSchedule({
+      betaSchedule: opts.betaSchedule,
+      numTrainTimesteps: opts.numTrainTimesteps,
+    });
     const noising = gpu.program("noising");
-    noise.record(noising, { rows, out: graph.target });
-    addNoise.record(noising, { x0, noise: graph.target, t: tU32, out: graph.x });
+    if (regression) {
+      // The baseline: a zero input, the clean sample as the target.
+      noising.copy(x0, graph.target);
+      noising.clear(graph.x);
+    } else {
+      // Noise draw (the target) and forward noising x_t = sqrt(ab) x0 + sqrt(1-ab) eps.
+      const addNoise = await GpuAddNoise.create(gpu, schedule);
+      const noise = await GpuNoise.create(gpu);
+      noise.record(noising, { rows, out: graph.target });
+      addNoise.record(noising, { x0, noise: graph.target, t: tU32, out: graph.x });
+    }
     const micro = gpu.program("train-micro");
     micro.append(noising);
     micro.append(graph.forward);
@@ -257,8 +283,12 @@ export class Trainer {
     val.append(graph.forward);
     val.append(graph.lossOnly);
     const infer = DiTModel.create(gpu, cfg, { training: false });
-    const denoiser = new GpuDenoiser(gpu, infer, opts.betaSchedule);
-    const t = new Trainer(gpu, cfg, opts, data, model, graph, optim, {
+    const denoiser = new GpuDenoiser(gpu, infer, {
+      betaSchedule: opts.betaSchedule,
+      numTrainTimesteps: opts.numTrainTimesteps,
+      clipSample: source.policy?.clipSample ?? 1,
+    });
+    const t = new Trainer(gpu, cfg, opts, source, model, graph, optim, {
       first,
       micro,
       update,
@@ -270,13 +300,6 @@ export class Trainer {
       rows,
       lossHist,
     }, { model: infer, denoiser });
-    const split = splitDataset(data, { seed: 0 });
-    t.#val = split.val;
-    t.#iter = new BatchIterator(data, split.train.length ? split.train : null, {
-      batchSize: B,
-      seed: opts.seed,
-      flip: data.shape[0] <= 4 && cfg.input.kind === "image",
-    });
     if (ckpt) t.#restore(ckpt);
     else {
       const init = gpu.program("init");
@@ -300,24 +323,28 @@ export class Trainer {
     expectFlat("optim.v", this.optim.v);
     if (this.optim.ema) expectFlat("optim.ema", this.optim.ema);
     this.step = ckpt.step;
-    const st = ckpt.trainer.iterator as IteratorState | undefined;
+    const st = ckpt.trainer.iterator;
     if (!st) throw new Error(`${ckpt.path} lacks the data iterator state`);
-    this.#iter.restore(st);
+    this.source.restore(st);
     const hist = ckpt.trainer.history as MetricsRecord[] | undefined;
     if (hist) this.history.push(...hist);
     this.gpu.submit(this.graph.pack);
     this.#lastCkpt = ckpt.path;
   }
 
-  /** Per-sample timestep and label dropout, derived from (seed, step, micro, i): resumable. */
-  #conditioning(step: number, micro: number, labels: Int32Array): { t: number[]; y: number[] } {
+  /**
+   * Per-sample timestep in [0, numTrainTimesteps) (the regression baseline's fixed one) and label
+   * dropout, derived from (seed, step, micro, i): resumable.
+   */
+  #conditioning(step: number, micro: number, labels?: Int32Array): { t: number[]; y: number[] } {
     const t: number[] = [];
     const y: number[] = [];
     const c = this.cfg.condition;
-    for (let i = 0; i < labels.length; i++) {
+    const regression = this.opts.objective === "regression";
+    for (let i = 0; i < this.opts.batch; i++) {
       const h = hash32(this.opts.seed, step, micro, i);
-      t.push(h % 1000);
-      let label = labels[i];
+      t.push(regression ? REGRESSION_TIMESTEP : h % this.opts.numTrainTimesteps);
+      let label = labels?.[i] ?? 0;
       if (c.kind === "class" && c.nullClass && this.cfg.classDropout > 0) {
         const u = hash32(this.opts.seed ^ 0x5bd1e995, step, micro, i) / 4294967296;
         if (u < this.cfg.classDropout) label = c.numClasses;
@@ -327,11 +354,11 @@ export class Trainer {
     return { t, y };
   }
 
-  #writeBatch(x: Float32Array, labels: Int32Array, step: number, micro: number, noiseSeed: number) {
-    const { t, y } = this.#conditioning(step, micro, labels);
-    this.gpu.write(this.io.x0, x);
+  #writeBatch(b: TrainBatch, step: number, micro: number, noiseSeed: number): number[] {
+    const { t, y } = this.#conditioning(step, micro, b.labels);
+    this.gpu.write(this.io.x0, b.x);
     this.gpu.write(this.io.tU32, Uint32Array.from(t));
-    this.graph.setConditioning(t, this.cfg.condition.kind === "class" ? y : undefined);
+    this.graph.setConditioning(t, this.cfg.condition.kind === "class" ? y : undefined, b.cond);
     const B = this.opts.batch;
     const keys = [];
     for (let i = 0; i < B; i++) {
@@ -342,14 +369,15 @@ export class Trainer {
       });
     }
     this.gpu.write(this.io.rows, philoxRowTable(keys));
+    return t;
   }
 
   /** Runs one optimizer step (accum micro-batches). Returns nothing: losses are read in batches. */
-  #trainStep(): void {
+  #trainStep(onTimesteps?: (t: readonly number[]) => void): void {
     const step = this.step + 1;
     for (let m = 0; m < this.opts.accum; m++) {
-      const b = this.#iter.next();
-      this.#writeBatch(b.x, b.labels, step, m, this.opts.seed);
+      const t = this.#writeBatch(this.source.next(), step, m, this.opts.seed);
+      onTimesteps?.(t);
       const slot = this.programs.slots[(step - 1) % this.opts.logEvery];
       this.gpu.submit(m === 0 ? this.programs.first : this.programs.micro, slot);
     }
@@ -358,12 +386,19 @@ export class Trainer {
     this.step = step;
   }
 
-  /** Mean validation loss over the held-out split at fixed timestep buckets and noise. */
+  /**
+   * Mean validation loss over the held-out split at fixed timestep buckets (5%, 25%, 50%, 75% and
+   * 95% of the training timesteps; the regression baseline's one timestep) and fixed noise.
+   */
   async validationLoss(): Promise<number | null> {
-    if (!this.#val.length) return null;
+    if (!this.source.hasValidation) return null;
     const B = this.opts.batch;
-    const buckets = [50, 250, 500, 750, 950];
-    const passes = Math.ceil(this.#val.length / B) * buckets.length;
+    const T = this.opts.numTrainTimesteps;
+    const buckets = this.opts.objective === "regression"
+      ? [REGRESSION_TIMESTEP]
+      : [0.05, 0.25, 0.5, 0.75, 0.95].map((f) => Math.round(f * T));
+    const batches = [...this.source.validation(B)];
+    const passes = batches.length * buckets.length;
     // Each pass's loss is copied into its slot; one readback at the end.
     if (!this.#valHist || this.#valHist.size < passes) {
       this.#valHist = this.gpu.tensor([passes], "val_losses");
@@ -371,23 +406,16 @@ export class Trainer {
     }
     const hist = this.#valHist;
     let bi = 0;
-    for (const b of orderedBatches(this.data, this.#val, B)) {
-      const n = b.labels.length;
-      // Pad a short last batch by repeating its samples (their loss counts once).
-      const x = new Float32Array(this.io.x0.size);
-      const labels = new Int32Array(B);
-      for (let i = 0; i < B; i++) {
-        x.set(
-          b.x.subarray((i % n) * (b.x.length / n), (i % n + 1) * (b.x.length / n)),
-          i * (x.length / B),
-        );
-        labels[i] = b.labels[i % n];
-      }
+    for (const b of batches) {
       for (const t of buckets) {
         const tt = new Array(B).fill(t);
-        this.gpu.write(this.io.x0, x);
+        this.gpu.write(this.io.x0, b.x);
         this.gpu.write(this.io.tU32, Uint32Array.from(tt));
-        this.graph.setConditioning(tt, this.cfg.condition.kind === "class" ? labels : undefined);
+        this.graph.setConditioning(
+          tt,
+          this.cfg.condition.kind === "class" ? b.labels : undefined,
+          b.cond,
+        );
         const keys = [];
         for (let i = 0; i < B; i++) {
           keys.push({ seed: 0x7a11d, stream: bi * B + i, domain: NoiseDomain.train });
@@ -406,15 +434,18 @@ export class Trainer {
     return losses.reduce((a, b) => a + b, 0) / bi;
   }
 
-  /** Samples one validation pass computes (the held-out set padded to whole batches). */
-  validationSize(): number {
-    return Math.ceil(this.#val.length / this.opts.batch) * this.opts.batch;
+  /** Sample-forward passes one validation pass computes (batches x timestep buckets x batch). */
+  validationForwards(): number {
+    const buckets = this.opts.objective === "regression" ? 1 : 5;
+    let batches = 0;
+    for (const _ of this.source.validation(this.opts.batch)) batches++;
+    return batches * buckets * this.opts.batch;
   }
 
-  /** Samples in one sample grid (rows x columns). */
-  gridSize(cols = 7): number {
-    const c = this.cfg.condition;
-    return (c.kind === "class" ? Math.min(10, c.numClasses) : 1) * cols;
+  /** Sample-forward passes of one picture (its samples x the sampler's steps). */
+  pictureForwards(): number {
+    const steps = this.opts.objective === "regression" ? 1 : this.opts.sampleSteps;
+    return this.source.pictureSamples * steps;
   }
 
   /** Prints a line above the progress bar (or plainly when no bar is shown). */
@@ -424,36 +455,31 @@ export class Trainer {
   }
 
   /**
-   * Samples a grid from the EMA weights: one row per class (up to 10), `cols` fixed seeds shared by
-   * every row (so a column shows what the class changes), all in one batched request.
+   * Samples from the EMA weights with the run's sampler (the regression baseline: its one forward
+   * pass). Returns x0 [n, L].
    */
-  async sampleGrid(cols = 7): Promise<Uint8Array> {
+  sample: SampleFn = async (job) => {
     const { model: infer, denoiser } = this.sampler;
     const copy = this.gpu.program("ema-to-sampler");
     copy.copy(this.optim.ema ?? this.model.params, infer.params);
     copy.copy(this.model.frozen, infer.frozen);
     this.gpu.submit(copy);
     denoiser.weightsChanged();
-    const c = this.cfg.condition;
-    const classes = c.kind === "class" ? Math.min(10, c.numClasses) : 1;
-    const n = classes * cols;
+    const regression = this.opts.objective === "regression";
     const { x0 } = await denoiser.sample({
-      sampler: this.opts.sampler,
-      steps: this.opts.sampleSteps,
-      seeds: Array.from({ length: n }, (_, i) => 1000 + (i % cols)),
-      labels: c.kind === "class"
-        ? Array.from({ length: n }, (_, i) => Math.floor(i / cols))
-        : undefined,
-      cond: c.kind === "vector" ? new Float32Array(n * c.dim) : undefined,
+      sampler: regression ? REGRESSION_SAMPLER : this.opts.sampler,
+      steps: regression ? 1 : this.opts.sampleSteps,
+      ...job,
     });
-    const d = this.data.shape;
-    return gridPng(x0, [n, d[0], d[1], d[2]], {
-      rows: classes,
-      cols,
-      rowLabels: c.kind === "class"
-        ? this.data.classNames.slice(0, classes).map((name) => name.slice(0, 12))
-        : undefined,
-    });
+    return x0;
+  };
+
+  /**
+   * The run's picture from the EMA weights (PNG bytes): an image model's sample grid (one row per
+   * class, 7 fixed seeds shared by every row), a policy's chunks (see PolicyBatches.picture).
+   */
+  picture(): Promise<Uint8Array> {
+    return this.source.picture(this.sample);
   }
 
   async #saveArtifacts(withGrid: boolean): Promise<void> {
@@ -472,9 +498,10 @@ export class Trainer {
       );
     }
     if (withGrid) {
-      const png = await this.sampleGrid();
-      await writeFileAtomic(`${dir}/samples-${String(this.step).padStart(8, "0")}.png`, png);
-      await writeFileAtomic(`${dir}/samples.png`, png);
+      const png = await this.picture();
+      const name = this.source.pictureName;
+      await writeFileAtomic(`${dir}/${name}-${String(this.step).padStart(8, "0")}.png`, png);
+      await writeFileAtomic(`${dir}/${name}.png`, png);
     }
   }
 
@@ -494,14 +521,11 @@ export class Trainer {
         step: this.step,
         trainer: {
           options: this.opts,
-          iterator: this.#iter.state(),
+          iterator: this.source.state(),
           history: this.history,
-          dataset: {
-            name: this.data.name,
-            classNames: this.data.classNames,
-            shape: this.data.shape,
-          },
+          dataset: this.source.describe(),
         },
+        ...(this.source.policy ? { policy: this.source.policy } : {}),
       },
       tensors,
       this.opts.keep,
@@ -532,7 +556,7 @@ export class Trainer {
     let windowStart = performance.now();
     try {
       while (this.step < o.steps) {
-        this.#trainStep();
+        this.#trainStep(hooks.onTimesteps);
         const step = this.step;
         const logNow = step % o.logEvery === 0 || step === o.steps;
         if (!logNow && !hooks.shouldStop?.()) continue;
@@ -597,24 +621,6 @@ export class Trainer {
   }
 }
 
-function checkDataMatches(cfg: DiTConfig, data: Dataset): void {
-  const [C, H, W] = data.shape;
-  if (cfg.input.kind !== "image") {
-    throw new Error("The trainer's datasets are images or image latents");
-  }
-  if (cfg.input.channels !== C || cfg.input.size !== H || H !== W) {
-    throw new Error(
-      `Dataset ${data.name} has samples [${data.shape}] but the model expects [${cfg.input.channels},${cfg.input.size},${cfg.input.size}]`,
-    );
-  }
-  const c = cfg.condition;
-  if (c.kind === "class" && c.numClasses < data.numClasses) {
-    throw new Error(
-      `Dataset ${data.name} has ${data.numClasses} classes but the model has ${c.numClasses}`,
-    );
-  }
-}
-
 function validateOptions(o: TrainOptions): void {
   const int = (k: keyof TrainOptions, min: number) => {
     const v = o[k] as number;
@@ -629,6 +635,10 @@ function validateOptions(o: TrainOptions): void {
   int("keep", 1);
   int("ckptEvery", 1);
   int("sampleSteps", 1);
+  int("numTrainTimesteps", 1);
+  if (o.objective !== "epsilon" && o.objective !== "regression") {
+    throw new Error(`Option objective must be epsilon or regression, got ${o.objective}`);
+  }
   if (!(o.lr > 0) || !Number.isFinite(o.lr)) {
     throw new Error(`Learning rate must be positive, got ${o.lr}`);
   }

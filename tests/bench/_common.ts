@@ -23,9 +23,13 @@ export async function trainStepProgram(gpu: Gpu, cfg: DiTConfig, B: number): Pro
   const model = DiTModel.create(gpu, cfg, { training: true, seed: 1 });
   const g = await DiTGraph.build(gpu, model, { batch: B, training: true });
   const classes = cfg.condition.kind === "class" ? cfg.condition.numClasses : 1;
+  const c = cfg.condition;
   g.setConditioning(
     Array.from({ length: B }, (_, i) => (i * 97) % 1000),
     Array.from({ length: B }, (_, i) => i % classes),
+    c.kind === "vector"
+      ? Float32Array.from({ length: B * c.dim }, (_, i) => (i % 7) / 7)
+      : undefined,
   );
   const opt = await GpuAdamW.create(gpu, model.params, model.grads!, {
     lr: 1e-4,
