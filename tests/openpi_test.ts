@@ -528,7 +528,12 @@ gpuTest(
     try {
       const spec = PUSHT_TEST_SPEC;
       const model = await loadModel(gpu, dir);
-      const engine = new GpuDenoiser(gpu, model, "squaredcos_cap_v2");
+      // The policy's own diffusion settings (its 100 training timesteps), as the server uses.
+      const engine = new GpuDenoiser(gpu, model, {
+        betaSchedule: "squaredcos_cap_v2",
+        numTrainTimesteps: spec.numTrainTimesteps,
+        clipSample: spec.clipSample,
+      });
       const direct = async (window: number[], k: number) => {
         const cond = normalize(Float32Array.from(window), spec.stats.state);
         const { x0 } = await engine.sample({
