@@ -708,5 +708,145 @@ export type { TensorData, TensorInfo } from "./src/io/safetensors.ts";
 // ---------------------------------------------------------------------------------------------
 // Robot policies (docs/policy.md, docs/lerobot.md, docs/openpi.md, docs/pusht.md)
 // ---------------------------------------------------------------------------------------------
-// The policy spec, LeRobot dataset reader, policy trainer, openpi server and Push-T environment
-// export here, each with its example.
+
+/**
+ * What a robot policy is besides its weights: the features it reads and writes, its windows
+ * (observation steps, horizon, executed actions), its diffusion settings and the min-max
+ * statistics that map dataset units to the network's [-1, 1]. Policy checkpoints carry it.
+ *
+ * @example Normalise a state to the network's range and back
+ * ```ts
+ * import { type MinMax, normalize, unnormalize } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const stats: MinMax = { min: [0, 0], max: [512, 512] };
+ * const x = normalize(Float32Array.from([0, 256]), stats);
+ * assert.deepEqual(Array.from(x), [-1, 0]);
+ * assert.deepEqual(Array.from(unnormalize(x, stats)), [0, 256]);
+ * ```
+ */
+export {
+  type MinMax,
+  normalize,
+  type PolicyObjective,
+  type PolicySpec,
+  unnormalize,
+  validatePolicySpec,
+} from "./src/policy/spec.ts";
+
+/**
+ * LeRobot datasets (codebase v3.0, v2.1, v2.0) read into whole episodes of one state and one
+ * action feature, written as v3.0, and cut into Diffusion Policy's training windows.
+ *
+ * @example Read a dataset and make Push-T-style windows
+ * ```ts
+ * import { PolicyWindows, readLeRobot, type RobotEpisodes, splitEpisodes } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const eps: RobotEpisodes = await readLeRobot("tests/fixtures/lerobot/v30");
+ * const split = splitEpisodes(eps, { valFraction: 0.34, seed: 0 });
+ * const windows = new PolicyWindows(eps, split.train, {
+ *   nObsSteps: 2,
+ *   horizon: 4,
+ *   nActionSteps: 2,
+ * }, eps.stats);
+ * const { obs, action } = windows.get(0); // normalised to [-1, 1]
+ * assert.equal(obs.length, 2 * eps.stateDim);
+ * assert.equal(action.length, 4 * eps.actionDim);
+ * ```
+ */
+export {
+  checkWidths,
+  type PolicyWindow,
+  PolicyWindows,
+  readLeRobot,
+  type ReadLeRobotOptions,
+  type RobotEpisode,
+  type RobotEpisodes,
+  splitEpisodes,
+  type WindowConfig,
+  writeLeRobot,
+  type WriteLeRobotOptions,
+} from "./src/data/lerobot/mod.ts";
+
+/**
+ * Push-T on MuJoCo's WebAssembly build, modelled on gym-pusht: seeded resets, 10 Hz control of a
+ * round pusher, coverage of the goal T as reward, pictures, and a scripted expert.
+ *
+ * @example Reset, push, and measure the coverage
+ * ```ts
+ * import { PushTEnv } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const env = await PushTEnv.create();
+ * const obs = env.reset(0); // [agent_x, agent_y, block_x, block_y, block_angle]
+ * const step = env.step([obs[2], obs[3]]); // the pusher heads for the block
+ * assert.ok(step.coverage >= 0 && step.coverage <= 1);
+ * env.close();
+ * ```
+ */
+export {
+  PushTEnv,
+  type PushTOptions,
+  type PushTState,
+  type PushTStep,
+} from "./src/robot/pusht/env.ts";
+/**
+ * The scripted Push-T expert (contact pushes chosen by simulated rollouts) and the collection of
+ * its successful episodes as robot demonstrations.
+ *
+ * @example One expert episode
+ * ```ts
+ * import { PushTEnv, PushTExpert } from "./mod.ts";
+ *
+ * const env = await PushTEnv.create();
+ * const ep = new PushTExpert(env).runEpisode(8);
+ * console.log(ep.success, ep.maxReward);
+ * env.close();
+ * ```
+ */
+export {
+  type CollectOptions,
+  collectPushT,
+  type CollectResult,
+} from "./src/robot/pusht/collect.ts";
+export { type ExpertEpisode, type ExpertOptions, PushTExpert } from "./src/robot/pusht/expert.ts";
+/**
+ * Push-T pictures: a PNG of one state, an animated GIF of an episode.
+ *
+ * @example A picture of a reset state
+ * ```ts
+ * import { PushTEnv, renderPng } from "./mod.ts";
+ *
+ * const env = await PushTEnv.create();
+ * env.reset(1);
+ * const png: Uint8Array = renderPng(env.getState(), { size: 128 });
+ * console.log(png.length);
+ * env.close();
+ * ```
+ */
+export { episodeGif, renderPng } from "./src/robot/pusht/render.ts";
+
+/**
+ * The openpi-protocol client: what a TypeScript robot uses to ask a served policy
+ * (`deno task serve --ckpt <policy run>`) for action chunks.
+ *
+ * @example Ask a served policy for a chunk
+ * ```ts ignore
+ * import { connectPolicy } from "./mod.ts";
+ *
+ * const policy = await connectPolicy("ws://127.0.0.1:8000", { apiKey: "secret" });
+ * const { actions, shape } = await policy.infer({
+ *   "observation.state": Float32Array.of(200, 100, 300, 320, 0.5),
+ * });
+ * console.log(shape, actions.subarray(0, 2)); // [16, 2] in the dataset's units
+ * await policy.close();
+ * ```
+ */
+export {
+  connectPolicy,
+  type PolicyAction,
+  type PolicyClient,
+  PolicyClientError,
+  type PolicyConnectOptions,
+} from "./src/server/policy_client.ts";
