@@ -272,8 +272,10 @@ canvas.addEventListener("pointermove", (e) => {
   draw();
 });
 canvas.addEventListener("pointerup", () => {
+  if (!drag) return;
   drag = null;
   canvas.style.cursor = "grab";
+  draw();
 });
 canvas.addEventListener("wheel", (e) => {
   if (!sim || !blockAt(e)) return;
