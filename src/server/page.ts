@@ -137,6 +137,7 @@ label { margin-right: 1em; } input { width: 5em; }
 </style></head><body>
 <h1>DiT denoising server</h1>
 <p id="model">connecting…</p><p id="status"></p>
+<p><a href="/pusht">Push-T live in the browser</a> (for a served Push-T policy: state 5, action 2)</p>
 <div>
 <label id="classrow">class <input id="class" type="number" min="0" placeholder="random"></label>
 <label>steps <input id="steps" type="number" min="1" value="25"></label>

@@ -13,6 +13,7 @@ import { Metrics } from "./metrics.ts";
 import { OpenpiConnection, type OpenpiContext } from "./openpi_connection.ts";
 import { policyMetadata, type PolicyServing } from "./openpi_protocol.ts";
 import { MSGPACKR_PATH, msgpackrResponse, renderPage } from "./page.ts";
+import { servePushTPage } from "./pusht_page.ts";
 import type { ModelInfo } from "./denoiser.ts";
 import type { PolicySpec } from "../policy/spec.ts";
 import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
@@ -289,6 +290,8 @@ export function startServer(options: ServerOptions = {}): DitServer {
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
+    const pushTPage = servePushTPage(url); // the Push-T page and its modules under /pusht
+    if (pushTPage) return pushTPage;
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (url.pathname === "/" && !upgrade) {
       return new Response(renderPage(), {

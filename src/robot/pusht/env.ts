@@ -6,7 +6,7 @@
  */
 import type { MjData, MjModel } from "mujoco-js";
 import { coverage as tCoverage, GOAL_POSE, type Pose, resetOrigin } from "./geometry.ts";
-import { KP, KV, PHYSICS_DT, pushTXml, Q, SUBSTEPS } from "./model.ts";
+import { KP, KV, PHYSICS_DT, pushTXml, Q, SUBSTEPS, WORKSPACE } from "./model.ts";
 import { loadMujocoModule, type MujocoModule } from "./mujoco.ts";
 import { NumpyRandomState } from "./numpy_random.ts";
 
@@ -16,8 +16,7 @@ export const SUCCESS_COVERAGE = 0.95;
 export const MAX_STEPS = 300;
 /** Control rate in Hz. */
 export const FPS = 10;
-/** Workspace size: actions are clipped to [0, WORKSPACE]^2. */
-export const WORKSPACE = 512;
+export { WORKSPACE };
 
 /** What `step` returns. */
 export interface PushTStep {

@@ -8,6 +8,9 @@ import { BAR, STEM, T_COG } from "./geometry.ts";
 
 /** Physics step in seconds (gym-pusht's dt). */
 export const PHYSICS_DT = 0.01;
+/** Workspace size: actions are clipped to [0, WORKSPACE]^2 (defined here, beside the scene, so
+ * that pages can use it without loading MuJoCo through env.ts). */
+export const WORKSPACE = 512;
 /** Physics steps per 10 Hz control step. */
 export const SUBSTEPS = 10;
 /** Pusher radius (gym-pusht's agent circle). */
