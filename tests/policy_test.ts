@@ -13,7 +13,7 @@ import { normalize, unnormalize } from "../src/policy/spec.ts";
 import { chunksPng } from "../src/data/chunk_plot.ts";
 import { decodePng } from "../src/data/png.ts";
 import { PALETTE } from "../src/data/plot.ts";
-import { PolicyWindows, splitEpisodes } from "../src/policy/windows.ts";
+import { PolicyWindows, splitEpisodes } from "../src/data/lerobot/mod.ts";
 import { makeSampler } from "../src/sample/samplers.ts";
 import { GpuDenoiser } from "../src/sample/denoiser.ts";
 import { checkpointDiffusion, modelFromCheckpoint } from "../src/sample/load.ts";

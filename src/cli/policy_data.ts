@@ -3,6 +3,7 @@
  * (LeRobot format, through `src/data/lerobot/`), and the model shapes it implies.
  */
 import type { RobotEpisodes } from "../data/robot.ts";
+import { readLeRobot } from "../data/lerobot/mod.ts";
 import type { DiTConfig } from "../model/config.ts";
 import type { PolicyPreset } from "../train/presets.ts";
 import { type PolicyData, policyDataFromEpisodes } from "../train/policy_batches.ts";
@@ -24,16 +25,6 @@ export function policyDataDir(preset: string, data: string | undefined): string 
   );
 }
 
-/** `readLeRobot`'s shape (src/data/lerobot/read.ts). */
-type ReadLeRobot = (
-  dir: string,
-  opts: { stateKey: string; actionKey: string },
-) => Promise<RobotEpisodes>;
-
-// Resolved at run time so that this file type-checks on its own; the reader is the LeRobot
-// module's (codebase v3.0 / v2.1).
-const LEROBOT_MODULE = "../data/lerobot/mod.ts";
-
 /** Reads the episodes of one state and one action feature of a LeRobot dataset. */
 export async function readEpisodes(
   dir: string,
@@ -46,13 +37,7 @@ export async function readEpisodes(
     // reported below
   }
   if (!isDir) throw new Error(`Policy dataset folder ${dir} does not exist`);
-  let read: ReadLeRobot;
-  try {
-    read = (await import(LEROBOT_MODULE)).readLeRobot;
-  } catch (e) {
-    throw new Error(`The LeRobot reader (src/data/lerobot) is missing: ${(e as Error).message}`);
-  }
-  return await read(dir, keys);
+  return await readLeRobot(dir, keys);
 }
 
 /** Policy data (windows, held-out episodes, statistics) and the preset's model at its widths. */

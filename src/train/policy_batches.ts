@@ -9,7 +9,7 @@ import { chunksPng } from "../data/chunk_plot.ts";
 import type { RobotEpisodes } from "../data/robot.ts";
 import type { DiTConfig } from "../model/config.ts";
 import { type PolicySpec, unnormalize, validatePolicySpec } from "../policy/spec.ts";
-import { PolicyWindows, splitEpisodes, type WindowOptions } from "../policy/windows.ts";
+import { PolicyWindows, splitEpisodes, type WindowConfig } from "../data/lerobot/mod.ts";
 import type { BatchSource, SampleFn, TrainBatch } from "./batch_source.ts";
 
 /** Random access to normalised windows (PolicyWindows of src/policy or of the LeRobot module). */
@@ -49,7 +49,7 @@ export function isPolicyData(data: unknown): data is PolicyData {
  */
 export function policyDataFromEpisodes(
   eps: RobotEpisodes,
-  windows: WindowOptions,
+  windows: WindowConfig,
   o: { valFraction?: number; seed?: number; clipSample?: number } = {},
 ): PolicyData {
   const split = splitEpisodes(eps, { valFraction: o.valFraction ?? 0.05, seed: o.seed ?? 0 });

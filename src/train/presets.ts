@@ -1,9 +1,9 @@
 /** Training defaults per model preset, and the policy settings of the policy presets. */
 import type { TrainOptions } from "./trainer.ts";
-import type { WindowOptions } from "../policy/windows.ts";
+import type { WindowConfig } from "../data/lerobot/mod.ts";
 
 /** What a policy preset fixes beside the network and the optimiser. */
-export interface PolicyPreset extends WindowOptions {
+export interface PolicyPreset extends WindowConfig {
   /** Clip range of the predicted clean chunk at every sampling step. */
   clipSample: number;
   /** Fraction of episodes held out for validation. */
