@@ -238,11 +238,14 @@ Deno.test("openpiChunkPolicy() refuses metadata it cannot run", () => {
   );
 });
 
-Deno.test("eval:pusht serves a test policy checkpoint and evaluates two episodes", async () => {
+Deno.test("eval:pusht serves a test policy checkpoint: two episodes with GIFs, one in real time", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pusht_eval_" });
   try {
     await writeTestPolicy(dir, "tiny");
-    const r = await runCli(["--ckpt", dir, "--episodes", "2", "--seed", "7", "--max-steps", "40"]);
+    const gifs = `${dir}/gifs`;
+    const r = await runCli([
+      ...["--ckpt", dir, "--episodes", "2", "--seed", "7", "--max-steps", "40", "--gif", gifs],
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const j = lastJson(r.stdout);
     assert.equal(j.episodes, 2);
@@ -263,6 +266,18 @@ Deno.test("eval:pusht serves a test policy checkpoint and evaluates two episodes
     for (const row of rows) assert.equal(row[4], "5");
     const mean = (Number(rows[0][2]) + Number(rows[1][2])) / 2;
     assert.ok(Math.abs(mean - (j.avg_max_reward as number)) < 1e-4);
+    for (const seed of [7, 8]) {
+      const gif = await Deno.readFile(`${gifs}/episode_seed${seed}.gif`);
+      assert.equal(new TextDecoder().decode(gif.subarray(0, 6)), "GIF89a");
+    }
+    // the real-time flag reaches the loop: one short episode on the wall clock
+    const rt = await runCli(["--ckpt", dir, "--episodes", "1", "--max-steps", "30", "--realtime"]);
+    assert.equal(rt.code, 0, rt.stderr);
+    const jr = lastJson(rt.stdout);
+    assert.equal(jr.realtime, true);
+    assert.equal(jr.ticks, 30);
+    assert.ok(Number.isInteger(jr.late_ticks) && (jr.late_ticks as number) < 30);
+    assert.match(rt.stdout, /late ticks \d+ of 30/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
