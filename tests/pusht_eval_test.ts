@@ -9,11 +9,13 @@ import { PushTEnv } from "../src/robot/pusht/env.ts";
 import { PushTExpert } from "../src/robot/pusht/expert.ts";
 import {
   autoLookahead,
+  type ChunkPolicy,
   type EpisodeResult,
   evaluatePushT,
   openpiChunkPolicy,
+  runEpisode,
 } from "../src/robot/pusht/eval.ts";
-import { jsonLine, quantile, wilsonInterval } from "../src/robot/pusht/eval_report.ts";
+import { jsonLine, quantile, summarize, wilsonInterval } from "../src/robot/pusht/eval_report.ts";
 import { connectPolicy, type PolicyClient } from "../src/server/policy_client.ts";
 import { writeTestPolicy } from "../examples/make_test_policy.ts";
 import { decodeAction, type FakeEvent, startFakeOpenpi } from "./_fake_openpi.ts";
@@ -191,8 +193,8 @@ Deno.test("real time: chunks start at the tick after they arrive, aligned by ela
       assert.deepEqual([got.chunk, got.entry], [c, e], `tick ${tick}`);
       held = a;
     }
-    assert.equal(ep.lateTicks, 11);
-    assert.equal(summary.late_ticks, 11);
+    assert.equal(ep.lateTicks, 11, `slow ticks: ${ep.slowTicks}`);
+    assert.equal(summary.late_ticks, 11, `slow ticks: ${ep.slowTicks}`);
     assert.deepEqual(ep.chunks.map((c) => c.obsTick), [0, 6, 12, 18, 24, 34, 40]);
     assert.deepEqual(ep.chunks.map((c) => c.startTick), [0, 7, 16, 19, 34, 35, 41]);
     ep.chunks.forEach((c, i) => {
@@ -206,6 +208,35 @@ Deno.test("real time: chunks start at the tick after they arrive, aligned by ela
   } finally {
     await client.close();
     await fake.close();
+    env.close();
+  }
+});
+
+Deno.test("real time: ticks run more than a tick behind the clock are counted as slow", async () => {
+  // a policy whose second request (at tick 6) blocks the thread for 550 ms: with 100 ms ticks,
+  // ticks 7-10 are processed 450, 350, 250 and 150 ms late at least (a busy machine adds more)
+  let calls = 0;
+  const policy: ChunkPolicy = {
+    name: "blocking",
+    nObsSteps: 2,
+    nActionSteps: 8,
+    horizon: 16,
+    reset: () => Promise.resolve(),
+    infer() {
+      if (calls++ === 1) {
+        const until = performance.now() + 550;
+        while (performance.now() < until) { /* block */ }
+      }
+      return Promise.resolve(new Float32Array(32).fill(256));
+    },
+  };
+  const env = await PushTEnv.create({ maxSteps: 12 });
+  try {
+    const ep = await runEpisode(env, policy, 0, { realtime: true, tickMs: 100, lookahead: 2 });
+    assert.equal(ep.steps, 12);
+    assert.ok(ep.slowTicks >= 4, `slow ticks ${ep.slowTicks}`);
+    assert.equal(summarize([ep]).slow_ticks, ep.slowTicks);
+  } finally {
     env.close();
   }
 });
@@ -277,6 +308,7 @@ Deno.test("eval:pusht serves a test policy checkpoint: two episodes with GIFs, o
     assert.equal(jr.realtime, true);
     assert.equal(jr.ticks, 30);
     assert.ok(Number.isInteger(jr.late_ticks) && (jr.late_ticks as number) < 30);
+    assert.ok(Number.isInteger(jr.slow_ticks));
     assert.match(rt.stdout, /late ticks \d+ of 30/);
   } finally {
     await Deno.remove(dir, { recursive: true });

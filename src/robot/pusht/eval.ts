@@ -152,6 +152,11 @@ export interface EpisodeResult {
   success: boolean;
   /** Ticks with no action ready (real time only; the pusher held its target). */
   lateTicks: number;
+  /**
+   * Real time: ticks processed more than a tick after their time (the simulation fell behind the
+   * clock, on a busy machine; answers then count as arrived earlier than they would on time).
+   */
+  slowTicks: number;
   /** The chunks requested, in order. */
   chunks: ChunkRecord[];
   /** Actions applied, `[steps, 2]`. */
@@ -207,6 +212,7 @@ class Recorder {
   success = false;
   done = false;
   lateTicks = 0;
+  slowTicks = 0;
   last: [number, number];
   readonly actions: number[] = [];
   readonly states?: PushTState[];
@@ -238,6 +244,7 @@ class Recorder {
       maxReward: this.maxReward,
       success: this.success,
       lateTicks: this.lateTicks,
+      slowTicks: this.slowTicks,
       chunks,
       actions: Float32Array.from(this.actions),
       ...(this.states ? { states: this.states } : {}),
@@ -347,6 +354,7 @@ async function playRealtime(
   for (let tick = 0; !rec.done; tick++) {
     const wait = start + tick * tickMs - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    else if (wait < -tickMs) rec.slowTicks++;
     if (pending?.error) throw pending.error;
     if (pending?.chunk) {
       current = pending;

@@ -21,6 +21,8 @@ export interface EvalSummary {
   p99_infer_ms: number;
   /** Ticks with no action ready, all episodes (real time; 0 in lockstep). */
   late_ticks: number;
+  /** Real-time ticks processed over a tick behind the clock, all episodes. */
+  slow_ticks: number;
   /** Episodes that succeeded. */
   successes: number;
   /** 95% Wilson score interval of the success rate. */
@@ -77,6 +79,7 @@ export function summarize(episodes: readonly EpisodeResult[]): EvalSummary {
     p50_infer_ms: quantile(all, 0.5),
     p99_infer_ms: quantile(all, 0.99),
     late_ticks: sum((e) => e.lateTicks),
+    slow_ticks: sum((e) => e.slowTicks),
     successes,
     success_ci95: wilsonInterval(successes, n),
     mean_steps: sum((e) => e.steps) / n,
@@ -120,7 +123,8 @@ export function formatSummary(s: EvalSummary, realtime = false): string {
   ];
   if (realtime) {
     lines.push(
-      `late ticks ${s.late_ticks} of ${s.ticks} (${pct(s.late_ticks / Math.max(1, s.ticks))})`,
+      `late ticks ${s.late_ticks} of ${s.ticks} (${pct(s.late_ticks / Math.max(1, s.ticks))}); ` +
+        `${s.slow_ticks} ticks ran over a tick behind the clock`,
     );
   }
   return lines.join("\n");
@@ -136,6 +140,7 @@ export function jsonLine(s: EvalSummary, extra: Record<string, unknown> = {}): s
     p50_infer_ms: round(s.p50_infer_ms, 3),
     p99_infer_ms: round(s.p99_infer_ms, 3),
     late_ticks: s.late_ticks,
+    slow_ticks: s.slow_ticks,
     successes: s.successes,
     success_ci95: s.success_ci95.map((x) => round(x, 6)),
     mean_steps: round(s.mean_steps, 3),
