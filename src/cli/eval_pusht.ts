@@ -124,6 +124,7 @@ async function main(): Promise<number> {
         if (values.steps) flags.push("--steps", String(intFlag(values.steps, "steps", 1, 1)));
         console.error(`eval:pusht: starting a policy server for ${ckpt}`);
         server = await startServerProcess(flags, { timeoutMs: 180_000 });
+        stopOnSignal(server);
         url = server.url.replace(/^http/, "ws");
       }
       client = await connectPolicy(url, { apiKey: values["api-key"] });
@@ -186,6 +187,17 @@ async function main(): Promise<number> {
     await client?.close().catch(() => {});
     await server?.stop();
     env.close();
+  }
+}
+
+/** An interrupted evaluation stops the server it started before exiting. */
+function stopOnSignal(server: ServerProcess): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      console.error(`eval:pusht: ${signal}, stopping the policy server`);
+      await server.stop(2_000);
+      Deno.exit(130);
+    });
   }
 }
 
