@@ -160,14 +160,8 @@ export class PushTExpert {
       success ||= s.success;
       if (options.keepStates) states.push(env.getState());
     };
-    while (!done) {
-      const plan = this.#plan();
-      this.#navigate(plan.start, act1, () => done);
-      for (let k = 1; k <= this.#pushSteps && !done; k++) {
-        const d = plan.speed * k;
-        act1([plan.start[0] + plan.dir[0] * d, plan.start[1] + plan.dir[1] * d]);
-      }
-    }
+    const targets = this.actions();
+    while (!done) act1(targets.next().value);
     const length = rew.length;
     return {
       seed,
@@ -179,6 +173,23 @@ export class PushTExpert {
       success,
       ...(options.keepStates ? { states } : {}),
     };
+  }
+
+  /**
+   * The expert's targets for the environment's current state, one per control step, without end:
+   * the caller applies each (`env.step`) before pulling the next and stops pulling when the
+   * episode is done. Each decision plans in the same environment and restores its state, so the
+   * episode is exactly {@linkcode PushTExpert.runEpisode}'s.
+   */
+  *actions(): Generator<[number, number], never, void> {
+    while (true) {
+      const plan = this.#plan();
+      yield* this.#navigate(plan.start);
+      for (let k = 1; k <= this.#pushSteps; k++) {
+        const d = plan.speed * k;
+        yield [plan.start[0] + plan.dir[0] * d, plan.start[1] + plan.dir[1] * d];
+      }
+    }
   }
 
   /** Tries every contact and speed in the simulator; returns the push with the lowest cost. */
@@ -220,15 +231,15 @@ export class PushTExpert {
    * Walks the pusher to `goal` without touching the block: straight when the way is clear, else
    * along a circle around the block's centre of gravity, 45 degrees at a time.
    */
-  #navigate(goal: [number, number], act: (t: [number, number]) => void, done: () => boolean): void {
+  *#navigate(goal: [number, number]): Generator<[number, number], void, void> {
     const env = this.#env;
-    for (let i = 0; i < 30 && !done(); i++) {
+    for (let i = 0; i < 30; i++) {
       const [x, y] = env.pusher();
       const [vx, vy] = env.pusherVelocity();
       if (Math.hypot(goal[0] - x, goal[1] - y) < 3 && Math.hypot(vx, vy) < 40) return;
       const pose = env.blockPose();
       if (this.#clear(pose, x, y, goal)) {
-        act(goal);
+        yield goal;
         continue;
       }
       const cg = toWorld(pose, [T_COG as [number, number]])[0];
@@ -246,7 +257,7 @@ export class PushTExpert {
         const a = a0 + Math.sign(da) * Math.min(Math.abs(da), Math.PI / 4);
         target = [cg[0] + radius * Math.cos(a), cg[1] + radius * Math.sin(a)];
       }
-      act(target);
+      yield target;
     }
   }
 
