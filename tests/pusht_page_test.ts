@@ -9,6 +9,8 @@ import { PushTSim, type PushTSimConfig } from "../src/server/pusht_sim.js";
 import { PushTEnv } from "../src/robot/pusht/env.ts";
 import { loadMujocoModule } from "../src/robot/pusht/mujoco.ts";
 import { pushTXml } from "../src/robot/pusht/model.ts";
+import { type CpuModelConfig, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
+import { PUSHT_TEST_SPEC } from "../examples/make_test_policy.ts";
 
 Deno.test("pusht page: the page and its modules are served with their content types", async () => {
   const server = await startTestServer();
@@ -83,5 +85,31 @@ Deno.test("pusht page: the browser's simulation steps exactly as PushTEnv", asyn
   } finally {
     sim.close();
     env.close();
+  }
+});
+
+Deno.test("pusht page: a served Push-T policy's root page is the live scene", async () => {
+  const server = await startTestServer({
+    denoiserConfig: {
+      ...DEFAULT_CPU_CONFIG,
+      shape: [16, 2],
+      numClasses: 10,
+      modes: 2,
+      condition: "vector",
+      seed: 3,
+    } satisfies CpuModelConfig,
+    policy: { ...PUSHT_TEST_SPEC, steps: 2 },
+  });
+  try {
+    const root = await fetch(server.url + "/", { redirect: "manual" });
+    await root.body?.cancel();
+    assert.equal(root.status, 302);
+    assert.equal(new URL(root.headers.get("location")!).pathname, "/pusht");
+    // The protocol-v1 page stays one query away.
+    const v1 = await fetch(server.url + "/?page=v1");
+    assert.equal(v1.status, 200);
+    assert.match(await v1.text(), /href="\/pusht"/);
+  } finally {
+    await server.shutdown();
   }
 });

@@ -13,7 +13,7 @@ import { Metrics } from "./metrics.ts";
 import { OpenpiConnection, type OpenpiContext } from "./openpi_connection.ts";
 import { policyMetadata, type PolicyServing } from "./openpi_protocol.ts";
 import { MSGPACKR_PATH, msgpackrResponse, renderPage } from "./page.ts";
-import { servePushTPage } from "./pusht_page.ts";
+import { PUSHT_PAGE_PATH, servePushTPage } from "./pusht_page.ts";
 import type { ModelInfo } from "./denoiser.ts";
 import type { PolicySpec } from "../policy/spec.ts";
 import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
@@ -294,6 +294,11 @@ export function startServer(options: ServerOptions = {}): DitServer {
     if (pushTPage) return pushTPage;
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (url.pathname === "/" && !upgrade) {
+      // A served Push-T policy is best seen driving Push-T: the root page is the live scene.
+      const spec = openpi?.serving.spec;
+      if (spec?.stateDim === 5 && spec.actionDim === 2 && url.searchParams.get("page") !== "v1") {
+        return Response.redirect(new URL(PUSHT_PAGE_PATH, url), 302);
+      }
       return new Response(renderPage(), {
         headers: { "content-type": "text/html; charset=utf-8" },
       });
