@@ -69,8 +69,11 @@ Deno.test("TimeBudget times a window of log lines, one validation pass, then fix
       clock += 4; // one validation pass: 96 samples x 5 timesteps
       return Promise.resolve(0.5);
     },
-    validationForwards: () => 96 * 5,
-    pictureForwards: () => 63 * 50,
+    // A picture: 2 s of fixed cost and 1.5 s per sampler step.
+    pictureSeconds: (steps) => {
+      clock += 2 + 1.5 * steps;
+      return Promise.resolve(2 + 1.5 * steps);
+    },
   };
   const lines: string[] = [];
   const budget = new TimeBudget(run, 600, 30, (l) => lines.push(l), () => clock);
@@ -86,11 +89,11 @@ Deno.test("TimeBudget times a window of log lines, one validation pass, then fix
   const plan = budget.plan!;
   equal(plan.secPerStep, 0.5);
   equal(plan.valSec, 4);
-  // A grid is 63 samples x 50 steps of forward passes; validation did 96 x 5 in 4 s.
-  equal(plan.gridSec, (4 * 63 * 50) / (96 * 5));
+  // Timed from pictures of 1 (twice) and 3 steps: 2 s + 50 x 1.5 s.
+  equal(plan.gridSec, 77);
   const expected = planSteps({
     budgetSec: 600,
-    elapsedSec: 31,
+    elapsedSec: 31 + 3.5 + 3.5 + 6.5,
     stepsDone: 40,
     secPerStep: 0.5,
     valSec: 4,
@@ -100,10 +103,38 @@ Deno.test("TimeBudget times a window of log lines, one validation pass, then fix
     ckptEvery: 200,
     ckptSec: 0.2,
   });
-  deepEqual([opts.steps, opts.sampleEvery], [expected, Math.round(expected / 2)]);
+  // The half-way grid falls on a log line (every 10 steps).
+  deepEqual([opts.steps, opts.sampleEvery], [expected, Math.round(expected / 20) * 10]);
+  equal(opts.warmup, 100);
   equal(lines.length, 1);
   // Later log lines change nothing.
   clock += 100;
   await log(50);
   equal(opts.steps, expected);
+});
+
+Deno.test("TimeBudget ends a warm-up longer than half the planned run at the planning step", async () => {
+  let clock = 0;
+  const opts: TrainOptions = {
+    ...DEFAULT_TRAIN,
+    out: "unused",
+    steps: 3300,
+    valEvery: 0,
+    logEvery: 10,
+    sampleEvery: 1650,
+    warmup: 100,
+    cosine: true,
+  };
+  const run: BudgetedRun = {
+    opts,
+    validationLoss: () => Promise.resolve(null),
+    pictureSeconds: () => Promise.resolve(0),
+  };
+  const budget = new TimeBudget(run, 60, 30, () => {}, () => clock);
+  await budget.onLog({ step: 10, seconds: 0 });
+  clock = 30; // 1 s per step: about 27 steps are left in the planned 96% of the minute
+  await budget.onLog({ step: 40, seconds: 0 });
+  equal(opts.steps, 40 + Math.floor((60 * 0.96 - 30 - 0.2) / (1 + 0.2 / opts.ckptEvery)));
+  equal(opts.warmup, 40);
+  equal(opts.sampleEvery, 30); // 67 / 2, on a log line
 });

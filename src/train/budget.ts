@@ -2,9 +2,11 @@
  * A training run sized to a wall-clock budget. The run starts with a provisional step count, times
  * a window of early steps (after the first log line, so pipeline compilation is not counted) and
  * one validation pass, and then fixes the step count so that warm-up and cosine decay end with
- * the budget, validation passes, sample grids and checkpoints included. Planning happens during
- * warm-up, whose learning rates do not depend on the step count, so the learning-rate sequence is
- * that of a run given the planned `--steps` from the start.
+ * the budget, validation passes, sample grids and checkpoints included (the grid's cost is timed
+ * too, with pictures of 1 and 3 sampler steps). Planning happens during warm-up, whose learning
+ * rates do not depend on the step count, so the learning-rate sequence is that of a run given the
+ * planned `--steps` from the start; only a budget shorter than twice the warm-up ends the warm-up
+ * at the planning step, so that the decay still runs.
  */
 import type { MetricsRecord, TrainOptions } from "./trainer.ts";
 
@@ -14,10 +16,8 @@ export interface BudgetedRun {
   readonly opts: TrainOptions;
   /** One validation pass (null without a validation set). */
   validationLoss(): Promise<number | null>;
-  /** Sample-forward passes of one validation pass. */
-  validationForwards(): number;
-  /** Sample-forward passes of one picture (sample grid or action chunks). */
-  pictureForwards(): number;
+  /** Seconds one picture (sample grid or action chunks) takes with `steps` sampler steps. */
+  pictureSeconds(steps: number): Promise<number>;
 }
 
 /** Parses a duration such as `10m`, `90s`, `1h30m`, `1.5h` or a plain number of seconds. */
@@ -142,7 +142,7 @@ export class TimeBudget {
     const v0 = this.now();
     const val = o.valEvery > 0 ? await this.trainer.validationLoss() : null;
     const valSec = val === null ? 0 : this.now() - v0;
-    const gridSec = this.#gridSeconds(secPerStep, valSec);
+    const gridSec = await this.#gridSeconds(); // the last step always draws one
     const steps = planSteps({
       budgetSec: this.budgetSec,
       elapsedSec: this.now(),
@@ -156,8 +156,13 @@ export class TimeBudget {
       ckptSec: 0.2,
     });
     o.steps = steps;
-    const sampleEvery = o.sampleEvery > 0 ? Math.max(1, Math.round(steps / 2)) : 0;
+    // Pictures are drawn at log lines: the half-way one sits on one.
+    const sampleEvery = o.sampleEvery > 0
+      ? Math.max(o.logEvery, Math.round(steps / 2 / o.logEvery) * o.logEvery)
+      : 0;
     o.sampleEvery = sampleEvery;
+    // A budget too short for the preset's warm-up ends it here, so that the decay still runs.
+    if (steps < 2 * o.warmup) o.warmup = Math.max(rec.step, Math.floor(steps / 4));
     this.plan = { steps, secPerStep, valSec, gridSec, sampleEvery };
     this.say(
       `time budget ${formatSeconds(this.budgetSec)}: ${secPerStep.toFixed(3)} s/step over steps ` +
@@ -168,15 +173,15 @@ export class TimeBudget {
   };
 
   /**
-   * A picture and a validation pass are both forward passes over samples: the picture's cost is
-   * scaled from the measured validation pass (or, without validation, from a third of a training
-   * step per sample: the forward of forward + backward).
+   * Times pictures of 1 and 3 sampler steps (after one that compiles the sampler's pipelines):
+   * their difference is the cost of a step, the rest fixed cost (readback, drawing, encoding).
    */
-  #gridSeconds(secPerStep: number, valSec: number): number {
-    const o = this.trainer.opts;
-    const pictureForwards = this.trainer.pictureForwards();
-    const valForwards = this.trainer.validationForwards();
-    if (valSec > 0 && valForwards > 0) return (valSec * pictureForwards) / valForwards;
-    return (secPerStep / 3) * (pictureForwards / (o.batch * o.accum));
+  async #gridSeconds(): Promise<number> {
+    const steps = this.trainer.opts.sampleSteps;
+    await this.trainer.pictureSeconds(1);
+    const one = await this.trainer.pictureSeconds(1);
+    const three = await this.trainer.pictureSeconds(3);
+    const perStep = Math.max(0, (three - one) / 2);
+    return Math.max(0, one - perStep) + perStep * steps;
   }
 }

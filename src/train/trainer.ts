@@ -434,18 +434,20 @@ export class Trainer {
     return losses.reduce((a, b) => a + b, 0) / bi;
   }
 
-  /** Sample-forward passes one validation pass computes (batches x timestep buckets x batch). */
-  validationForwards(): number {
-    const buckets = this.opts.objective === "regression" ? 1 : 5;
-    let batches = 0;
-    for (const _ of this.source.validation(this.opts.batch)) batches++;
-    return batches * buckets * this.opts.batch;
-  }
-
-  /** Sample-forward passes of one picture (its samples x the sampler's steps). */
-  pictureForwards(): number {
-    const steps = this.opts.objective === "regression" ? 1 : this.opts.sampleSteps;
-    return this.source.pictureSamples * steps;
+  /**
+   * Seconds one picture takes with `steps` sampler steps (the run's own sampler and batch; the
+   * regression baseline's picture is one pass whatever `steps` says).
+   */
+  async pictureSeconds(steps: number): Promise<number> {
+    const keep = this.opts.sampleSteps;
+    this.opts.sampleSteps = steps;
+    try {
+      const t0 = performance.now();
+      await this.picture();
+      return (performance.now() - t0) / 1000;
+    } finally {
+      this.opts.sampleSteps = keep;
+    }
   }
 
   /** Prints a line above the progress bar (or plainly when no bar is shown). */
