@@ -9,7 +9,15 @@
  * every resource the file declares; the ones a launch leaves out get a placeholder of their kind (a
  * read-only buffer, a writable buffer, a storage texture).
  */
-import { type F32, f32, type Gpu, kernelSource, type Program, type Tensor } from "../gpu/gpu.ts";
+import {
+  type F32,
+  f32,
+  type Gpu,
+  type Kernel,
+  kernelSource,
+  type Program,
+  type Tensor,
+} from "../gpu/gpu.ts";
 import { placeholderTexture } from "./textures.ts";
 
 /** Type of a uniform field: every field is one 32-bit word. */
@@ -157,16 +165,31 @@ export function uniformBlock<U extends string>(
   return gpu.uniform(uniformWords(spec, values), `${spec.file}.params`);
 }
 
-/** Records one dispatch of a kernel, its bindings and uniforms given by name. */
-export async function dispatch<B extends string, U extends string>(
+/** Compiles (or fetches from the pipeline cache) one entry point of a checked record. */
+export async function compileKernel(
+  gpu: Gpu,
+  spec: KernelSpec,
+  entry: string,
+  constants: Record<string, number> = {},
+): Promise<Kernel> {
+  checkKernelSpec(spec);
+  if (!spec.entries.includes(entry)) {
+    throw new Error(`Kernel ${spec.file}: ${entry} is not one of its entry points`);
+  }
+  return await gpu.kernel(spec.file, constants, entry);
+}
+
+/**
+ * Records one dispatch of an already compiled entry point of `spec` (launchers that compile once
+ * and record synchronously), bindings and uniforms by name.
+ */
+export function recordKernel<B extends string, U extends string>(
   p: Program,
   spec: KernelSpec<B, U>,
-  l: Launch<B, U>,
-): Promise<void> {
+  kernel: Kernel,
+  l: Omit<Launch<B, U>, "entry" | "constants">,
+): void {
   const { kinds, uniform } = checkKernelSpec(spec);
-  if (!spec.entries.includes(l.entry)) {
-    throw new Error(`Kernel ${spec.file}: ${l.entry} is not one of its entry points`);
-  }
   const bind = l.bind as Record<string, Tensor | GPUBindingResource | undefined>;
   for (const name of Object.keys(bind)) {
     if (!spec.bindings.includes(name as B)) {
@@ -182,8 +205,17 @@ export async function dispatch<B extends string, U extends string>(
     }
     return placeholder(p.gpu, kinds[i]);
   });
-  const kernel = await p.gpu.kernel(spec.file, l.constants ?? {}, l.entry);
   p.dispatch(kernel, resources, l.workgroups);
+}
+
+/** Records one dispatch of a kernel, its bindings and uniforms given by name. */
+export async function dispatch<B extends string, U extends string>(
+  p: Program,
+  spec: KernelSpec<B, U>,
+  l: Launch<B, U>,
+): Promise<void> {
+  const kernel = await compileKernel(p.gpu, spec, l.entry, l.constants);
+  recordKernel(p, spec, kernel, l);
 }
 
 function placeholder(gpu: Gpu, kind: Kind): Tensor | GPUBindingResource {
