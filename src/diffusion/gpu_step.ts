@@ -10,7 +10,7 @@
  */
 import type { Gpu, Kernel, Program, Tensor } from "../gpu/gpu.ts";
 import { vec4Aligned } from "../ops/_launch.ts";
-import { compileKernel, kernelSpec, recordKernel } from "../ops/_kernel.ts";
+import { compileKernel, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import type { NoiseSchedule } from "./schedule.ts";
 import { addNoiseTable, packPlan, type SamplerPlan } from "./samplers.ts";
 
@@ -24,32 +24,10 @@ function grid(count: number, wg: number): [number, number, number] {
 }
 
 /** kernels/sampler_step.wgsl. */
-export const SAMPLER_STEP = kernelSpec({
-  file: "sampler_step",
-  entries: ["main", "main4"],
-  bindings: [
-    "params",
-    "table",
-    "eps",
-    "noise",
-    "x",
-    "x0",
-    "table4",
-    "eps4",
-    "noise4",
-    "x4",
-    "x04",
-  ],
-  uniforms: { step: "u32", count: "u32", per_sample: "u32", eps_stride: "u32" },
-});
+export const SAMPLER_STEP = kernelRecord("sampler_step");
 
 /** kernels/add_noise.wgsl. */
-export const ADD_NOISE = kernelSpec({
-  file: "add_noise",
-  entries: ["main"],
-  bindings: ["params", "table", "t", "x0", "noise", "out"],
-  uniforms: { count: "u32", per_sample: "u32", _pad0: "u32", _pad1: "u32" },
-});
+export const ADD_NOISE = kernelRecord("add_noise");
 
 /** Buffers of one sampler step. Shapes in elements; N samples of L elements each. */
 export interface StepBuffers {

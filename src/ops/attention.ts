@@ -6,18 +6,13 @@
  * adapters runs one fused kernel instead (kernels/attention_fused.wgsl) and keeps no scores.
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 import { matmul } from "./matmul.ts";
 import { softmaxBackward, softmaxForward } from "./softmax.ts";
 import { canCopyRows, canCopyRowsOf, copyRows } from "./textures.ts";
 
 /** kernels/attention_fused.wgsl. */
-export const ATTENTION_FUSED = kernelSpec({
-  file: "attention_fused",
-  entries: ["main"],
-  bindings: ["qkv", "out4", "P"],
-  uniforms: { T: "u32", D4: "u32", scale: "f32", _p: "u32" },
-});
+export const ATTENTION_FUSED = kernelRecord("attention_fused");
 
 /** Attention geometry. */
 export interface AttnGeom {

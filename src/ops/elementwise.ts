@@ -1,16 +1,10 @@
 /** Activations and adds (kernels/elementwise.wgsl). */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid, vec4Aligned } from "./_launch.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 
 /** kernels/elementwise.wgsl (each entry also as `<entry>4`, four elements per invocation). */
-export const ELEMENTWISE = kernelSpec({
-  file: "elementwise",
-  entries: ["silu_forward", "silu_backward", "gelu_forward", "gelu_backward", "add", "add_bcast"]
-    .flatMap((e) => [e, `${e}4`]),
-  bindings: ["a", "b", "out", "a4", "b4", "out4", "P"],
-  uniforms: { n: "u32", stride: "u32", _p0: "u32", _p1: "u32" },
-});
+export const ELEMENTWISE = kernelRecord("elementwise");
 
 type Unary = "silu" | "gelu";
 

@@ -55,7 +55,7 @@ export async function packMatrix(
 ): Promise<PackedMatrix> {
   checkView(v, transposed ? cols : rows, transposed ? rows : cols, [1, 1], label);
   if (p.gpu.info.matmul === "buffer") return new PackedMatrix(null, rows, cols, v, transposed);
-  return await packTexture(p, v, rows, cols, transposed, label);
+  return await packTexture(p, { v, rows, cols, transposed, label });
 }
 
 /** Records C = alpha * op(A) op(B) (+ bias) (+ C if accumulate) into `p`. */

@@ -4,41 +4,11 @@
  */
 import type { Gpu, Program } from "../gpu/gpu.ts";
 import type { BufferTile } from "../gpu/device.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 import { bindView, kMajor, type MatmulArgs, type MatView, PackedMatrix } from "./matmul_args.ts";
 
 /** kernels/matmul_buf.wgsl. */
-export const MATMUL_BUF = kernelSpec({
-  file: "matmul_buf",
-  entries: ["main", "main128", "reduce_splits"],
-  bindings: ["a", "b", "c", "bias", "P"],
-  uniforms: {
-    M: "u32",
-    N: "u32",
-    K: "u32",
-    B2: "u32",
-    aOff: "u32",
-    aS1: "u32",
-    aS2: "u32",
-    lda: "u32",
-    bOff: "u32",
-    bS1: "u32",
-    bS2: "u32",
-    ldb: "u32",
-    cOff: "u32",
-    cS1: "u32",
-    cS2: "u32",
-    ldc: "u32",
-    biasOff: "u32",
-    kChunk: "u32",
-    splits: "u32",
-    _p2: "u32",
-    alpha: "f32",
-    _f0: "f32",
-    _f1: "f32",
-    _f2: "f32",
-  },
-});
+export const MATMUL_BUF = kernelRecord("matmul_buf");
 
 /** Records C = alpha * op(A) op(B) with the storage-buffer kernels (real GPUs). */
 export async function matmulBuffer(p: Program, args: MatmulArgs, batch: [number, number]) {

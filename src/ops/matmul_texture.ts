@@ -4,55 +4,15 @@
  * `kernels/matmul_tex.wgsl`, ~20x faster there than storage-buffer loads.
  */
 import type { Program } from "../gpu/gpu.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 import { bindView, kMajor, type MatmulArgs, type MatView, PackedMatrix } from "./matmul_args.ts";
 import { createTexture, MAX_ROWS, scratchTexture } from "./textures.ts";
 
 /** kernels/matmul_tex.wgsl. */
-export const MATMUL_TEX = kernelSpec({
-  file: "matmul_tex",
-  entries: ["main"],
-  bindings: ["ta", "tb", "c", "bias", "P", "c4", "res4", "gmod4"],
-  uniforms: {
-    M: "u32",
-    N: "u32",
-    K: "u32",
-    B2: "u32",
-    cOff: "u32",
-    cS1: "u32",
-    cS2: "u32",
-    ldc: "u32",
-    aMode: "u32",
-    bMode: "u32",
-    biasOff: "u32",
-    cCol: "u32",
-    alpha: "f32",
-    aXs: "u32",
-    bXs: "u32",
-    _p3: "u32",
-    _p4: "u32", // tokens per sample: the GATE_T constant
-    modStride: "u32",
-    gateOff: "u32",
-    resOff: "u32",
-  },
-});
+export const MATMUL_TEX = kernelRecord("matmul_tex");
 
 /** kernels/pack_texture.wgsl. */
-export const PACK_TEXTURE = kernelSpec({
-  file: "pack_texture",
-  entries: ["main", "main_vec4"],
-  bindings: ["src", "src4", "dst", "P"],
-  uniforms: {
-    off: "u32",
-    s1: "u32",
-    s2: "u32",
-    B2: "u32",
-    ld: "u32",
-    rows: "u32",
-    cols: "u32",
-    _p: "u32",
-  },
-});
+export const PACK_TEXTURE = kernelRecord("pack_texture");
 
 /** Whether a view can reach a texture by copy commands (rows 256 bytes apart, texel aligned). */
 function copyable(v: MatView, cols: number): boolean {
@@ -147,18 +107,18 @@ async function recordPack(
   });
 }
 
-/**
- * A persistent packed weight on the texture path: `rows` x `cols` read from `v` (stored
- * [cols, rows] when `transposed`), its packing recorded into `p`.
- */
-export async function packTexture(
-  p: Program,
-  v: MatView,
-  rows: number,
-  cols: number,
-  transposed: boolean,
-  label: string,
-): Promise<PackedMatrix> {
+/** A weight to keep packed: `rows` x `cols` read from `v`, stored [cols, rows] when `transposed`. */
+export interface PackRequest {
+  v: MatView;
+  rows: number;
+  cols: number;
+  transposed: boolean;
+  label: string;
+}
+
+/** A persistent packed weight on the texture path, its packing recorded into `p`. */
+export async function packTexture(p: Program, w: PackRequest): Promise<PackedMatrix> {
+  const { v, rows, cols, transposed, label } = w;
   if (transposed && cols <= MAX_ROWS) {
     // Stored [cols, rows]: kept k-major as stored (a copy where aligned, no transposition).
     const tex = createTexture(p.gpu, Math.ceil(rows / 4), Math.ceil(cols / 4) * 4, 1, label);

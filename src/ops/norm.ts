@@ -1,58 +1,14 @@
 /** LayerNorm + adaLN modulation and the gated residual (kernels/layernorm.wgsl, gate.wgsl). */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid, vec4Aligned } from "./_launch.ts";
-import { type Bindings, dispatch, kernelSpec, type UniformValues } from "./_kernel.ts";
+import { type Bindings, dispatch, kernelRecord } from "./_kernel.ts";
 import { canCopyRows, copyRows } from "./textures.ts";
 
 /** kernels/layernorm.wgsl. */
-export const LAYERNORM = kernelSpec({
-  file: "layernorm",
-  entries: [
-    "ln_forward",
-    "ln_forward_wg",
-    "ln_forward4",
-    "ln_forward4r",
-    "ln_backward",
-    "ln_backward_wg",
-    "ln_backward4",
-    "ln_backward_mod",
-    "ln_backward_mod4",
-  ],
-  bindings: ["x", "mod_", "dy", "mean", "rstd", "out", "P", "x4", "mod4", "dy4", "out4", "xt"],
-  uniforms: {
-    R: "u32",
-    C: "u32",
-    T: "u32",
-    modStride: "u32",
-    shiftOff: "u32",
-    scaleOff: "u32",
-    stride: "u32",
-    _p: "u32",
-    eps: "f32",
-    _f0: "f32",
-    _f1: "f32",
-    _f2: "f32",
-  },
-});
+export const LAYERNORM = kernelRecord("layernorm");
 
 /** kernels/gate.wgsl (each entry also as `<entry>4`, four columns per invocation). */
-export const GATE = kernelSpec({
-  file: "gate",
-  entries: ["gate_forward", "gate_backward_y", "gate_backward_gate"].flatMap((e) => [e, `${e}4`]),
-  bindings: ["x", "y", "mod_", "out", "x4", "y4", "out4", "P"],
-  uniforms: {
-    R: "u32",
-    C: "u32",
-    T: "u32",
-    modStride: "u32",
-    gateOff: "u32",
-    stride: "u32",
-    _p0: "u32",
-    _p1: "u32",
-  },
-});
-
-type LnBinding = typeof LAYERNORM.bindings[number];
+export const GATE = kernelRecord("gate");
 
 /** Where a modulation vector sits: columns [off, off + C) of mod [B, stride]. */
 export interface ModSlot {
@@ -74,7 +30,7 @@ function lnUniforms(
   shiftOff: number,
   scaleOff: number,
   stride: number,
-): UniformValues<keyof typeof LAYERNORM.uniforms> {
+): Record<string, number> {
   const { C, T } = s;
   return { R: s.B * T, C, T, modStride: m.stride, shiftOff, scaleOff, stride, eps: 1e-6 };
 }
@@ -110,7 +66,7 @@ function rowLaunch(
   m: ModSlot,
   offsets: number[],
   { x, dy, mean, rstd, out }: Record<"x" | "dy" | "mean" | "rstd" | "out", Tensor>,
-): { entry: string; n: number; bind: Bindings<LnBinding>; constants: Record<string, number> } {
+): { entry: string; n: number; bind: Bindings; constants: Record<string, number> } {
   const R = s.B * s.T;
   const vec4 = p.gpu.info.matmul !== "buffer" && modVec4(s, m, offsets, x, m.mod, dy, out);
   if (vec4) {

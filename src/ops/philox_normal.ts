@@ -3,15 +3,10 @@
  * generator in `src/util/philox.ts`; used by sampling, training and the VAE's posterior draws.
  */
 import type { Gpu, Kernel, Program, Tensor } from "../gpu/gpu.ts";
-import { compileKernel, kernelSpec, recordKernel } from "./_kernel.ts";
+import { compileKernel, kernelRecord, recordKernel } from "./_kernel.ts";
 
 /** kernels/philox_normal.wgsl. */
-export const PHILOX_NORMAL = kernelSpec({
-  file: "philox_normal",
-  entries: ["main"],
-  bindings: ["params", "rows", "out"],
-  uniforms: { cols: "u32", rows: "u32", stream: "u32", _pad: "u32" },
-});
+export const PHILOX_NORMAL = kernelRecord("philox_normal");
 
 /** Most workgroups in one grid dimension (one row of noise per workgroup row). */
 const MAX_WG = 65535;

@@ -9,39 +9,14 @@ import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
 import {
   compileKernel,
-  kernelSpec,
+  kernelRecord,
   recordKernel,
   uniformBlock,
-  type UniformValues,
   uniformWords,
 } from "../ops/_kernel.ts";
 
 /** kernels/optim.wgsl. */
-export const OPTIM = kernelSpec({
-  file: "optim",
-  entries: ["sumsq_partial", "sumsq_final", "adamw", "ema"],
-  bindings: ["p", "g", "m", "v", "normsq", "P"],
-  uniforms: {
-    n: "u32",
-    stride: "u32",
-    count: "u32",
-    slot: "u32",
-    lr: "f32",
-    beta1: "f32",
-    beta2: "f32",
-    eps: "f32",
-    weightDecay: "f32",
-    bc1: "f32",
-    bc2: "f32",
-    maxNorm: "f32",
-    decay: "f32",
-    _f0: "f32",
-    _f1: "f32",
-    _f2: "f32",
-  },
-});
-
-type OptimUniforms = UniformValues<keyof typeof OPTIM.uniforms>;
+export const OPTIM = kernelRecord("optim");
 
 /** Hyper-parameters of {@linkcode GpuAdamW}. */
 export interface AdamWConfig {
@@ -177,7 +152,7 @@ export class GpuAdamW {
     }
   }
 
-  #values(n: number, stride: number, step: number, lr: number): OptimUniforms {
+  #values(n: number, stride: number, step: number, lr: number): Record<string, number> {
     const c = this.cfg;
     // EMA warm-up: early in training the average must not be dominated by the (zero-output,
     // adaLN-Zero) initial weights, so the decay ramps up as (1 + step) / (10 + step).

@@ -12,7 +12,7 @@
 import { conv2d, type ConvWeight } from "./conv.ts";
 import type { Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
-import { dispatch, kernelSpec } from "../ops/_kernel.ts";
+import { dispatch, kernelRecord } from "../ops/_kernel.ts";
 import { matmul, PackedMatrix } from "../ops/matmul.ts";
 import { groupNorm, type NormWeights } from "./groupnorm.ts";
 import { packRows, packTransposed, texels } from "./pack.ts";
@@ -114,12 +114,7 @@ export async function attentionBlock(
 }
 
 /** kernels/vae_softmax.wgsl. */
-export const VAE_SOFTMAX = kernelSpec({
-  file: "vae_softmax",
-  entries: ["softmax_tex", "softmax_buf"],
-  bindings: ["s", "srw", "dst", "P"],
-  uniforms: { R: "u32", T: "u32", stride: "u32", _p: "u32" },
-});
+export const VAE_SOFTMAX = kernelRecord("vae_softmax");
 
 /**
  * Row softmax of scores s [R, T] (whole tensor bound): into a pooled texture of slot "p" (the A

@@ -5,43 +5,15 @@
  */
 import type { Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
-import { compileKernel, dispatch, kernelSpec, recordKernel } from "../ops/_kernel.ts";
+import { compileKernel, dispatch, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import { bindRange } from "./memory.ts";
 import type { Act, Rec } from "./types.ts";
 
 /** kernels/vae_elementwise.wgsl. */
-export const VAE_ELEMENTWISE = kernelSpec({
-  file: "vae_elementwise",
-  entries: ["silu", "add", "upsample2x"],
-  bindings: ["x", "x4", "y", "y4", "P"],
-  uniforms: {
-    i0: "u32",
-    n: "u32",
-    stride: "u32",
-    baseX: "u32",
-    baseY: "u32",
-    H: "u32",
-    W: "u32",
-    C: "u32",
-  },
-});
+export const VAE_ELEMENTWISE = kernelRecord("vae_elementwise");
 
 /** kernels/vae_posterior.wgsl. */
-export const VAE_POSTERIOR = kernelSpec({
-  file: "vae_posterior",
-  entries: ["posterior"],
-  bindings: ["moments", "noise", "out", "P"],
-  uniforms: {
-    N: "u32",
-    L: "u32",
-    HW: "u32",
-    stride: "u32",
-    scale: "f32",
-    shift: "f32",
-    _f0: "f32",
-    _f1: "f32",
-  },
-});
+export const VAE_POSTERIOR = kernelRecord("vae_posterior");
 
 /** Records one elementwise entry over [0, n) units in bands; `bind` makes each band's bindings. */
 async function elementwise(

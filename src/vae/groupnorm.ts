@@ -4,38 +4,12 @@
  */
 import type { Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
-import { compileKernel, kernelSpec, recordKernel } from "../ops/_kernel.ts";
+import { compileKernel, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import { bindRange } from "./memory.ts";
 import type { Act, Rec } from "./types.ts";
 
 /** kernels/vae_groupnorm.wgsl. */
-export const VAE_GROUPNORM = kernelSpec({
-  file: "vae_groupnorm",
-  entries: ["gn_partial", "gn_stats", "gn_affine", "gn_apply"],
-  bindings: ["x4", "gamma", "beta", "part", "stats", "y4", "aff", "aff4", "P"],
-  uniforms: {
-    P: "u32",
-    C: "u32",
-    G: "u32",
-    NB: "u32",
-    BP: "u32",
-    fb0: "u32",
-    nfb: "u32",
-    phase: "u32",
-    r0: "u32",
-    rows: "u32",
-    base4x: "u32",
-    base4y: "u32",
-    N: "u32",
-    stride: "u32",
-    n: "u32",
-    _p1: "u32",
-    eps: "f32",
-    _f0: "f32",
-    _f1: "f32",
-    _f2: "f32",
-  },
-});
+export const VAE_GROUPNORM = kernelRecord("vae_groupnorm");
 
 /** Per-channel affine parameters of a GroupNorm. */
 export interface NormWeights {

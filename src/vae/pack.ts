@@ -6,38 +6,12 @@
  */
 import type { Tensor } from "../gpu/gpu.ts";
 import { PackedMatrix } from "../ops/matmul.ts";
-import { compileKernel, dispatch, kernelSpec, recordKernel } from "../ops/_kernel.ts";
+import { compileKernel, dispatch, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import { bindRange } from "./memory.ts";
 import { type Operand, type Rec, usesTextures } from "./types.ts";
 
 /** kernels/vae_im2col.wgsl. */
-export const VAE_IM2COL = kernelSpec({
-  file: "vae_im2col",
-  entries: ["im2col_tex", "im2col_buf", "pack_t_tex"],
-  bindings: ["x", "x4", "dst", "dst4", "P"],
-  uniforms: {
-    H: "u32",
-    W: "u32",
-    Cin: "u32",
-    ld: "u32",
-    Ho: "u32",
-    Wo: "u32",
-    stride: "u32",
-    pad: "u32",
-    ks: "u32",
-    up: "u32",
-    r0: "u32",
-    rows: "u32",
-    K: "u32",
-    K4: "u32",
-    base: "u32",
-    colOff: "u32",
-    kx0: "u32",
-    _p0: "u32",
-    _p1: "u32",
-    _p2: "u32",
-  },
-});
+export const VAE_IM2COL = kernelRecord("vae_im2col");
 
 /** Geometry of an im2col: the source image, the output grid and the convolution. */
 export interface PatchGeom {
