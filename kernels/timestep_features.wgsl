@@ -7,10 +7,10 @@
 // bounds sin/cos on [-pi, pi] (2^-11 absolute). Cody-Waite reduction by pi/2 in three parts (the
 // first two short enough that q * part is exact for q < 2^13, i.e. |arg| < ~12,800) leaves
 // r in [-pi/4, pi/4], where Taylor polynomials through r^9 / r^10 are below 2e-9 off.
-// Bindings: 0 t [N], 1 freq [half], 2 out [N, D], 3 params. Dispatch: one invocation per output,
-// 64 per workgroup, folded into y past the x limit (i = g.x + g.y * stride).
+// Bindings: 0 t [N], 1 freq [half], 2 out [N, D], 3 params. Dispatch: (ceil(D / 64), N): feature
+// j = g.x of sample n = g.y.
 
-struct Params { N: u32, D: u32, half: u32, stride: u32 }
+struct Params { N: u32, D: u32, half: u32, _p: u32 }
 
 override SIN_FIRST: u32 = 0u;
 
@@ -43,16 +43,15 @@ fn sin_cos(x: f32) -> vec2f {
 
 @compute @workgroup_size(64)
 fn timestep_features(@builtin(global_invocation_id) g: vec3u) {
-  let i = g.x + g.y * P.stride;
-  if (i >= P.N * P.D) { return; }
-  let n = i / P.D;
-  let j = i % P.D;
+  let j = g.x;
+  if (j >= P.D || g.y >= P.N) { return; }
+  let o = g.y * P.D + j;
   if (j >= 2u * P.half) {
-    out[i] = 0.0;
+    out[o] = 0.0; // odd D (official): the zero column
     return;
   }
   let first = j < P.half;
-  let sc = sin_cos(t[n] * freq[select(j - P.half, j, first)]);
+  let sc = sin_cos(t[g.y] * freq[select(j - P.half, j, first)]);
   // The first half holds sin when SIN_FIRST, else cos.
-  out[i] = select(sc.x, sc.y, first != (SIN_FIRST == 1u));
+  out[o] = select(sc.x, sc.y, first != (SIN_FIRST == 1u));
 }

@@ -27,9 +27,11 @@
  * Set KERNEL_ERRORS=1 to print the worst measured relative error of every comparison.
  */
 import assert from "node:assert/strict";
-import { f32, type Gpu, type Program, type Tensor } from "../src/gpu/gpu.ts";
+import type { Gpu, Program, Tensor } from "../src/gpu/gpu.ts";
 import type { BufferTile, GpuOptions, MatmulPath } from "../src/gpu/device.ts";
-import { launch } from "../src/ops/_launch.ts";
+import { grid } from "../src/ops/_launch.ts";
+import { dispatch } from "../src/ops/_kernel.ts";
+import { OPTIM } from "../src/train/optimizer.ts";
 import {
   BIG_TILE_MIN_WORKGROUPS,
   bufferTile,
@@ -1531,8 +1533,7 @@ interface OptimParams {
 
 /**
  * Records one optim.wgsl entry point over `n` elements, a multiple of 4 (the kernels work on vec4s;
- * `count` workgroups for sumsq_partial, one for sumsq_final). Bindings: 0 p (rw), 1 g, 2 m (rw), 3 v (rw), 4 normsq (rw), 5 params,
- * whose uniform matches the kernel's Params struct field by field.
+ * `count` workgroups for sumsq_partial, one for sumsq_final), through the kernel's record.
  */
 async function optim(
   p: Program,
@@ -1545,32 +1546,27 @@ async function optim(
   const step = o.step ?? 1;
   assert.equal(n % 4, 0, "test bug: optim sizes are multiples of 4");
   const invocations = entry === "sumsq_partial" ? count * 256 : entry === "sumsq_final" ? 1 : n / 4;
-  await launch(
-    p,
-    "optim",
+  const { wg, stride } = grid(p.gpu, invocations, 256);
+  await dispatch(p, OPTIM, {
     entry,
-    [res.p, res.g, res.m, res.v, res.normsq],
-    (stride) => [
-      n / 4,
+    bind: res,
+    uniforms: {
+      n: n / 4,
       stride,
       count,
       slot,
-      f32(lr),
-      f32(beta1),
-      f32(beta2),
-      f32(eps),
-      f32(o.weightDecay ?? 0),
-      f32(1 - beta1 ** step),
-      f32(1 - beta2 ** step),
-      f32(o.maxNorm ?? 0),
-      f32(o.decay ?? 0),
-      f32(0),
-      f32(0),
-      f32(0),
-    ],
-    invocations,
-    256,
-  );
+      lr,
+      beta1,
+      beta2,
+      eps,
+      weightDecay: o.weightDecay ?? 0,
+      bc1: 1 - beta1 ** step,
+      bc2: 1 - beta2 ** step,
+      maxNorm: o.maxNorm ?? 0,
+      decay: o.decay ?? 0,
+    },
+    workgroups: wg,
+  });
 }
 
 gpuTest("optim.wgsl sumsq_partial + sumsq_final match globalNorm^2", async (gpu, t) => {

@@ -10,6 +10,7 @@
  */
 import type { Gpu, Kernel, Program, Tensor } from "../gpu/gpu.ts";
 import { vec4Aligned } from "../ops/_launch.ts";
+import { compileKernel, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import type { NoiseSchedule } from "./schedule.ts";
 import { addNoiseTable, packPlan, type SamplerPlan } from "./samplers.ts";
 
@@ -21,6 +22,12 @@ function grid(count: number, wg: number): [number, number, number] {
   const groups = Math.ceil(count / wg);
   return [Math.min(groups, MAX_WG), Math.ceil(groups / MAX_WG), 1];
 }
+
+/** kernels/sampler_step.wgsl. */
+export const SAMPLER_STEP = kernelRecord("sampler_step");
+
+/** kernels/add_noise.wgsl. */
+export const ADD_NOISE = kernelRecord("add_noise");
 
 /** Buffers of one sampler step. Shapes in elements; N samples of L elements each. */
 export interface StepBuffers {
@@ -55,8 +62,8 @@ export class GpuSampler {
   static async create(gpu: Gpu, plan: SamplerPlan): Promise<GpuSampler> {
     const packed = packPlan(plan);
     const table = gpu.upload(packed, [plan.numSteps, 8], `sampler_table/${plan.sampler}`);
-    const kernel = await gpu.kernel("sampler_step", { WG });
-    const kernel4 = await gpu.kernel("sampler_step", { WG }, "main4");
+    const kernel = await compileKernel(gpu, SAMPLER_STEP, "main", { WG });
+    const kernel4 = await compileKernel(gpu, SAMPLER_STEP, "main4", { WG });
     return new GpuSampler(gpu, plan, table, kernel, kernel4);
   }
 
@@ -77,21 +84,18 @@ export class GpuSampler {
     if (row.s !== 0 && (!b.noise || b.noise.size !== count)) {
       throw new Error(`Step ${k} adds noise: pass a noise tensor of ${count} values`);
     }
-    const params = this.gpu.uniform([k, count, L, stride], `sampler_step/${k}`);
     const noise = b.noise ?? b.eps;
     const N = count / L;
     // Four elements per invocation where the layout allows (see sampler_step.wgsl).
     const vec4 = L % 4 === 0 && stride % 4 === 0 && N <= MAX_WG &&
       vec4Aligned(this.table, b.eps, noise, b.x, b.x0);
-    const [none, sink] = [this.gpu.dummyU32(), this.gpu.sink()];
-    const buffers = [this.table, b.eps, noise, b.x, b.x0];
-    program.dispatch(
-      vec4 ? this.kernel4 : this.kernel,
-      vec4
-        ? [{ buffer: params }, none, none, none, sink, sink, ...buffers]
-        : [{ buffer: params }, ...buffers, none, none, none, sink, sink],
-      vec4 ? [Math.ceil(L / 4 / WG), N, 1] : grid(count, WG),
-    );
+    recordKernel(program, SAMPLER_STEP, vec4 ? this.kernel4 : this.kernel, {
+      bind: vec4
+        ? { table4: this.table, eps4: b.eps, noise4: noise, x4: b.x, x04: b.x0 }
+        : { table: this.table, eps: b.eps, noise, x: b.x, x0: b.x0 },
+      uniforms: { step: k, count, per_sample: L, eps_stride: stride },
+      workgroups: vec4 ? [Math.ceil(L / 4 / WG), N, 1] : grid(count, WG),
+    });
   }
 }
 
@@ -106,7 +110,7 @@ export class GpuAddNoise {
       [schedule.numTrainTimesteps, 2],
       "add_noise_table",
     );
-    return new GpuAddNoise(gpu, table, await gpu.kernel("add_noise", { WG }));
+    return new GpuAddNoise(gpu, table, await compileKernel(gpu, ADD_NOISE, "main", { WG }));
   }
 
   /**
@@ -121,12 +125,11 @@ export class GpuAddNoise {
         `Add noise shapes do not match: x0 [${b.x0.shape}], noise [${b.noise.shape}], out [${b.out.shape}], t [${b.t.shape}]`,
       );
     }
-    const params = this.gpu.uniform([count, count / N], "add_noise");
-    program.dispatch(
-      this.kernel,
-      [{ buffer: params }, this.table, b.t, b.x0, b.noise, b.out],
-      grid(count, WG),
-    );
+    recordKernel(program, ADD_NOISE, this.kernel, {
+      bind: { table: this.table, t: b.t, x0: b.x0, noise: b.noise, out: b.out },
+      uniforms: { count, per_sample: count / N },
+      workgroups: grid(count, WG),
+    });
   }
 }
 

@@ -5,10 +5,14 @@
  * The probabilities are kept (one buffer per chunk) for the backward. Inference on texture
  * adapters runs one fused kernel instead (kernels/attention_fused.wgsl) and keeps no scores.
  */
-import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
+import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 import { matmul } from "./matmul.ts";
 import { softmaxBackward, softmaxForward } from "./softmax.ts";
 import { canCopyRows, canCopyRowsOf, copyRows } from "./textures.ts";
+
+/** kernels/attention_fused.wgsl. */
+export const ATTENTION_FUSED = kernelRecord("attention_fused");
 
 /** Attention geometry. */
 export interface AttnGeom {
@@ -107,9 +111,13 @@ async function attentionFused(p: Program, g: AttnGeom, qkv: Tensor, out: Tensor)
   }
   const tex = copyRows(p, qkv, N, T, 3 * D, "attention-qkv");
   const hd = D / H;
-  const kernel = await p.gpu.kernel("attention_fused", { HD4: hd / 4 });
-  const params = p.gpu.uniform([T, D / 4, f32(1 / Math.sqrt(hd)), 0], "attention-params");
-  p.dispatch(kernel, [tex, out, { buffer: params }], [Math.ceil(T / 64), H, N]);
+  await dispatch(p, ATTENTION_FUSED, {
+    entry: "main",
+    bind: { qkv: tex, out4: out },
+    uniforms: { T, D4: D / 4, scale: 1 / Math.sqrt(hd) },
+    constants: { HD4: hd / 4 },
+    workgroups: [Math.ceil(T / 64), H, N],
+  });
 }
 
 /** dqkv = d attention / d qkv given dout [N, T, D]. */

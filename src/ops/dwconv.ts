@@ -5,34 +5,11 @@
  */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid } from "./_launch.ts";
-import { dispatch, kernelSpec, uniformBlock, type UniformValues } from "./_kernel.ts";
+import { dispatch, kernelRecord, uniformBlock } from "./_kernel.ts";
 import { canCopyRows, copyRows } from "./textures.ts";
 
 /** kernels/dwconv.wgsl. */
-export const DWCONV = kernelSpec({
-  file: "dwconv",
-  entries: [
-    "dwconv_forward",
-    "dwconv_backward_input",
-    "dwconv_backward_weight",
-    "dwconv_weight_reduce",
-  ],
-  bindings: ["x", "w", "b", "dy", "out", "dw", "db", "part", "P", "xt", "dyt", "w4"],
-  uniforms: {
-    N: "u32",
-    H: "u32",
-    W: "u32",
-    C: "u32",
-    KH: "u32",
-    KW: "u32",
-    padT: "u32",
-    padL: "u32",
-    stride: "u32",
-    rowsPerChunk: "u32",
-    chunks: "u32",
-    _p2: "u32",
-  },
-});
+export const DWCONV = kernelRecord("dwconv");
 
 /** Depthwise conv geometry over tokens [N, H*W, C] with a [C, 1, KH, KW] kernel. */
 export interface DwGeom {
@@ -46,9 +23,8 @@ export interface DwGeom {
   padL: number;
 }
 
-type DwUniforms = UniformValues<keyof typeof DWCONV.uniforms>;
-
-function dwUniforms(g: DwGeom, stride: number, rowsPerChunk = 0, chunks = 0): DwUniforms {
+/** dwconv.wgsl's uniforms: the geometry, the grid stride and the weight gradient's chunking. */
+function dwUniforms(g: DwGeom, stride: number, rowsPerChunk = 0, chunks = 0) {
   const { N, H, W, C, KH, KW, padT, padL } = g;
   return { N, H, W, C, KH, KW, padT, padL, stride, rowsPerChunk, chunks };
 }

@@ -1,6 +1,10 @@
 /** Activations and adds (kernels/elementwise.wgsl). */
 import type { Program, Tensor } from "../gpu/gpu.ts";
-import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
+import { expectSize, grid, vec4Aligned } from "./_launch.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
+
+/** kernels/elementwise.wgsl (each entry also as `<entry>4`, four elements per invocation). */
+export const ELEMENTWISE = kernelRecord("elementwise");
 
 type Unary = "silu" | "gelu";
 
@@ -22,16 +26,14 @@ async function run(
   const items = vec4 ? n / 4 : n;
   const constants: Record<string, number> = { ACCUMULATE: accumulate ? 1 : 0 };
   if (entry === "add_bcast") constants.PERIOD = vec4 ? period / 4 : period;
-  await launch(
-    p,
-    "elementwise",
-    vec4 ? `${entry}4` : entry,
-    scalarOrVec4(p, vec4, [a, bb], out),
-    (stride) => [items, stride, 0, 0],
-    items,
-    256,
+  const { wg, stride } = grid(p.gpu, items, 256);
+  await dispatch(p, ELEMENTWISE, {
+    entry: vec4 ? `${entry}4` : entry,
+    bind: vec4 ? { a4: a, b4: bb, out4: out } : { a, b: bb, out },
+    uniforms: { n: items, stride },
     constants,
-  );
+    workgroups: wg,
+  });
 }
 
 /** out = act(x). */

@@ -1,15 +1,10 @@
 /** Label embedding lookup and its scatter-add backward (`kernels/embed.wgsl`). */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid } from "./_launch.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 
 /** kernels/embed.wgsl. */
-export const EMBED = kernelSpec({
-  file: "embed",
-  entries: ["embedding_forward", "embedding_backward"],
-  bindings: ["src", "ids", "out", "P"],
-  uniforms: { N: "u32", D: "u32", rows: "u32", stride: "u32" },
-});
+export const EMBED = kernelRecord("embed");
 
 /** out[n] = table[ids[n]] for a table [rows, D] and u32 ids [N]. */
 export async function embeddingForward(

@@ -1,28 +1,10 @@
 /** The diffusion loss: MSE on the predicted noise channels (`kernels/mse.wgsl`). */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid } from "./_launch.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 
 /** kernels/mse.wgsl. */
-export const MSE = kernelSpec({
-  file: "mse",
-  entries: ["mse_forward", "mse_backward"],
-  bindings: ["pred", "target_", "out", "P"],
-  uniforms: {
-    N: "u32",
-    Cp: "u32",
-    Ct: "u32",
-    HW: "u32",
-    stride: "u32",
-    slot: "u32",
-    _p0: "u32",
-    _p1: "u32",
-    scale: "f32",
-    _f0: "f32",
-    _f1: "f32",
-    _f2: "f32",
-  },
-});
+export const MSE = kernelRecord("mse");
 
 /** Loss geometry: pred [N, Cp, HW], target [N, Ct, HW]. */
 export interface MseGeom {

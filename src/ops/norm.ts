@@ -1,7 +1,14 @@
 /** LayerNorm + adaLN modulation and the gated residual (kernels/layernorm.wgsl, gate.wgsl). */
-import { f32, type Program, type Tensor } from "../gpu/gpu.ts";
-import { expectSize, launch, scalarOrVec4, vec4Aligned } from "./_launch.ts";
-import { canCopyRows, copyRows, placeholderTexture } from "./textures.ts";
+import type { Program, Tensor } from "../gpu/gpu.ts";
+import { expectSize, grid, vec4Aligned } from "./_launch.ts";
+import { type Bindings, dispatch, kernelRecord } from "./_kernel.ts";
+import { canCopyRows, copyRows } from "./textures.ts";
+
+/** kernels/layernorm.wgsl. */
+export const LAYERNORM = kernelRecord("layernorm");
+
+/** kernels/gate.wgsl (each entry also as `<entry>4`, four columns per invocation). */
+export const GATE = kernelRecord("gate");
 
 /** Where a modulation vector sits: columns [off, off + C) of mod [B, stride]. */
 export interface ModSlot {
@@ -16,18 +23,16 @@ export interface LnShape {
   C: number;
 }
 
-function lnParams(s: LnShape, m: ModSlot, shiftOff: number, scaleOff: number) {
-  return (stride: number) => [
-    s.B * s.T,
-    s.C,
-    s.T,
-    m.stride,
-    shiftOff,
-    scaleOff,
-    stride,
-    0,
-    f32(1e-6),
-  ];
+/** layernorm.wgsl's uniforms (eps 1e-6, as both upstream architectures). */
+function lnUniforms(
+  s: LnShape,
+  m: ModSlot,
+  shiftOff: number,
+  scaleOff: number,
+  stride: number,
+): Record<string, number> {
+  const { C, T } = s;
+  return { R: s.B * T, C, T, modStride: m.stride, shiftOff, scaleOff, stride, eps: 1e-6 };
 }
 
 /**
@@ -51,27 +56,18 @@ const LN_TEXTURE_MIN_ROWS = 1024;
  * Row kernels by adapter: a workgroup per row on real GPUs (the "buffer" kernel family), one
  * invocation per row on CPU adapters, where a workgroup's lanes run one after another anyway,
  * through vec4 bindings where shapes and offsets allow. Returns the entry point, the invocation
- * count, the bindings: [x, mod, dy, mean, rstd, out] and after the uniform [x4, mod4, dy4, out4,
- * x as a texture] (each path's unused ones get placeholders), and pipeline constants. The
- * four-row forward reads x from a texture where one copy command can put it there (recorded here).
+ * count, the bindings and pipeline constants. The four-row forward reads x from a texture where
+ * one copy command can put it there (recorded here).
  */
 function rowLaunch(
   p: Program,
-  entry: string,
+  entry: "ln_forward" | "ln_backward",
   s: LnShape,
   m: ModSlot,
   offsets: number[],
-  [x, dy, mean, rstd, out]: Tensor[],
-): {
-  entry: string;
-  n: number;
-  before: Tensor[];
-  after: (Tensor | GPUTextureView)[];
-  constants: Record<string, number>;
-} {
+  { x, dy, mean, rstd, out }: Record<"x" | "dy" | "mean" | "rstd" | "out", Tensor>,
+): { entry: string; n: number; bind: Bindings; constants: Record<string, number> } {
   const R = s.B * s.T;
-  const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
-  const noTex = placeholderTexture(p.gpu);
   const vec4 = p.gpu.info.matmul !== "buffer" && modVec4(s, m, offsets, x, m.mod, dy, out);
   if (vec4) {
     // The forward takes four rows of a sample per invocation where samples split into fours.
@@ -80,16 +76,22 @@ function rowLaunch(
     return {
       entry: four ? "ln_forward4r" : `${entry}4`,
       n: four ? R / 4 : R,
-      before: [none, none, none, mean, rstd, sink],
-      after: [tex ? none : x, m.mod, dy, out, tex ? copyRows(p, x, s.B, s.T, s.C, "ln-x") : noTex],
+      bind: {
+        mean,
+        rstd,
+        x4: tex ? undefined : x,
+        mod4: m.mod,
+        dy4: dy,
+        out4: out,
+        xt: tex ? copyRows(p, x, s.B, s.T, s.C, "ln-x") : undefined,
+      },
       constants: tex ? { X_TEX: 1 } : {},
     };
   }
-  const before = [x, m.mod, dy, mean, rstd, out];
-  const after = [none, none, none, sink, noTex];
+  const bind = { x, mod_: m.mod, dy, mean, rstd, out };
   return p.gpu.info.matmul === "buffer"
-    ? { entry: `${entry}_wg`, n: R * 64, before, after, constants: {} }
-    : { entry, n: R, before, after, constants: {} };
+    ? { entry: `${entry}_wg`, n: R * 64, bind, constants: {} }
+    : { entry, n: R, bind, constants: {} };
 }
 
 /** y = LN(x) * (1 + scale) + shift; saves mean and rstd [R]. */
@@ -108,19 +110,22 @@ export async function lnModForward(
   expectSize(x, R * s.C, "ln x");
   expectSize(y, R * s.C, "ln y");
   expectSize(m.mod, s.B * m.stride, "ln mod");
-  const rows = rowLaunch(p, "ln_forward", s, m, [shiftOff, scaleOff], [x, x, mean, rstd, y]);
-  const params = lnParams(s, m, shiftOff, scaleOff);
-  await launch(
-    p,
-    "layernorm",
-    rows.entry,
-    rows.before,
-    params,
-    rows.n,
-    64,
-    rows.constants,
-    rows.after,
-  );
+  // The forward reads no dy: x stands in for it.
+  const rows = rowLaunch(p, "ln_forward", s, m, [shiftOff, scaleOff], {
+    x,
+    dy: x,
+    mean,
+    rstd,
+    out: y,
+  });
+  const { wg, stride } = grid(p.gpu, rows.n, 64);
+  await dispatch(p, LAYERNORM, {
+    entry: rows.entry,
+    bind: rows.bind,
+    uniforms: lnUniforms(s, m, shiftOff, scaleOff, stride),
+    constants: rows.constants,
+    workgroups: wg,
+  });
 }
 
 /** dx (+)= d LN-mod / dx; dmod[shift], dmod[scale] = their gradients. */
@@ -138,27 +143,41 @@ export async function lnModBackward(
   dmod: Tensor,
   accumulate: boolean,
 ): Promise<void> {
-  const params = lnParams(s, m, shiftOff, scaleOff);
-  const rows = rowLaunch(p, "ln_backward", s, m, [shiftOff, scaleOff], [x, dy, mean, rstd, dx]);
-  const acc = { ...rows.constants, ACCUMULATE: accumulate ? 1 : 0 };
-  await launch(p, "layernorm", rows.entry, rows.before, params, rows.n, 64, acc, rows.after);
-  const [none, sink] = [p.gpu.dummyU32(), p.gpu.sink()];
+  const rows = rowLaunch(p, "ln_backward", s, m, [shiftOff, scaleOff], {
+    x,
+    dy,
+    mean,
+    rstd,
+    out: dx,
+  });
+  const rowGrid = grid(p.gpu, rows.n, 64);
+  await dispatch(p, LAYERNORM, {
+    entry: rows.entry,
+    bind: rows.bind,
+    uniforms: lnUniforms(s, m, shiftOff, scaleOff, rowGrid.stride),
+    constants: { ...rows.constants, ACCUMULATE: accumulate ? 1 : 0 },
+    workgroups: rowGrid.wg,
+  });
   const vec4 = modVec4(s, m, [shiftOff, scaleOff], x, dy, dmod);
-  await launch(
-    p,
-    "layernorm",
-    vec4 ? "ln_backward_mod4" : "ln_backward_mod",
-    vec4 ? [none, none, none, mean, rstd, sink] : [x, m.mod, dy, mean, rstd, dmod],
-    params,
-    vec4 ? s.B * s.C / 4 : s.B * s.C,
-    64,
-    {},
-    [...(vec4 ? [x, none, dy, dmod] : [none, none, none, sink]), placeholderTexture(p.gpu)],
-  );
+  const { wg, stride } = grid(p.gpu, vec4 ? s.B * s.C / 4 : s.B * s.C, 64);
+  await dispatch(p, LAYERNORM, {
+    entry: vec4 ? "ln_backward_mod4" : "ln_backward_mod",
+    bind: vec4
+      ? { mean, rstd, x4: x, dy4: dy, out4: dmod }
+      : { x, mod_: m.mod, dy, mean, rstd, out: dmod },
+    uniforms: lnUniforms(s, m, shiftOff, scaleOff, stride),
+    workgroups: wg,
+  });
 }
 
-function gateParams(s: LnShape, m: ModSlot, gateOff: number) {
-  return (stride: number) => [s.B * s.T, s.C, s.T, m.stride, gateOff, stride, 0, 0];
+/** gate.wgsl's uniforms. */
+function gateUniforms(s: LnShape, m: ModSlot, gateOff: number, stride: number) {
+  return { R: s.B * s.T, C: s.C, T: s.T, modStride: m.stride, gateOff, stride };
+}
+
+/** gate.wgsl's bindings: x, y and out as scalars or as vec4s, and the modulation matrix. */
+function gateBindings(vec4: boolean, x: Tensor, y: Tensor, mod: Tensor, out: Tensor) {
+  return vec4 ? { x4: x, y4: y, mod_: mod, out4: out } : { x, y, mod_: mod, out };
 }
 
 /**
@@ -176,15 +195,13 @@ async function gateElementwise(
   out: Tensor,
 ) {
   const vec4 = modVec4(s, m, [gateOff], x, y, out);
-  await launch(
-    p,
-    "gate",
-    vec4 ? `${entry}4` : entry,
-    scalarOrVec4(p, vec4, [x, y], out, [m.mod]),
-    gateParams(s, m, gateOff),
-    vec4 ? x.size / 4 : x.size,
-    256,
-  );
+  const { wg, stride } = grid(p.gpu, vec4 ? x.size / 4 : x.size, 256);
+  await dispatch(p, GATE, {
+    entry: vec4 ? `${entry}4` : entry,
+    bind: gateBindings(vec4, x, y, m.mod, out),
+    uniforms: gateUniforms(s, m, gateOff, stride),
+    workgroups: wg,
+  });
 }
 
 /** out = x + gate * y. */
@@ -212,16 +229,13 @@ export async function gateBackward(
   dy: Tensor,
   dmod: Tensor,
 ): Promise<void> {
-  const params = gateParams(s, m, gateOff);
   await gateElementwise(p, "gate_backward_y", s, m, gateOff, dout, y, dy);
   const vec4 = modVec4(s, m, [gateOff], dout, y, dmod);
-  await launch(
-    p,
-    "gate",
-    vec4 ? "gate_backward_gate4" : "gate_backward_gate",
-    scalarOrVec4(p, vec4, [dout, y], dmod, [m.mod]),
-    params,
-    vec4 ? s.B * s.C / 4 : s.B * s.C,
-    64,
-  );
+  const { wg, stride } = grid(p.gpu, vec4 ? s.B * s.C / 4 : s.B * s.C, 64);
+  await dispatch(p, GATE, {
+    entry: vec4 ? "gate_backward_gate4" : "gate_backward_gate",
+    bind: gateBindings(vec4, dout, y, m.mod, dmod),
+    uniforms: gateUniforms(s, m, gateOff, stride),
+    workgroups: wg,
+  });
 }

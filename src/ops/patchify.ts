@@ -1,15 +1,10 @@
 /** Image <-> token permutations (`kernels/patchify.wgsl`). */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid } from "./_launch.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 
 /** kernels/patchify.wgsl. */
-export const PATCHIFY = kernelSpec({
-  file: "patchify",
-  entries: ["to_tokens", "to_image"],
-  bindings: ["src", "dst", "P"],
-  uniforms: { N: "u32", stride: "u32", _p0: "u32", _p1: "u32" },
-});
+export const PATCHIFY = kernelRecord("patchify");
 
 /** Token feature order: "seed" (i, j, c) or "conv" (c, i, j). */
 export type PatchOrder = "seed" | "conv";

@@ -3,6 +3,10 @@
  * generator in `src/util/philox.ts`; used by sampling, training and the VAE's posterior draws.
  */
 import type { Gpu, Kernel, Program, Tensor } from "../gpu/gpu.ts";
+import { compileKernel, kernelRecord, recordKernel } from "./_kernel.ts";
+
+/** kernels/philox_normal.wgsl. */
+export const PHILOX_NORMAL = kernelRecord("philox_normal");
 
 /** Most workgroups in one grid dimension (one row of noise per workgroup row). */
 const MAX_WG = 65535;
@@ -14,8 +18,11 @@ export class GpuNoise {
 
   /** Compiles the normal and raw-bits variants of the kernel. */
   static async create(gpu: Gpu): Promise<GpuNoise> {
-    const normal = await gpu.kernel("philox_normal", { WG: GpuNoise.WG, RAW_BITS: 0 });
-    const bits = await gpu.kernel("philox_normal", { WG: GpuNoise.WG, RAW_BITS: 1 });
+    const normal = await compileKernel(gpu, PHILOX_NORMAL, "main", {
+      WG: GpuNoise.WG,
+      RAW_BITS: 0,
+    });
+    const bits = await compileKernel(gpu, PHILOX_NORMAL, "main", { WG: GpuNoise.WG, RAW_BITS: 1 });
     return new GpuNoise(gpu, normal, bits);
   }
 
@@ -38,13 +45,12 @@ export class GpuNoise {
     const count = b.out.size;
     if (count % N !== 0) throw new Error(`Noise [${b.out.shape}] is not a multiple of ${N} rows`);
     const L = count / N;
-    const params = this.gpu.uniform([L, N, b.stream ?? 0], "philox_normal");
     const blocks = Math.ceil(L / 4);
-    program.dispatch(
-      b.raw ? this.bits : this.normal,
-      [{ buffer: params }, b.rows, b.out],
-      [Math.ceil(blocks / GpuNoise.WG), N, 1],
-    );
+    recordKernel(program, PHILOX_NORMAL, b.raw ? this.bits : this.normal, {
+      bind: { rows: b.rows, out: b.out },
+      uniforms: { cols: L, rows: N, stream: b.stream ?? 0 },
+      workgroups: [Math.ceil(blocks / GpuNoise.WG), N, 1],
+    });
   }
 }
 

@@ -1,24 +1,10 @@
 /** Row softmax and its backward (`kernels/softmax.wgsl`), on vec4s where the shapes allow. */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid, vec4Aligned } from "./_launch.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 
 /** kernels/softmax.wgsl. */
-export const SOFTMAX = kernelSpec({
-  file: "softmax",
-  entries: ["softmax_forward", "softmax_forward4", "softmax_backward", "softmax_backward4"],
-  bindings: ["p", "s", "p4", "s4", "P"],
-  uniforms: {
-    R: "u32",
-    C: "u32",
-    stride: "u32",
-    _p: "u32",
-    alpha: "f32",
-    _f0: "f32",
-    _f1: "f32",
-    _f2: "f32",
-  },
-});
+export const SOFTMAX = kernelRecord("softmax");
 
 /** Records softmax.wgsl's `entry` over R rows, on vec4s when C and the offsets allow it. */
 async function softmaxRows(

@@ -1,24 +1,10 @@
 /** Column sums (`kernels/reduce.wgsl`): bias gradients and the learnable position embedding's. */
 import type { Program, Tensor } from "../gpu/gpu.ts";
 import { expectSize, grid, vec4Aligned } from "./_launch.ts";
-import { dispatch, kernelSpec, uniformBlock } from "./_kernel.ts";
+import { dispatch, kernelRecord, uniformBlock } from "./_kernel.ts";
 
 /** kernels/reduce.wgsl. */
-export const REDUCE = kernelSpec({
-  file: "reduce",
-  entries: ["sum_rows", "sum_rows_partial", "sum_rows_final"],
-  bindings: ["x", "out", "P", "part", "x4"],
-  uniforms: {
-    B: "u32",
-    R: "u32",
-    C: "u32",
-    stride: "u32",
-    rowsPerChunk: "u32",
-    chunks: "u32",
-    _p0: "u32",
-    _p1: "u32",
-  },
-});
+export const REDUCE = kernelRecord("reduce");
 
 /** Rows per chunk of a long column sum (see {@linkcode sumRows}). */
 const SUM_ROWS_CHUNK = 64;

@@ -6,16 +6,11 @@
  * up to thousands of radians on every adapter.
  */
 import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
-import { expectSize, grid } from "./_launch.ts";
-import { dispatch, kernelSpec } from "./_kernel.ts";
+import { expectSize } from "./_launch.ts";
+import { dispatch, kernelRecord } from "./_kernel.ts";
 
 /** kernels/timestep_features.wgsl. */
-export const TIMESTEP_FEATURES = kernelSpec({
-  file: "timestep_features",
-  entries: ["timestep_features"],
-  bindings: ["t", "freq", "out", "P"],
-  uniforms: { N: "u32", D: "u32", half: "u32", stride: "u32" },
-});
+export const TIMESTEP_FEATURES = kernelRecord("timestep_features");
 
 /** Which upstream convention: "official" DiT (cos first) or the seed's dit.py (sin first). */
 export type TimestepVariant = "official" | "seed";
@@ -71,12 +66,13 @@ export async function timestepFeatures(
 ): Promise<void> {
   expectSize(out, N * D, "timestep features");
   const freq = frequencyTable(p.gpu, D, variant);
-  const { wg, stride } = grid(p.gpu, N * D, 64);
+  const maxGroups = p.gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  if (N > maxGroups) throw new Error(`Timestep features for ${N} samples exceed ${maxGroups}`);
   await dispatch(p, TIMESTEP_FEATURES, {
     entry: "timestep_features",
     bind: { t, freq, out },
-    uniforms: { N, D, half: freq.size, stride },
+    uniforms: { N, D, half: freq.size },
     constants: { SIN_FIRST: variant === "seed" ? 1 : 0 },
-    workgroups: wg,
+    workgroups: [Math.ceil(D / 64), N],
   });
 }

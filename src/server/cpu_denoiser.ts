@@ -115,7 +115,7 @@ class Mixture {
    * Writes E[x0 | x] at alpha-bar `a` into `out`, over the components `first..first+count-1` with
    * log prior weights `logw` (one per component).
    */
-  posteriorMean(x: Float32Array, a: number, logw: Float64Array, out: Float64Array): void {
+  posteriorMean(x: Float64Array, a: number, logw: Float64Array, out: Float64Array): void {
     const size = this.size, s2 = this.cfg.std * this.cfg.std, sa = Math.sqrt(a);
     const v = a * s2 + 1 - a;
     const count = logw.length;
@@ -276,11 +276,13 @@ export class CpuDenoiser implements Denoiser {
     });
     const previews = onPreview ? jobs.map((job) => new Float32Array(job.n * size)) : [];
     const eps = new Float32Array(size);
+    const x64 = new Float64Array(size); // the mixture's sums run over float64 copies of x_t
     plan.rows.forEach((row, step) => {
       const a = schedule.alphasCumprod[row.t];
       const sa = Math.sqrt(a), sn = Math.sqrt(1 - a);
       for (const s of samples) {
-        this.#mixture.posteriorMean(s.x, a, s.logw, s.x0);
+        x64.set(s.x);
+        this.#mixture.posteriorMean(x64, a, s.logw, s.x0);
         // The noise prediction whose implied x0 is the exact posterior mean.
         for (let i = 0; i < size; i++) eps[i] = (s.x[i] - sa * s.x0[i]) / sn;
         const noise = row.s !== 0 ? stepNoise(s.seed, step, size) : undefined;

@@ -5,8 +5,18 @@
  * submit. Flat arrays are
  * processed in chunks so that no binding exceeds the device's limit.
  */
-import { f32, type Gpu, type Program, type Tensor } from "../gpu/gpu.ts";
+import type { Gpu, Program, Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
+import {
+  compileKernel,
+  kernelRecord,
+  recordKernel,
+  uniformBlock,
+  uniformWords,
+} from "../ops/_kernel.ts";
+
+/** kernels/optim.wgsl. */
+export const OPTIM = kernelRecord("optim");
 
 /** Hyper-parameters of {@linkcode GpuAdamW}. */
 export interface AdamWConfig {
@@ -82,7 +92,7 @@ export class GpuAdamW {
     const gpu = this.gpu;
     const p = this.program;
     const scratch = gpu.tensor([4 * 256 * PARTIALS], "norm_partials");
-    const k = (e: string) => gpu.kernel("optim", {}, e);
+    const k = (e: string) => compileKernel(gpu, OPTIM, e);
     const [partial, final, adam, ema] = [
       await k("sumsq_partial"),
       await k("sumsq_final"),
@@ -96,55 +106,82 @@ export class GpuAdamW {
     p.clear(this.normsq);
     for (const c of this.#chunks) {
       const g = this.grads.slice(c.off, [c.n]);
-      const u = {
-        buffer: gpu.uniform([c.n / 4, 0, PARTIALS, 0, ...new Array(12).fill(0)], "sumsq"),
+      const P = {
+        buffer: uniformBlock(gpu, OPTIM, {
+          n: c.n / 4,
+          stride: 0,
+          count: PARTIALS,
+          slot: 0,
+          lr: 0,
+          beta1: 0,
+          beta2: 0,
+          eps: 0,
+          weightDecay: 0,
+          bc1: 0,
+          bc2: 0,
+          maxNorm: 0,
+          decay: 0,
+        }),
       };
-      p.dispatch(partial, [unusedP, g, scratch, unusedV, this.normsq, u], [PARTIALS]);
-      p.dispatch(final, [unusedP, gpu.dummyU32(), scratch, unusedV, this.normsq, u], [1]);
+      const normsq = this.normsq;
+      recordKernel(p, OPTIM, partial, {
+        bind: { p: unusedP, g, m: scratch, v: unusedV, normsq, P },
+        workgroups: [PARTIALS],
+      });
+      recordKernel(p, OPTIM, final, {
+        bind: { p: unusedP, m: scratch, v: unusedV, normsq, P },
+        workgroups: [1],
+      });
     }
     for (const c of this.#chunks) {
       const { wg, stride } = grid(gpu, c.n / 4, 256);
-      const u = gpu.uniform(this.#values(c.n / 4, stride, 1, this.cfg.lr), "adamw");
+      const u = uniformBlock(gpu, OPTIM, this.#values(c.n / 4, stride, 1, this.cfg.lr));
       this.#uniforms.push(u);
       const sl = (t: Tensor) => t.slice(c.off, [c.n]);
-      p.dispatch(adam, [sl(this.params), sl(this.grads), sl(this.m), sl(this.v), this.normsq, {
-        buffer: u,
-      }], wg);
+      const [normsq, P] = [this.normsq, { buffer: u }];
+      recordKernel(p, OPTIM, adam, {
+        bind: { p: sl(this.params), g: sl(this.grads), m: sl(this.m), v: sl(this.v), normsq, P },
+        workgroups: wg,
+      });
       if (this.ema) {
-        p.dispatch(ema, [sl(this.ema), sl(this.params), unusedM, unusedV, this.normsq, {
-          buffer: u,
-        }], wg);
+        recordKernel(p, OPTIM, ema, {
+          bind: { p: sl(this.ema), g: sl(this.params), m: unusedM, v: unusedV, normsq, P },
+          workgroups: wg,
+        });
       }
     }
   }
 
-  #values(n: number, stride: number, step: number, lr: number) {
+  #values(n: number, stride: number, step: number, lr: number): Record<string, number> {
     const c = this.cfg;
     // EMA warm-up: early in training the average must not be dominated by the (zero-output,
     // adaLN-Zero) initial weights, so the decay ramps up as (1 + step) / (10 + step).
     const decay = Math.min(c.emaDecay, (1 + step) / (10 + step));
-    return [
+    return {
       n,
       stride,
-      0,
-      0,
-      f32(lr),
-      f32(c.beta1),
-      f32(c.beta2),
-      f32(c.eps),
-      f32(c.weightDecay),
-      f32(1 - c.beta1 ** step),
-      f32(1 - c.beta2 ** step),
-      f32(c.clipNorm),
-      f32(decay),
-    ];
+      count: 0,
+      slot: 0,
+      lr,
+      beta1: c.beta1,
+      beta2: c.beta2,
+      eps: c.eps,
+      weightDecay: c.weightDecay,
+      bc1: 1 - c.beta1 ** step,
+      bc2: 1 - c.beta2 ** step,
+      maxNorm: c.clipNorm,
+      decay,
+    };
   }
 
   /** Sets step-dependent values (1-based step, learning rate) before the program's next submit. */
   prepare(step: number, lr: number): void {
     this.#chunks.forEach((c, i) => {
       const { stride } = grid(this.gpu, c.n / 4, 256);
-      this.gpu.setUniform(this.#uniforms[i], this.#values(c.n / 4, stride, step, lr));
+      this.gpu.setUniform(
+        this.#uniforms[i],
+        uniformWords(OPTIM, this.#values(c.n / 4, stride, step, lr)),
+      );
     });
   }
 

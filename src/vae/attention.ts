@@ -12,6 +12,7 @@
 import { conv2d, type ConvWeight } from "./conv.ts";
 import type { Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
+import { dispatch, kernelRecord } from "../ops/_kernel.ts";
 import { matmul, PackedMatrix } from "../ops/matmul.ts";
 import { groupNorm, type NormWeights } from "./groupnorm.ts";
 import { packRows, packTransposed, texels } from "./pack.ts";
@@ -112,6 +113,9 @@ export async function attentionBlock(
   return { ...x, t: out };
 }
 
+/** kernels/vae_softmax.wgsl. */
+export const VAE_SOFTMAX = kernelRecord("vae_softmax");
+
 /**
  * Row softmax of scores s [R, T] (whole tensor bound): into a pooled texture of slot "p" (the A
  * operand of P V) on CPU adapters, in place elsewhere. Returns the probabilities as an operand.
@@ -125,22 +129,14 @@ export async function softmaxRows(
   const { p, mem } = rec;
   const gpu = p.gpu;
   const tex = usesTextures(rec);
-  const kernel = await gpu.kernel("vae_softmax", {}, tex ? "softmax_tex" : "softmax_buf");
   const g = grid(gpu, R, 64);
-  const u = gpu.uniform([R, T, g.stride, 0], "vae_softmax");
   const view = s.slice(0, [R * T]);
-  if (tex) {
-    const t = mem.packTexture("p", texels(T), R);
-    p.dispatch(kernel, [view, gpu.sink(), t.createView({ dimension: "2d-array" }), {
-      buffer: u,
-    }], g.wg);
-    return new PackedMatrix(t, R, T, { t: s, ld: T }, false);
-  }
-  p.dispatch(kernel, [
-    gpu.dummyU32(),
-    view,
-    mem.dummyTexture().createView({ dimension: "2d-array" }),
-    { buffer: u },
-  ], g.wg);
-  return new PackedMatrix(null, R, T, { t: s, ld: T }, false);
+  const t = tex ? mem.packTexture("p", texels(T), R) : null;
+  await dispatch(p, VAE_SOFTMAX, {
+    entry: t ? "softmax_tex" : "softmax_buf",
+    bind: t ? { s: view, dst: t.createView({ dimension: "2d-array" }) } : { srw: view },
+    uniforms: { R, T, stride: g.stride },
+    workgroups: g.wg,
+  });
+  return new PackedMatrix(t, R, T, { t: s, ld: T }, false);
 }

@@ -3,10 +3,17 @@
  * the residual add, nearest 2x upsampling (each in bands under the binding limit) and the
  * posterior (mean, logvar, std, latent) from the moments.
  */
-import { f32, type Tensor } from "../gpu/gpu.ts";
+import type { Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
+import { compileKernel, dispatch, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import { bindRange } from "./memory.ts";
 import type { Act, Rec } from "./types.ts";
+
+/** kernels/vae_elementwise.wgsl. */
+export const VAE_ELEMENTWISE = kernelRecord("vae_elementwise");
+
+/** kernels/vae_posterior.wgsl. */
+export const VAE_POSTERIOR = kernelRecord("vae_posterior");
 
 /** Records one elementwise entry over [0, n) units in bands; `bind` makes each band's bindings. */
 async function elementwise(
@@ -23,30 +30,30 @@ async function elementwise(
 ): Promise<void> {
   const { p, mem } = rec;
   const gpu = p.gpu;
-  const kernel = await gpu.kernel("vae_elementwise", { VEC4: vec4 ? 1 : 0 }, entry);
+  const kernel = await compileKernel(gpu, VAE_ELEMENTWISE, entry, { VEC4: vec4 ? 1 : 0 });
   const per = Math.max(1, Math.floor(mem.limits.bindBytes / unitBytes));
   for (let i0 = 0; i0 < n; i0 += per) {
     const count = Math.min(per, n - i0);
     const b = bind(i0, count);
     const g = grid(gpu, count, 64);
     const div = vec4 ? 4 : 1;
-    const u = gpu.uniform([
-      i0,
-      count,
-      g.stride,
-      (b.x?.base ?? 0) / div,
-      b.y.base / div,
-      ...dims,
-    ], `vae_${entry}`);
-    const x = b.x?.binding ?? gpu.dummyU32();
-    const sink = gpu.sink();
-    p.dispatch(kernel, [
-      x,
-      x,
-      vec4 ? sink : b.y.binding,
-      vec4 ? b.y.binding : sink,
-      { buffer: u },
-    ], g.wg);
+    const [H, W, C] = dims;
+    const x = b.x?.binding;
+    recordKernel(p, VAE_ELEMENTWISE, kernel, {
+      // x is bound both ways (read-only); the kernel reads the view VEC4 selects.
+      bind: { x, x4: x, [vec4 ? "y4" : "y"]: b.y.binding },
+      uniforms: {
+        i0,
+        n: count,
+        stride: g.stride,
+        baseX: (b.x?.base ?? 0) / div,
+        baseY: b.y.base / div,
+        H,
+        W,
+        C,
+      },
+      workgroups: g.wg,
+    });
   }
 }
 
@@ -111,16 +118,16 @@ export async function posterior(
   const HW = moments.H * moments.W;
   const total = moments.N * L * HW;
   if (out.size < 4 * total) throw new Error(`Posterior output [${out.shape}] is too small`);
-  const kernel = await gpu.kernel("vae_posterior", { HAS_NOISE: noise ? 1 : 0 }, "posterior");
   const g = grid(gpu, total, 64);
-  const u = gpu.uniform(
-    [moments.N, L, HW, g.stride, f32(scale), f32(shift), f32(0), f32(0)],
-    "vae_posterior",
-  );
-  p.dispatch(kernel, [
-    moments.t.slice(0, [moments.N * HW * 2 * L]),
-    noise ?? gpu.dummyU32(),
-    out.slice(0, [4 * total]),
-    { buffer: u },
-  ], g.wg);
+  await dispatch(p, VAE_POSTERIOR, {
+    entry: "posterior",
+    bind: {
+      moments: moments.t.slice(0, [moments.N * HW * 2 * L]),
+      noise: noise ?? undefined,
+      out: out.slice(0, [4 * total]),
+    },
+    uniforms: { N: moments.N, L, HW, stride: g.stride, scale, shift },
+    constants: { HAS_NOISE: noise ? 1 : 0 },
+    workgroups: g.wg,
+  });
 }

@@ -2,10 +2,14 @@
  * GroupNorm (+SiLU) on NHWC activations (kernels/vae_groupnorm.wgsl): two-pass statistics over
  * blocks of pixels, a per-(image, channel) affine table, then one banded apply pass.
  */
-import { f32, type Tensor } from "../gpu/gpu.ts";
+import type { Tensor } from "../gpu/gpu.ts";
 import { grid } from "../ops/_launch.ts";
+import { compileKernel, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import { bindRange } from "./memory.ts";
 import type { Act, Rec } from "./types.ts";
+
+/** kernels/vae_groupnorm.wgsl. */
+export const VAE_GROUPNORM = kernelRecord("vae_groupnorm");
 
 /** Per-channel affine parameters of a GroupNorm. */
 export interface NormWeights {
@@ -43,11 +47,14 @@ export async function groupNorm(
   const aff = mem.acquire(2 * N * C, "gn-affine");
   const blocksPerBand = Math.max(1, Math.floor(rowsPerBand / BP));
   const c4 = { C4: C / 4 };
-  const kPartial = await gpu.kernel("vae_groupnorm", c4, "gn_partial");
-  const kStats = await gpu.kernel("vae_groupnorm", c4, "gn_stats");
-  const kAffine = await gpu.kernel("vae_groupnorm", c4, "gn_affine");
-  const kApply = await gpu.kernel("vae_groupnorm", { ...c4, SILU: silu ? 1 : 0 }, "gn_apply");
-  const params = (o: {
+  const kernel = (entry: string, constants = {}) =>
+    compileKernel(gpu, VAE_GROUPNORM, entry, { ...c4, ...constants });
+  const kPartial = await kernel("gn_partial");
+  const kStats = await kernel("gn_stats");
+  const kAffine = await kernel("gn_affine");
+  const kApply = await kernel("gn_apply", { SILU: silu ? 1 : 0 });
+  /** The uniform block: the fixed geometry plus one pass's fields (0 where unused). */
+  const uniforms = (o: {
     fb0?: number;
     nfb?: number;
     phase?: number;
@@ -57,30 +64,25 @@ export async function groupNorm(
     by?: number;
     n?: number;
     stride: number;
-  }) =>
-    gpu.uniform([
-      P,
-      C,
-      G,
-      NB,
-      BP,
-      o.fb0 ?? 0,
-      o.nfb ?? 0,
-      o.phase ?? 0,
-      o.r0 ?? 0,
-      o.rows ?? 0,
-      o.bx ?? 0,
-      o.by ?? 0,
-      N,
-      o.stride,
-      o.n ?? 0,
-      0,
-      f32(eps),
-      f32(0),
-      f32(0),
-      f32(0),
-    ], "vae_groupnorm");
-  const [sink, none] = [gpu.sink(), gpu.dummyU32()];
+  }) => ({
+    P,
+    C,
+    G,
+    NB,
+    BP,
+    fb0: o.fb0 ?? 0,
+    nfb: o.nfb ?? 0,
+    phase: o.phase ?? 0,
+    r0: o.r0 ?? 0,
+    rows: o.rows ?? 0,
+    base4x: o.bx ?? 0,
+    base4y: o.by ?? 0,
+    N,
+    stride: o.stride,
+    n: o.n ?? 0,
+    eps,
+  });
+  const { gamma, beta } = norm;
   const flat = N * NB;
   const rowOf = (fb: number) => Math.floor(fb / NB) * P + Math.min(P, (fb % NB) * BP);
   for (const phase of [0, 1]) {
@@ -91,25 +93,25 @@ export async function groupNorm(
         Math.min(P, ((fb0 + nfb - 1) % NB + 1) * BP);
       const xb = bindRange(gpu, x.t, first * C, (last - first) * C, true);
       const g = grid(gpu, nfb * C / 4, 64);
-      const u = params({ fb0, nfb, phase, bx: xb.base / 4, stride: g.stride });
-      p.dispatch(
-        kPartial,
-        [xb.binding, norm.gamma, norm.beta, part, stats, sink, sink, none, { buffer: u }],
-        g.wg,
-      );
+      recordKernel(p, VAE_GROUPNORM, kPartial, {
+        bind: { x4: xb.binding, gamma, beta, part, stats },
+        uniforms: uniforms({ fb0, nfb, phase, bx: xb.base / 4, stride: g.stride }),
+        workgroups: g.wg,
+      });
     }
     const g = grid(gpu, N * G, 64);
-    const u = params({ phase, stride: g.stride });
-    p.dispatch(
-      kStats,
-      [none, norm.gamma, norm.beta, part, stats, sink, sink, none, { buffer: u }],
-      g.wg,
-    );
+    recordKernel(p, VAE_GROUPNORM, kStats, {
+      bind: { gamma, beta, part, stats },
+      uniforms: uniforms({ phase, stride: g.stride }),
+      workgroups: g.wg,
+    });
   }
   const ga = grid(gpu, N * C, 64);
-  p.dispatch(kAffine, [none, norm.gamma, norm.beta, sink, stats, sink, aff, none, {
-    buffer: params({ stride: ga.stride }),
-  }], ga.wg);
+  recordKernel(p, VAE_GROUPNORM, kAffine, {
+    bind: { gamma, beta, stats, aff },
+    uniforms: uniforms({ stride: ga.stride }),
+    workgroups: ga.wg,
+  });
   const table = aff.slice(0, [2 * N * C]);
   for (let n = 0; n < N; n++) {
     for (let r0 = 0; r0 < P; r0 += rowsPerBand) {
@@ -117,12 +119,11 @@ export async function groupNorm(
       const xb = bindRange(gpu, x.t, (n * P + r0) * C, rows * C, true);
       const yb = bindRange(gpu, y, (n * P + r0) * C, rows * C, true);
       const g = grid(gpu, rows * C / 4, 64);
-      const u = params({ r0, rows, n, bx: xb.base / 4, by: yb.base / 4, stride: g.stride });
-      p.dispatch(
-        kApply,
-        [xb.binding, norm.gamma, norm.beta, sink, sink, yb.binding, sink, table, { buffer: u }],
-        g.wg,
-      );
+      recordKernel(p, VAE_GROUPNORM, kApply, {
+        bind: { x4: xb.binding, gamma, beta, y4: yb.binding, aff4: table },
+        uniforms: uniforms({ r0, rows, n, bx: xb.base / 4, by: yb.base / 4, stride: g.stride }),
+        workgroups: g.wg,
+      });
     }
   }
   mem.release(part, stats, aff);

@@ -41,7 +41,6 @@ export class VaeMemory {
   #owned: (GPUBuffer | GPUTexture)[] = [];
   #bufferBytes = 0;
   #textureBytes = 0;
-  #dummyTexture?: GPUTexture;
   #tileWidth = 0;
 
   /** Creates an empty memory on `gpu`; missing `limits` fields take {@linkcode DEFAULT_LIMITS}. */
@@ -160,17 +159,11 @@ export class VaeMemory {
     return tex;
   }
 
-  /** A 1x1 storage texture for unused texture bindings. */
-  dummyTexture(): GPUTexture {
-    return this.#dummyTexture ??= this.texture(1, 1, "vae-dummy-texture");
-  }
-
   /** Destroys everything created here. */
   destroy(): void {
     for (const o of this.#owned.splice(0)) o.destroy();
     this.#pool = [];
     this.#textures.clear();
-    this.#dummyTexture = undefined;
   }
 }
 

@@ -6,8 +6,12 @@
  */
 import type { Tensor } from "../gpu/gpu.ts";
 import { PackedMatrix } from "../ops/matmul.ts";
+import { compileKernel, dispatch, kernelRecord, recordKernel } from "../ops/_kernel.ts";
 import { bindRange } from "./memory.ts";
 import { type Operand, type Rec, usesTextures } from "./types.ts";
+
+/** kernels/vae_im2col.wgsl. */
+export const VAE_IM2COL = kernelRecord("vae_im2col");
 
 /** Geometry of an im2col: the source image, the output grid and the convolution. */
 export interface PatchGeom {
@@ -68,59 +72,45 @@ export async function im2col(
   const [s0, s1] = patchSpan(g, r0, rows);
   const vec4 = g.Cin % 4 === 0 && g.ld % 4 === 0 && g.colOff % 4 === 0;
   const xb = bindRange(gpu, src, s0, s1 - s0, vec4);
-  const params = gpu.uniform([
-    g.H,
-    g.W,
-    g.Cin,
-    g.ld,
-    g.Ho,
-    g.Wo,
-    g.stride,
-    g.pad,
-    g.ks,
-    g.up ? 1 : 0,
-    r0,
-    rows,
-    K,
-    K4,
-    xb.base,
-    g.colOff,
-    0,
-    0,
-    0,
-    0,
-  ], "vae_im2col");
   const tex = usesTextures(rec);
-  const kernel = await gpu.kernel(
-    "vae_im2col",
-    { VEC4: vec4 ? 1 : 0 },
-    tex ? "im2col_tex" : "im2col_buf",
-  );
-  const wg: [number, number] = vec4
-    ? [Math.ceil(rows / 64), g.ks * g.ks]
-    : [Math.ceil(K4 / 64), rows];
-  if (tex) {
-    const t = mem.packTexture(slot, K4, rows);
-    p.dispatch(kernel, [
-      xb.binding,
-      xb.binding,
-      t.createView({ dimension: "2d-array" }),
-      gpu.sink(),
-      { buffer: params },
-    ], wg);
+  const t = tex ? mem.packTexture(slot, K4, rows) : null;
+  const out = tex ? null : mem.acquire(rows * 4 * K4, "patches");
+  await dispatch(p, VAE_IM2COL, {
+    entry: tex ? "im2col_tex" : "im2col_buf",
+    bind: {
+      x: xb.binding,
+      x4: xb.binding,
+      dst: t?.createView({ dimension: "2d-array" }),
+      dst4: out ?? undefined,
+    },
+    uniforms: {
+      H: g.H,
+      W: g.W,
+      Cin: g.Cin,
+      ld: g.ld,
+      Ho: g.Ho,
+      Wo: g.Wo,
+      stride: g.stride,
+      pad: g.pad,
+      ks: g.ks,
+      up: g.up ? 1 : 0,
+      r0,
+      rows,
+      K,
+      K4,
+      base: xb.base,
+      colOff: g.colOff,
+      kx0: 0,
+    },
+    constants: { VEC4: vec4 ? 1 : 0 },
+    workgroups: vec4 ? [Math.ceil(rows / 64), g.ks * g.ks] : [Math.ceil(K4 / 64), rows],
+  });
+  if (t) {
     return { op: new PackedMatrix(t, rows, 4 * K4, { t: src, ld: 4 * K4 }, false), release() {} };
   }
-  const out = mem.acquire(rows * 4 * K4, "patches");
-  p.dispatch(kernel, [
-    xb.binding,
-    xb.binding,
-    mem.dummyTexture().createView({ dimension: "2d-array" }),
-    out,
-    { buffer: params },
-  ], wg);
   return {
-    op: new PackedMatrix(null, rows, 4 * K4, { t: out, ld: 4 * K4 }, false),
-    release: () => mem.release(out),
+    op: new PackedMatrix(null, rows, 4 * K4, { t: out!, ld: 4 * K4 }, false),
+    release: () => mem.release(out!),
   };
 }
 
@@ -182,7 +172,7 @@ export async function packTransposed(
   const gpu = p.gpu;
   const width = texels(rows);
   const tex = mem.packTexture(slot, width, cols);
-  const kernel = await gpu.kernel("vae_im2col", { VEC4: 0 }, "pack_t_tex");
+  const kernel = await compileKernel(gpu, VAE_IM2COL, "pack_t_tex", { VEC4: 0 });
   // Texels per dispatch so that the 4*n source rows stay within the binding limit.
   const perBand = Math.max(1, Math.floor(mem.limits.bindBytes / (4 * ld * 4)));
   for (let kx0 = 0; kx0 < width; kx0 += perBand) {
@@ -190,35 +180,30 @@ export async function packTransposed(
     const first = r0 + 4 * kx0;
     const last = Math.min(r0 + rows, first + 4 * n) - 1;
     const xb = bindRange(gpu, src, first * ld + colOff, (last - first) * ld + cols);
-    const params = gpu.uniform([
-      rows,
-      1,
-      cols,
-      ld,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      r0,
-      0,
-      0,
-      n,
-      xb.base,
-      colOff,
-      kx0,
-      0,
-      0,
-      0,
-    ], "vae_pack_t");
-    p.dispatch(kernel, [
-      xb.binding,
-      xb.binding,
-      tex.createView({ dimension: "2d-array" }),
-      gpu.sink(),
-      { buffer: params },
-    ], [Math.ceil(n / 64), cols]);
+    recordKernel(p, VAE_IM2COL, kernel, {
+      bind: { x: xb.binding, x4: xb.binding, dst: tex.createView({ dimension: "2d-array" }) },
+      uniforms: {
+        // The source is H = rows rows of Cin = cols; this band fills K4 = n texel columns from kx0.
+        H: rows,
+        W: 1,
+        Cin: cols,
+        ld,
+        Ho: 0,
+        Wo: 0,
+        stride: 0,
+        pad: 0,
+        ks: 0,
+        up: 0,
+        r0,
+        rows: 0,
+        K: 0,
+        K4: n,
+        base: xb.base,
+        colOff,
+        kx0,
+      },
+      workgroups: [Math.ceil(n / 64), cols],
+    });
   }
   return new PackedMatrix(tex, cols, rows, { t: src, ld }, false);
 }
