@@ -21,18 +21,12 @@ import { loadModel } from "../src/sample/load.ts";
 import { gpuTest } from "./_gpu.ts";
 import { PUSHT_TEST_SPEC, writeTestPolicy } from "../examples/make_test_policy.ts";
 
+// Push-T's test policy without feature names (the metadata checks expect none), with its own stats
+// (so normalisation is not the identity) and fewer steps.
 const SPEC: PolicySpec = {
-  stateKey: "observation.state",
-  actionKey: "action",
-  stateDim: 5,
-  actionDim: 2,
-  nObsSteps: 2,
-  horizon: 16,
-  nActionSteps: 8,
-  fps: 10,
-  numTrainTimesteps: 100,
-  clipSample: 1,
-  sampler: "ddim",
+  ...PUSHT_TEST_SPEC,
+  stateNames: undefined,
+  actionNames: undefined,
   steps: 6,
   stats: {
     state: { min: [10, 20, 0, 0, 0], max: [500, 490, 512, 512, 6.25] },
