@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { checkWidths } from "../src/data/lerobot/check.ts";
 import { readParquetColumns } from "../src/data/lerobot/parquet.ts";
+import { EPISODE_PLACEMENT_COLUMNS, EPISODES_META } from "./_lerobot.ts";
 import { encodeParquet, type ParquetColumn } from "../src/data/lerobot/parquet_write.ts";
 import { readLeRobot } from "../src/data/lerobot/read.ts";
 import type { RobotEpisodes } from "../src/data/robot.ts";
@@ -329,16 +330,8 @@ Deno.test("readLeRobot() errors: episodes interleaved or split against the metad
   await expectError(
     "v30",
     async (d) => {
-      const rel = "meta/episodes/chunk-000/file-000.parquet";
-      const names = [
-        "episode_index",
-        "tasks",
-        "length",
-        "data/chunk_index",
-        "data/file_index",
-        "dataset_from_index",
-        "dataset_to_index",
-      ];
+      const rel = EPISODES_META;
+      const names = EPISODE_PLACEMENT_COLUMNS;
       const { columns: c } = await readParquetColumns(d, rel, names);
       c["data/file_index"] = [0n, 0n, 1n];
       const kind = (n: string) => (n === "tasks" ? "string[]" : "int64");

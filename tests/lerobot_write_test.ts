@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { readParquetColumns } from "../src/data/lerobot/parquet.ts";
+import { EPISODE_PLACEMENT_COLUMNS, EPISODES_META } from "./_lerobot.ts";
 import { readLeRobot } from "../src/data/lerobot/read.ts";
 import { writeLeRobot } from "../src/data/lerobot/write.ts";
 import type { RobotEpisodes } from "../src/data/robot.ts";
@@ -130,15 +131,7 @@ Deno.test("writeLeRobot() writes v3.0 metadata: info.json, stats.json, episodes,
     assert.deepEqual(stats.index.max, [22]);
     assert.deepEqual(stats.episode_index.min, [0]);
 
-    const ep = await readParquetColumns(`${tmp}/ds`, "meta/episodes/chunk-000/file-000.parquet", [
-      "episode_index",
-      "tasks",
-      "length",
-      "data/chunk_index",
-      "data/file_index",
-      "dataset_from_index",
-      "dataset_to_index",
-    ]);
+    const ep = await readParquetColumns(`${tmp}/ds`, EPISODES_META, EPISODE_PLACEMENT_COLUMNS);
     const ints = (k: string) => ep.columns[k].map(Number);
     assert.deepEqual(ints("episode_index"), [0, 1, 2, 3]);
     assert.deepEqual(ints("length"), [1, 7, 3, 12]);

@@ -13,27 +13,20 @@ import {
 import { connectPolicy, PolicyClientError } from "../src/server/policy_client.ts";
 import { sampleSeed } from "../src/server/seeds.ts";
 import type { DitServer } from "../src/server/server.ts";
-import { startTestServer } from "../src/server/testing.ts";
+import { RawSocket, startTestServer } from "../src/server/testing.ts";
 import { decodeTensor } from "../src/server/tensor.ts";
-import { TcpWebSocket } from "../src/server/ws_transport.ts";
 import { normalize, type PolicySpec, unnormalize } from "../src/policy/spec.ts";
 import { GpuDenoiser } from "../src/sample/denoiser.ts";
 import { loadModel } from "../src/sample/load.ts";
 import { gpuTest } from "./_gpu.ts";
 import { PUSHT_TEST_SPEC, writeTestPolicy } from "../examples/make_test_policy.ts";
 
+// Push-T's test policy without feature names (the metadata checks expect none), with its own stats
+// (so normalisation is not the identity) and fewer steps.
 const SPEC: PolicySpec = {
-  stateKey: "observation.state",
-  actionKey: "action",
-  stateDim: 5,
-  actionDim: 2,
-  nObsSteps: 2,
-  horizon: 16,
-  nActionSteps: 8,
-  fps: 10,
-  numTrainTimesteps: 100,
-  clipSample: 1,
-  sampler: "ddim",
+  ...PUSHT_TEST_SPEC,
+  stateNames: undefined,
+  actionNames: undefined,
   steps: 6,
   stats: {
     state: { min: [10, 20, 0, 0, 0], max: [500, 490, 512, 512, 6.25] },
@@ -54,71 +47,28 @@ function serve(extra: Parameters<typeof startTestServer>[0] = {}): Promise<DitSe
   return startTestServer({ denoiserConfig: { ...CPU }, policy: SPEC, seed: SEED, ...extra });
 }
 
-const wsUrl = (server: DitServer) => server.url.replace(/^http/, "ws");
-
 /** A raw openpi socket: frames as they arrive (bytes, or text). */
-class PiSocket {
-  readonly socket: TcpWebSocket;
-  readonly opened: Promise<void>;
-  readonly closed: Promise<CloseEvent>;
-  #frames: (Uint8Array | string)[] = [];
-  #waiters: ((f: Uint8Array | string) => void)[] = [];
-
+class PiSocket extends RawSocket {
   constructor(server: DitServer, headers: Record<string, string> = {}) {
-    this.socket = new TcpWebSocket(wsUrl(server) + "/", { headers });
-    const opened = Promise.withResolvers<void>();
-    const closed = Promise.withResolvers<CloseEvent>();
-    this.opened = opened.promise;
-    this.closed = closed.promise;
-    this.opened.catch(() => {});
-    this.socket.onopen = () => opened.resolve();
-    this.socket.onerror = (e) => e.preventDefault();
-    this.socket.onclose = (e) => {
-      opened.reject(new Error(`Closed before open (${e.code})`));
-      closed.resolve(e);
-    };
-    this.socket.onmessage = (e: MessageEvent) => {
-      const f = typeof e.data === "string" ? e.data : new Uint8Array(e.data);
-      const w = this.#waiters.shift();
-      if (w) w(f);
-      else this.#frames.push(f);
-    };
+    super(server.url, { path: "/", headers, raw: true });
   }
 
-  next(timeoutMs = 10_000): Promise<Uint8Array | string> {
-    const queued = this.#frames.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const w = (f: Uint8Array | string) => (clearTimeout(timer), resolve(f));
-      const timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        reject(new Error(`No frame within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#waiters.push(w);
-    });
+  frame(timeoutMs = 10_000): Promise<Uint8Array | string> {
+    return this.nextFrame(timeoutMs) as Promise<Uint8Array | string>;
   }
 
   async map(): Promise<Record<string, unknown>> {
-    const f = await this.next();
+    const f = await this.frame();
     if (typeof f === "string") throw new Error(`Expected a map, got text: ${f}`);
     return decodeFrame(f) as Record<string, unknown>;
   }
 
   async text(): Promise<string> {
-    const f = await this.next();
+    const f = await this.frame();
     if (typeof f !== "string") {
       throw new Error(`Expected text, got ${JSON.stringify(decodeFrame(f))}`);
     }
     return f;
-  }
-
-  send(bytes: Uint8Array | string): void {
-    this.socket.send(bytes);
-  }
-
-  async close(): Promise<void> {
-    if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(1000);
-    await this.closed;
   }
 }
 
@@ -232,8 +182,8 @@ Deno.test("openpi: metadata, round trips and history", async (t) => {
         assert.equal((metadata.server as Record<string, unknown>).name, "dit-serve");
         assert.equal(typeof (metadata.policy as Record<string, unknown>).name, "string");
 
-        ws.send(pythonObservation("observation.state", F0, "<f4", [5]));
-        const raw = await ws.next();
+        ws.sendRaw(pythonObservation("observation.state", F0, "<f4", [5]));
+        const raw = await ws.frame();
         assert.ok(raw instanceof Uint8Array);
         // The array's keys are msgpack bin, as openpi-client's decoder requires; the outer keys str.
         const outer = new Unpackr({ useRecords: false, mapsAsObjects: false }).unpack(raw) as Map<
@@ -255,11 +205,11 @@ Deno.test("openpi: metadata, round trips and history", async (t) => {
         const timing = first.server_timing as Record<string, number>;
         assert.ok(timing.infer_ms > 0 && !("prev_total_ms" in timing));
 
-        ws.send(pythonObservation("observation.state", F1, "<f8", [5]));
+        ws.sendRaw(pythonObservation("observation.state", F1, "<f8", [5]));
         const second = await ws.map();
         assertClose(actionsOf(second), await expected([...F0, ...F1], 1));
         assert.ok((second.server_timing as Record<string, number>).prev_total_ms > 0);
-        ws.send(pythonObservation("observation.state", F2, "<f4", [5]));
+        ws.sendRaw(pythonObservation("observation.state", F2, "<f4", [5]));
         assertClose(actionsOf(await ws.map()), await expected([...F1, ...F2], 2));
         await ws.close();
       },
@@ -267,11 +217,11 @@ Deno.test("openpi: metadata, round trips and history", async (t) => {
 
     await t.step("string keys, the whole window, and the 'state' alias", async () => {
       const { ws } = await openPi(server);
-      ws.send(stringKeyObservation("observation.state", [...F1, ...F2], [2, 5]));
+      ws.sendRaw(stringKeyObservation("observation.state", [...F1, ...F2], [2, 5]));
       assertClose(actionsOf(await ws.map()), await expected([...F1, ...F2], 0));
-      ws.send(stringKeyObservation("state", F0, [5]));
+      ws.sendRaw(stringKeyObservation("state", F0, [5]));
       assertClose(actionsOf(await ws.map()), await expected([...F2, ...F0], 1));
-      ws.send(encodeFrame({
+      ws.sendRaw(encodeFrame({
         "observation.state": {
           __ndarray__: true,
           data: new Uint8Array(new Float64Array([...F0, ...F1]).buffer),
@@ -287,15 +237,15 @@ Deno.test("openpi: metadata, round trips and history", async (t) => {
 
     await t.step("episode_start clears the history and the seed index", async () => {
       const { ws } = await openPi(server);
-      ws.send(pythonObservation("observation.state", F0, "<f4", [5]));
+      ws.sendRaw(pythonObservation("observation.state", F0, "<f4", [5]));
       await ws.map();
-      ws.send(pythonObservation("observation.state", F1, "<f4", [5]));
+      ws.sendRaw(pythonObservation("observation.state", F1, "<f4", [5]));
       await ws.map();
-      ws.send(encodeFrame({ __ctrl__: "episode_start", __task__: "push", __episode_id__: 7 }));
+      ws.sendRaw(encodeFrame({ __ctrl__: "episode_start", __task__: "push", __episode_id__: 7 }));
       assert.deepEqual(await ws.map(), { __ctrl__: "episode_start", ok: true });
-      ws.send(pythonObservation("observation.state", F2, "<f4", [5]));
+      ws.sendRaw(pythonObservation("observation.state", F2, "<f4", [5]));
       assertClose(actionsOf(await ws.map()), await expected([...F2, ...F2], 0));
-      ws.send(encodeFrame({ __ctrl__: "episode_end", __success__: true }));
+      ws.sendRaw(encodeFrame({ __ctrl__: "episode_end", __success__: true }));
       assert.deepEqual(await ws.map(), { __ctrl__: "episode_end", ok: true });
       await ws.close();
     });
@@ -371,20 +321,20 @@ Deno.test("openpi: every bad frame gets one text line and the connection keeps s
       ["unknown ctrl", encodeFrame({ __ctrl__: "jump" }), /__ctrl__/],
     ];
     for (const [name, frame, pattern] of cases) {
-      ws.send(frame);
+      ws.sendRaw(frame);
       const text = await ws.text();
       assert.match(text, pattern, name);
       assert.ok(!text.includes("\n"), `${name}: one line`);
-      ws.send(good());
+      ws.sendRaw(good());
       const answer = await ws.map();
       assert.ok(answer.actions, `${name}: the next observation is answered`);
     }
     // Bad frames did not touch the history: the window is still the first frame, repeated.
-    ws.send(encodeFrame({ __ctrl__: "episode_start" }));
+    ws.sendRaw(encodeFrame({ __ctrl__: "episode_start" }));
     await ws.map();
-    ws.send(good());
-    ws.send(pythonObservation("observation.state", [1, 2], "<f4", [2]));
-    ws.send(pythonObservation("observation.state", F1, "<f4", [5]));
+    ws.sendRaw(good());
+    ws.sendRaw(pythonObservation("observation.state", [1, 2], "<f4", [2]));
+    ws.sendRaw(pythonObservation("observation.state", F1, "<f4", [5]));
     assertClose(actionsOf(await ws.map()), await expected([...F0, ...F0], 0));
     assert.match(await ws.text(), /shape/);
     assertClose(actionsOf(await ws.map()), await expected([...F0, ...F1], 1));

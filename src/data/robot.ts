@@ -3,7 +3,7 @@
  * read from (or written to) a LeRobot dataset by `src/data/lerobot/`. Frames are rows of a flat
  * channel-last array: `state` is [length, stateDim], `action` is [length, actionDim].
  */
-import type { MinMax } from "../policy/spec.ts";
+import type { MinMax, RobotFeatures } from "../policy/spec.ts";
 
 /** One demonstration. */
 export interface RobotEpisode {
@@ -20,23 +20,11 @@ export interface RobotEpisode {
 }
 
 /** A set of demonstrations with the facts a policy needs from the dataset. */
-export interface RobotEpisodes {
+export interface RobotEpisodes extends RobotFeatures {
   /** Short name for logs (the dataset folder). */
   name: string;
   /** Frames per second. */
   fps: number;
-  /** Feature read as the observation, e.g. `observation.state`. */
-  stateKey: string;
-  /** Feature read as the action, e.g. `action`. */
-  actionKey: string;
-  /** State channel names, when the dataset gives them. */
-  stateNames?: string[];
-  /** Action channel names, when the dataset gives them. */
-  actionNames?: string[];
-  /** State width D. */
-  stateDim: number;
-  /** Action width A. */
-  actionDim: number;
   /** Episodes in `episode_index` order. */
   episodes: RobotEpisode[];
   /** Min-max statistics (meta/stats.json when present, else computed from the frames). */

@@ -21,27 +21,30 @@ export async function writeFileAtomic(path: string | URL, bytes: Uint8Array): Pr
   const dir = dirname(target);
   const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   const tmp = `${dir}/.${basename(target)}.${Deno.pid}.${rand}.tmp`;
-  let file: Deno.FsFile | undefined;
   try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-    file.close();
-    file = undefined;
+    await writeSynced(tmp, bytes);
     await Deno.rename(tmp, target);
   } catch (e) {
-    try {
-      file?.close();
-    } catch { /* already closed */ }
     await Deno.remove(tmp).catch(() => {});
     throw new Error(`Atomic write of ${target} failed: ${(e as Error).message}`, { cause: e });
   }
   await syncDir(dir);
 }
 
+/** Writes `bytes` to a new file at `path` (it must not exist) and fsyncs it before closing. */
+export async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
+  const f = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+  try {
+    let written = 0;
+    while (written < bytes.length) written += await f.write(bytes.subarray(written));
+    await f.sync();
+  } finally {
+    f.close();
+  }
+}
+
 /** Best-effort fsync of a directory so that a completed rename survives a power loss. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   try {
     const d = await Deno.open(dir, { read: true });
     try {

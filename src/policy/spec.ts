@@ -17,11 +17,14 @@ export interface MinMax {
 /** What a policy network predicts (see {@linkcode PolicySpec.objective}). */
 export type PolicyObjective = "epsilon" | "regression";
 
-/** Everything but the weights that a policy needs to run. */
-export interface PolicySpec {
+/**
+ * The two LeRobot features a policy connects, by name and width: what a dataset's episodes
+ * (`RobotEpisodes` in src/data/robot.ts) and a policy ({@linkcode PolicySpec}) must agree on.
+ */
+export interface RobotFeatures {
   /** LeRobot feature read as the observation, e.g. `observation.state`. */
   stateKey: string;
-  /** LeRobot feature predicted, e.g. `action`. */
+  /** LeRobot feature read as the action, the one a policy predicts, e.g. `action`. */
   actionKey: string;
   /** Channel names of the state (from info.json `names`, when given). */
   stateNames?: string[];
@@ -31,6 +34,10 @@ export interface PolicySpec {
   stateDim: number;
   /** Action width A. */
   actionDim: number;
+}
+
+/** Everything but the weights that a policy needs to run. */
+export interface PolicySpec extends RobotFeatures {
   /** Observation frames the policy is conditioned on (Push-T: 2). */
   nObsSteps: number;
   /** Actions per predicted chunk (Push-T: 16). */

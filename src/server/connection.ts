@@ -8,7 +8,6 @@
 
 import { DecodeError, decodeFrame, encodeFrame } from "./codec.ts";
 import type { ModelInfo } from "./denoiser.ts";
-import type { Metrics } from "./metrics.ts";
 import {
   type ErrorCode,
   type Limits,
@@ -19,10 +18,11 @@ import {
 } from "./protocol.ts";
 import type { Outcome, Scheduler, Work } from "./scheduler.ts";
 import { randomSeed, sampleSeeds } from "./seeds.ts";
+import { type SessionContext, SocketSession } from "./socket_session.ts";
 import { encodeTensor } from "./tensor.ts";
 
 /** What a connection needs from its server. */
-export interface ConnectionContext {
+export interface ConnectionContext extends SessionContext {
   /** The served model. */
   info: ModelInfo;
   /** Limits announced in `hello`. */
@@ -31,39 +31,19 @@ export interface ConnectionContext {
   canPng: boolean;
   /** The batching queue. */
   scheduler: Scheduler;
-  /** The server's metrics. */
-  metrics: Metrics;
   /** The encoded `hello` frame. */
   hello: Uint8Array;
   /** True once the server stopped taking requests. */
   draining: () => boolean;
-  /** A client whose unsent data passes this many bytes is disconnected (code 1013). */
-  maxBufferedBytes: number;
 }
 
 /** The server side of one websocket. */
-export class Connection {
+export class Connection extends SocketSession {
   #inflight = new Map<string, Work>();
-  #closed = Promise.withResolvers<void>();
-  #opened = false;
-  #done = false;
 
   /** Attaches handlers to an upgraded socket. */
-  constructor(readonly socket: WebSocket, readonly ctx: ConnectionContext) {
-    socket.binaryType = "arraybuffer";
-    socket.onopen = () => {
-      this.#opened = true;
-      ctx.metrics.connections++;
-      this.#sendBytes(ctx.hello);
-    };
-    socket.onmessage = (event: MessageEvent) => this.#onMessage(event.data, performance.now());
-    socket.onclose = () => this.#onClose();
-    socket.onerror = (event: Event) => event.preventDefault();
-  }
-
-  /** Resolves when the socket has closed and its work was released. */
-  get closed(): Promise<void> {
-    return this.#closed.promise;
+  constructor(socket: WebSocket, readonly ctx: ConnectionContext) {
+    super(socket, ctx, ctx.hello);
   }
 
   /** Requests of this connection not yet answered. */
@@ -71,46 +51,16 @@ export class Connection {
     return this.#inflight.size;
   }
 
-  /** Closes the socket with `code` (1001 on shutdown). */
-  close(code = 1001, reason = "Server shutting down"): void {
-    if (
-      this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING
-    ) {
-      try {
-        this.socket.close(code, reason);
-      } catch {
-        this.#onClose();
-      }
-    }
-  }
-
-  #onClose(): void {
-    if (this.#done) return;
-    this.#done = true;
+  /** Cancels every request still queued or running. */
+  protected override release(): void {
     if (this.#inflight.size > 0) {
       for (const work of this.#inflight.values()) this.ctx.scheduler.cancel(work);
       this.#inflight.clear();
     }
-    if (this.#opened) this.ctx.metrics.connections--;
-    this.socket.onmessage = null;
-    this.#closed.resolve();
-  }
-
-  #sendBytes(bytes: Uint8Array): void {
-    if (this.socket.readyState !== WebSocket.OPEN) return;
-    if (this.socket.bufferedAmount > this.ctx.maxBufferedBytes) {
-      this.close(1013, "Client reads too slowly");
-      return;
-    }
-    try {
-      this.socket.send(bytes);
-    } catch {
-      // The socket closed under us; onclose releases the work.
-    }
   }
 
   #send(frame: Record<string, unknown>): void {
-    this.#sendBytes(encodeFrame(frame));
+    this.sendPayload(encodeFrame(frame));
   }
 
   #error(code: ErrorCode, message: string, id?: RequestId): void {
@@ -125,7 +75,8 @@ export class Connection {
     );
   }
 
-  #onMessage(data: unknown, receivedAt: number): void {
+  /** Answers a bad frame with an error frame; nothing a client sends throws out of here. */
+  protected override onFrame(data: unknown, receivedAt: number): void {
     try {
       this.#handle(data, receivedAt);
     } catch (error) {

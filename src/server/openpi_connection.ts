@@ -9,7 +9,6 @@
  */
 
 import { DecodeError, decodeFrame, encodeFrame } from "./codec.ts";
-import type { Metrics } from "./metrics.ts";
 import { ndarray } from "./openpi_codec.ts";
 import {
   ObservationHistory,
@@ -20,24 +19,21 @@ import {
 import type { SampleRequest } from "./protocol.ts";
 import type { Outcome, Scheduler, Work } from "./scheduler.ts";
 import { randomSeed, sampleSeed } from "./seeds.ts";
+import { type SessionContext, SocketSession } from "./socket_session.ts";
 import { normalize, unnormalize } from "../policy/spec.ts";
 
 /** What an openpi connection needs from its server. */
-export interface OpenpiContext {
+export interface OpenpiContext extends SessionContext {
   /** The served policy. */
   serving: PolicyServing;
   /** The encoded metadata frame. */
   metadata: Uint8Array;
   /** The batching queue, shared with protocol v1. */
   scheduler: Scheduler;
-  /** The server's metrics. */
-  metrics: Metrics;
   /** Largest accepted frame, bytes. */
   maxFrameBytes: number;
   /** Most unanswered frames per connection. */
   maxInflight: number;
-  /** Unsent bytes after which a slow client is disconnected (code 1013). */
-  maxBufferedBytes: number;
   /** True once the server stopped taking requests. */
   draining: () => boolean;
 }
@@ -53,76 +49,31 @@ interface Reply {
 }
 
 /** The server side of one openpi websocket. */
-export class OpenpiConnection {
+export class OpenpiConnection extends SocketSession {
   #history: ObservationHistory;
   #replies: Reply[] = [];
-  #closed = Promise.withResolvers<void>();
-  #opened = false;
-  #done = false;
   /** Observations since the connection opened or the last episode_start (seed index). */
   #episodeStep = 0;
   #prevTotalMs: number | undefined;
 
   /** Attaches handlers to an upgraded socket. */
-  constructor(readonly socket: WebSocket, readonly ctx: OpenpiContext) {
+  constructor(socket: WebSocket, readonly ctx: OpenpiContext) {
+    super(socket, ctx, ctx.metadata);
     const spec = ctx.serving.spec;
     this.#history = new ObservationHistory(spec.nObsSteps, spec.stateDim);
-    socket.binaryType = "arraybuffer";
-    socket.onopen = () => {
-      this.#opened = true;
-      ctx.metrics.connections++;
-      this.#sendNow(ctx.metadata);
-    };
-    socket.onmessage = (event: MessageEvent) => this.#onMessage(event.data, performance.now());
-    socket.onclose = () => this.#onClose();
-    socket.onerror = (event: Event) => event.preventDefault();
   }
 
-  /** Resolves when the socket has closed and its work was released. */
-  get closed(): Promise<void> {
-    return this.#closed.promise;
-  }
-
-  /** Closes the socket with `code` (1001 on shutdown). */
-  close(code = 1001, reason = "Server shutting down"): void {
-    const s = this.socket.readyState;
-    if (s === WebSocket.OPEN || s === WebSocket.CONNECTING) {
-      try {
-        this.socket.close(code, reason);
-      } catch {
-        this.#onClose();
-      }
-    }
-  }
-
-  #onClose(): void {
-    if (this.#done) return;
-    this.#done = true;
+  /** Cancels every observation still queued or running. */
+  protected override release(): void {
     for (const r of this.#replies) if (r.work) this.ctx.scheduler.cancel(r.work);
     this.#replies = [];
-    if (this.#opened) this.ctx.metrics.connections--;
-    this.socket.onmessage = null;
-    this.#closed.resolve();
-  }
-
-  #sendNow(payload: Uint8Array | string): void {
-    if (this.socket.readyState !== WebSocket.OPEN) return;
-    if (this.socket.bufferedAmount > this.ctx.maxBufferedBytes) {
-      this.close(1013, "Client reads too slowly");
-      return;
-    }
-    try {
-      this.socket.send(payload);
-    } catch {
-      // The socket closed under us; onclose releases the work.
-    }
   }
 
   /** Sends every ready reply at the head of the queue. */
   #flush(): void {
     while (this.#replies.length > 0 && this.#replies[0].payload !== null) {
       const r = this.#replies.shift()!;
-      this.#sendNow(r.payload!);
+      this.sendPayload(r.payload!);
       if (r.actions) {
         this.#prevTotalMs = performance.now() - r.receivedAt;
         this.ctx.metrics.totalSeconds.observe(this.#prevTotalMs / 1000);
@@ -135,7 +86,8 @@ export class OpenpiConnection {
     this.#flush();
   }
 
-  #onMessage(data: unknown, receivedAt: number): void {
+  /** Answers a bad frame with one text frame; nothing a client sends throws out of here. */
+  protected override onFrame(data: unknown, receivedAt: number): void {
     try {
       this.#handle(data, receivedAt);
     } catch (error) {

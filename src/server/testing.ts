@@ -36,6 +36,8 @@ export interface RawSocketOptions {
   builtin?: boolean;
   /** Path of the websocket (default "/v1/ws"; "/" is the openpi endpoint). */
   path?: string;
+  /** Keep binary frames as bytes instead of decoding them, for byte-level checks (openpi). */
+  raw?: boolean;
 }
 
 /** A websocket that queues incoming frames, decoded. */
@@ -70,7 +72,8 @@ export class RawSocket {
       closed.resolve(e);
     };
     this.socket.onmessage = (e: MessageEvent) => {
-      const frame = typeof e.data === "string" ? e.data : decodeFrame(new Uint8Array(e.data));
+      const bytes = typeof e.data === "string" ? undefined : new Uint8Array(e.data);
+      const frame = bytes === undefined ? e.data : options.raw ? bytes : decodeFrame(bytes);
       const waiter = this.#waiters.shift();
       if (waiter) waiter(frame);
       else this.#frames.push(frame);
@@ -79,12 +82,20 @@ export class RawSocket {
 
   /** The next frame, or an error after `timeoutMs`. */
   next(timeoutMs = 5_000): Promise<Record<string, unknown>> {
+    return this.nextFrame(timeoutMs) as Promise<Record<string, unknown>>;
+  }
+
+  /**
+   * The next frame as it was queued: text as a string, binary decoded, or as a `Uint8Array` with
+   * `raw`; an error after `timeoutMs`.
+   */
+  nextFrame(timeoutMs = 5_000): Promise<unknown> {
     const queued = this.#frames.shift();
-    if (queued !== undefined) return Promise.resolve(queued as Record<string, unknown>);
+    if (queued !== undefined) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {
       const waiter = (frame: unknown) => {
         clearTimeout(timer);
-        resolve(frame as Record<string, unknown>);
+        resolve(frame);
       };
       const timer = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);

@@ -1,6 +1,62 @@
-/** Shared pieces of the serving benchmarks: a server subprocess, its /metrics counters, quantiles. */
+/**
+ * Shared pieces of the serving benchmarks: a server subprocess, its /metrics counters, quantiles
+ * and the split of a round trip into server parts.
+ */
 
 import { startServerProcess as startPolicyServer } from "../../src/robot/policy_server.ts";
+
+/** The mean of `xs` (0 when empty). */
+export function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
+
+/** The mean round trip split into server parts, ms; "other" is what the parts leave over. */
+export interface TripSplit {
+  /** Mean time queued. */
+  queue: number;
+  /** Mean compute without the readback. */
+  compute: number;
+  /** Mean readback (0 where the server does not report it). */
+  readback: number;
+  /** Mean round trip less queue, compute and readback: codec, transport, hand-offs. */
+  other: number;
+}
+
+/** Where a protocol's timing record keeps the parts of {@linkcode TripSplit}. */
+export interface TimingKeys<T> {
+  /** Time queued, ms. */
+  queue: keyof T;
+  /** Batch compute, the readback included, ms. */
+  compute: keyof T;
+  /** Readback, ms (may be absent). */
+  readback: keyof T;
+}
+
+/**
+ * The round trips in ascending order and the mean split of one, rounded to `digits` decimals;
+ * `keys` name the timing fields of the protocol that answered.
+ */
+export function splitTrips<T>(
+  samples: { rtt: number; timing: T }[],
+  keys: TimingKeys<T>,
+  digits: number,
+): { rtts: number[]; splitMs: TripSplit } {
+  const rtts = samples.map((s) => s.rtt).sort((a, b) => a - b);
+  const part = (key: keyof T) => mean(samples.map((s) => Number(s.timing[key] ?? 0)));
+  const queue = part(keys.queue), readback = part(keys.readback);
+  // compute includes the readback; what is left of the round trip is "other".
+  const compute = part(keys.compute) - readback;
+  const round = (x: number) => Number(x.toFixed(digits));
+  return {
+    rtts,
+    splitMs: {
+      queue: round(queue),
+      compute: round(compute),
+      readback: round(readback),
+      other: round(mean(rtts) - queue - compute - readback),
+    },
+  };
+}
 
 /** The value at quantile `q` of ascending `sorted` (NaN when empty). */
 export function quantile(sorted: number[], q: number): number {

@@ -12,13 +12,11 @@ written for timing, not parity. Repetitions: 5 (batch x steps up to 100), 3 (up 
 import json
 import math
 import sys
-import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from peer_torch import DEVICE, Block, modulate, sync
+from peer_torch import DEVICE, Block, time_embedding, timed_ms, trunk
 
 
 class PolicyDiT(nn.Module):
@@ -35,14 +33,7 @@ class PolicyDiT(nn.Module):
 
     def forward(self, x, t, c):
         h = self.x_emb(x) + self.pos
-        half = 128
-        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=x.device) / half)
-        e = t[:, None].float() * f[None]
-        c = self.t2(F.silu(self.t1(torch.cat([torch.cos(e), torch.sin(e)], -1)))) + self.c_emb(c)
-        for b in self.blocks:
-            h = b(h, c)
-        s, sc = self.fada(F.silu(c)).chunk(2, dim=1)
-        return self.lin(modulate(self.norm(h), s, sc))
+        return trunk(self, h, time_embedding(self, t) + self.c_emb(c))
 
 
 def cosine_alpha_bars(T=100):
@@ -77,19 +68,6 @@ def sample(model, cond, sampler, steps, shape, T=100):
     return x
 
 
-def timed_ms(fn, warm, reps):
-    """Median wall ms of `reps` calls of fn after one call of `warm` (a 2-step sample)."""
-    warm()
-    sync()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append((time.perf_counter() - t0) * 1000)
-    return sorted(ts)[len(ts) // 2]
-
-
 def main():
     horizon, a, cond, d, depth, h = (int(v) for v in sys.argv[3:9])
     configs = [(s.split(":")[0], int(s.split(":")[1])) for s in sys.argv[9].split(",")]
@@ -105,8 +83,8 @@ def main():
                 cost = bsz * steps
                 reps = 5 if cost <= 100 else 3 if cost <= 320 else 1
                 shape = (bsz, horizon, a)
-                ms = timed_ms(lambda: sample(model, c, sampler, steps, shape),
-                              lambda: sample(model, c, sampler, 2, shape), reps)
+                ms = timed_ms(lambda: sample(model, c, sampler, steps, shape), reps,
+                              lambda: sample(model, c, sampler, 2, shape))
                 out["sample_ms"][f"{sampler}{steps}-b{bsz}"] = ms
                 print(f"  torch {sampler} x {steps} batch {bsz}: {ms:.1f} ms", file=sys.stderr)
     print(json.dumps(out))

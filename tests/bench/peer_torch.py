@@ -28,6 +28,22 @@ def modulate(x, shift, scale):
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
 
 
+def time_embedding(m, t):
+    """[n] timesteps -> [n, d]: 256 sin-cos frequencies through m's MLP (m.t1, SiLU, m.t2)."""
+    half = 128
+    f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    a = t[:, None].float() * f[None]
+    return m.t2(F.silu(m.t1(torch.cat([torch.cos(a), torch.sin(a)], -1))))
+
+
+def trunk(m, h, c):
+    """[n, tokens, d] -> [n, tokens, out]: m's adaLN-Zero blocks, then its final adaLN and linear."""
+    for b in m.blocks:
+        h = b(h, c)
+    s, sc = m.fada(F.silu(c)).chunk(2, dim=1)
+    return m.lin(modulate(m.norm(h), s, sc))
+
+
 class Block(nn.Module):
     def __init__(self, d, h):
         super().__init__()
@@ -72,14 +88,7 @@ class DiT(nn.Module):
     def forward(self, x, t, y):
         n, _, hh, ww = x.shape
         h = self.x_emb(x).flatten(2).transpose(1, 2) + self.pos
-        half = 128
-        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=x.device) / half)
-        a = t[:, None].float() * f[None]
-        c = self.t2(F.silu(self.t1(torch.cat([torch.cos(a), torch.sin(a)], -1)))) + self.y_emb(y)
-        for b in self.blocks:
-            h = b(h, c)
-        s, sc = self.fada(F.silu(c)).chunk(2, dim=1)
-        h = self.lin(modulate(self.norm(h), s, sc))
+        h = trunk(self, h, time_embedding(self, t) + self.y_emb(y))
         g = hh // self.p
         h = h.reshape(n, g, g, self.p, self.p, 2 * self.c)
         return torch.einsum("nhwpqc->nchpwq", h).reshape(n, 2 * self.c, hh, ww)
@@ -90,9 +99,9 @@ def sync():
         torch.cuda.synchronize()
 
 
-def median_ms(fn, reps):
-    reps *= 10 if DEVICE.type == "cuda" else 1  # GPU runs are short: more of them
-    fn()
+def timed_ms(fn, reps, warm=None):
+    """Median wall ms of `reps` calls of fn after one untimed call of `warm` (fn itself by default)."""
+    (warm or fn)()
     sync()
     ts = []
     for _ in range(reps):
@@ -100,8 +109,12 @@ def median_ms(fn, reps):
         fn()
         sync()
         ts.append((time.perf_counter() - t0) * 1000)
-    ts.sort()
-    return ts[len(ts) // 2]
+    return sorted(ts)[len(ts) // 2]
+
+
+def median_ms(fn, reps):
+    reps *= 10 if DEVICE.type == "cuda" else 1  # GPU runs are short: more of them
+    return timed_ms(fn, reps)
 
 
 if __name__ == "__main__":  # bench/peer_policy_torch.py imports the model classes

@@ -28,7 +28,7 @@ import {
   TEST_POLICY_SIZES,
   writeTestPolicy,
 } from "../../examples/make_test_policy.ts";
-import { quantile, serverStats, startServerProcess } from "./_server.ts";
+import { mean, quantile, serverStats, splitTrips, startServerProcess } from "./_server.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -82,8 +82,9 @@ interface Cell {
   samplesPerBatch: number;
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+/** Where this protocol's results keep the parts of a round trip. */
+const TIMING_KEYS = { queue: "queue_ms", compute: "compute_ms", readback: "readback_ms" } as const;
 
 /** A robot's state: a pusher and a block somewhere on Push-T's table. */
 function state(robot: number, i: number): Float32Array {
@@ -121,11 +122,7 @@ function summarize(
   run: Awaited<ReturnType<typeof closedLoop>>,
   samplesPerBatch: number,
 ): Cell {
-  const rtts = run.samples.map((s) => s.rtt).sort((a, b) => a - b);
-  const queue = mean(run.samples.map((s) => s.timing.queue_ms));
-  const readback = mean(run.samples.map((s) => s.timing.readback_ms ?? 0));
-  // compute_ms includes the readback; what is left of the round trip is "other".
-  const compute = mean(run.samples.map((s) => s.timing.compute_ms)) - readback;
+  const { rtts, splitMs } = splitTrips(run.samples, TIMING_KEYS, 1);
   return {
     sampler,
     steps,
@@ -137,12 +134,7 @@ function summarize(
       p99: round(quantile(rtts, 0.99)),
       mean: round(mean(rtts)),
     },
-    splitMs: {
-      queue: round(queue),
-      compute: round(compute),
-      readback: round(readback),
-      other: round(mean(rtts) - queue - compute - readback),
-    },
+    splitMs,
     meanBatch: round(mean(run.samples.map((s) => s.timing.batch ?? 1))),
     samplesPerBatch: round(samplesPerBatch),
   };

@@ -28,7 +28,7 @@ import {
   type DitClient,
   type SampleResult,
 } from "../../src/server/client.ts";
-import { quantile, serverStats, startServerProcess } from "./_server.ts";
+import { mean, quantile, serverStats, splitTrips, startServerProcess } from "./_server.ts";
 
 const HELP = `Usage: deno task bench:serve [options]
 
@@ -108,8 +108,9 @@ interface Cell {
   samplesPerBatch: number;
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+/** Where this protocol's results keep the parts of a round trip. */
+const TIMING_KEYS = { queue: "queueMs", compute: "computeMs", readback: "readbackMs" } as const;
 
 function startServer(): Promise<{ url: string; process: Deno.ChildProcess }> {
   const flags: string[] = [];
@@ -165,10 +166,7 @@ function summarize(
   run: Awaited<ReturnType<typeof closedLoop>>,
   samplesPerBatch: number,
 ) {
-  const rtts = run.samples.map((s) => s.rtt).sort((a, b) => a - b);
-  const queue = mean(run.samples.map((s) => s.timing.queueMs));
-  const readback = mean(run.samples.map((s) => s.timing.readbackMs ?? 0));
-  const compute = mean(run.samples.map((s) => s.timing.computeMs)) - readback;
+  const { rtts, splitMs } = splitTrips(run.samples, TIMING_KEYS, 2);
   // computeMs includes the readback, so what is left of each request's latency is "other".
   const others = run.samples.map((s) => s.rtt - s.timing.queueMs - s.timing.computeMs)
     .sort((a, b) => a - b);
@@ -188,12 +186,7 @@ function summarize(
       p99: round(quantile(rtts, 0.99)),
       mean: round(mean(rtts)),
     },
-    splitMs: {
-      queue: round(queue),
-      compute: round(compute),
-      readback: round(readback),
-      other: round(mean(rtts) - queue - compute - readback),
-    },
+    splitMs,
     otherMs: { p50: round(quantile(others, 0.5)), p99: round(quantile(others, 0.99)) },
     otherSplitMs: {
       serverP50: round(quantile(inServer, 0.5)),

@@ -4,29 +4,7 @@
  * new one, never a partly written dataset; a failed write leaves the target untouched.
  */
 import { basename, dirname, resolve } from "node:path";
-
-/** Writes bytes to a new file and fsyncs it (the folder is private until renamed). */
-async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
-  const f = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await f.write(bytes.subarray(written));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
-  } catch { /* some platforms cannot open or sync folders; the rename itself is done */ }
-}
+import { syncDir, writeSynced } from "../../io/atomic.ts";
 
 async function isNonEmptyDir(path: string): Promise<boolean | undefined> {
   let st: Deno.FileInfo;
