@@ -730,6 +730,7 @@ export {
   normalize,
   type PolicyObjective,
   type PolicySpec,
+  type RobotFeatures,
   unnormalize,
   validatePolicySpec,
 } from "./src/policy/spec.ts";
