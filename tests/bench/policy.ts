@@ -1,5 +1,5 @@
 /**
- * `deno task bench:policy`: the policy preset's costs at a few widths and depths (Push-T's
+ * `deno task bench:policy-model`: the policy preset's costs at a few widths and depths (Push-T's
  * shapes: 16 actions of 2 dims, 2 x 5 state values): one DDIM 10-step sample at batch 1 (the
  * served request, end to end with its readback: median of `--reps`) and a training step at batch
  * 64 (full step, median over replays). Prints a table and one JSON line; progress on stderr.
@@ -11,14 +11,25 @@ import { DiTModel } from "../../src/model/model.ts";
 import { GpuDenoiser } from "../../src/sample/denoiser.ts";
 import { medianMs, trainStepProgram } from "./_common.ts";
 
+const HELP =
+  `Usage: deno task bench:policy-model [--reps 15] [--sizes 128x4,192x4,256x4,256x6] [--batch 64]
+  --reps <n>      DDIM 10-step samples timed per size (median reported)
+  --sizes <list>  widths x depths of the pusht preset to measure
+  --batch <n>     training-step batch`;
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     reps: { type: "string", default: "15" },
     sizes: { type: "string", default: "128x4,192x4,256x4,256x6" },
     batch: { type: "string", default: "64" },
+    help: { type: "boolean", short: "h" },
   },
 });
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 const reps = Number(values.reps);
 const B = Number(values.batch);
 const gpu = await Gpu.create();
