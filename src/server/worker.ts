@@ -33,7 +33,8 @@ function warmupJob(info: ModelInfo): DenoiseJob {
   const job: DenoiseJob = {
     id: "warmup",
     n: 1,
-    steps: 2,
+    // A regression policy's one sampler is one forward pass; any other warms with two steps.
+    steps: info.policy?.objective === "regression" ? 1 : 2,
     sampler: info.samplers[0],
     seeds: [0],
   };
