@@ -5,15 +5,11 @@
 import assert from "node:assert/strict";
 import { Unpackr } from "msgpackr";
 import { decodeFrame, encodeFrame } from "../src/server/codec.ts";
-import {
-  CpuDenoiser,
-  type CpuModelConfig,
-  DEFAULT_CPU_CONFIG,
-} from "../src/server/cpu_denoiser.ts";
+import { CpuDenoiser, type CpuModelConfig } from "../src/server/cpu_denoiser.ts";
 import { connectPolicy, PolicyClientError } from "../src/server/policy_client.ts";
 import { sampleSeed } from "../src/server/seeds.ts";
 import type { DitServer } from "../src/server/server.ts";
-import { RawSocket, startTestServer } from "../src/server/testing.ts";
+import { PUSHT_CPU_TEST_CONFIG, RawSocket, startTestServer } from "../src/server/testing.ts";
 import { decodeTensor } from "../src/server/tensor.ts";
 import { normalize, type PolicySpec, unnormalize } from "../src/policy/spec.ts";
 import { GpuDenoiser } from "../src/sample/denoiser.ts";
@@ -33,14 +29,7 @@ const SPEC: PolicySpec = {
     action: { min: [12, 5], max: [505, 480] },
   },
 };
-const CPU: CpuModelConfig = {
-  ...DEFAULT_CPU_CONFIG,
-  shape: [16, 2],
-  numClasses: 10,
-  modes: 2,
-  condition: "vector",
-  seed: 3,
-};
+const CPU: CpuModelConfig = PUSHT_CPU_TEST_CONFIG;
 const SEED = 42;
 
 function serve(extra: Parameters<typeof startTestServer>[0] = {}): Promise<DitServer> {

@@ -3,13 +3,12 @@
  * server, and the browser's simulation (`pusht_sim.js`) against `PushTEnv` step for step.
  */
 import assert from "node:assert/strict";
-import { startTestServer } from "../src/server/testing.ts";
+import { PUSHT_CPU_TEST_CONFIG, startTestServer } from "../src/server/testing.ts";
 import { pushTPageConfig } from "../src/server/pusht_page.ts";
 import { PushTSim, type PushTSimConfig } from "../src/server/pusht_sim.js";
 import { PushTEnv } from "../src/robot/pusht/env.ts";
 import { loadMujocoModule } from "../src/robot/pusht/mujoco.ts";
 import { pushTXml } from "../src/robot/pusht/model.ts";
-import { type CpuModelConfig, DEFAULT_CPU_CONFIG } from "../src/server/cpu_denoiser.ts";
 import { PUSHT_TEST_SPEC } from "../examples/make_test_policy.ts";
 
 Deno.test("pusht page: the page and its modules are served with their content types", async () => {
@@ -90,14 +89,7 @@ Deno.test("pusht page: the browser's simulation steps exactly as PushTEnv", asyn
 
 Deno.test("pusht page: a served Push-T policy's root page is the live scene", async () => {
   const server = await startTestServer({
-    denoiserConfig: {
-      ...DEFAULT_CPU_CONFIG,
-      shape: [16, 2],
-      numClasses: 10,
-      modes: 2,
-      condition: "vector",
-      seed: 3,
-    } satisfies CpuModelConfig,
+    denoiserConfig: { ...PUSHT_CPU_TEST_CONFIG },
     policy: { ...PUSHT_TEST_SPEC, steps: 2 },
   });
   try {

@@ -6,8 +6,22 @@
  */
 
 import { decodeFrame, encodeFrame } from "./codec.ts";
+import { type CpuModelConfig, DEFAULT_CPU_CONFIG } from "./cpu_denoiser.ts";
 import { type DitServer, type ServerOptions, startServer } from "./server.ts";
 import { type SocketLike, TcpWebSocket } from "./ws_transport.ts";
+
+/**
+ * A CPU denoiser with Push-T policy shapes (16 actions of 2 values, a vector condition): serves a
+ * Push-T-shaped policy record in tests without a GPU.
+ */
+export const PUSHT_CPU_TEST_CONFIG: CpuModelConfig = {
+  ...DEFAULT_CPU_CONFIG,
+  shape: [16, 2],
+  numClasses: 10,
+  modes: 2,
+  condition: "vector",
+  seed: 3,
+};
 
 /** Starts a quiet server on a free loopback port (small 4x16x16 CPU model unless overridden). */
 export async function startTestServer(options: ServerOptions = {}): Promise<DitServer> {
