@@ -18,11 +18,11 @@ import {
 } from "./protocol.ts";
 import type { Outcome, Scheduler, Work } from "./scheduler.ts";
 import { randomSeed, sampleSeeds } from "./seeds.ts";
-import { type SessionContext, SocketSession } from "./socket_session.ts";
+import { ServerSocket, type SocketContext } from "./server_socket.ts";
 import { encodeTensor } from "./tensor.ts";
 
 /** What a connection needs from its server. */
-export interface ConnectionContext extends SessionContext {
+export interface ConnectionContext extends SocketContext {
   /** The served model. */
   info: ModelInfo;
   /** Limits announced in `hello`. */
@@ -38,7 +38,7 @@ export interface ConnectionContext extends SessionContext {
 }
 
 /** The server side of one websocket. */
-export class Connection extends SocketSession {
+export class Connection extends ServerSocket {
   #inflight = new Map<string, Work>();
 
   /** Attaches handlers to an upgraded socket. */

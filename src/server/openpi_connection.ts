@@ -19,11 +19,11 @@ import {
 import type { SampleRequest } from "./protocol.ts";
 import type { Outcome, Scheduler, Work } from "./scheduler.ts";
 import { randomSeed, sampleSeed } from "./seeds.ts";
-import { type SessionContext, SocketSession } from "./socket_session.ts";
+import { ServerSocket, type SocketContext } from "./server_socket.ts";
 import { normalize, unnormalize } from "../policy/spec.ts";
 
 /** What an openpi connection needs from its server. */
-export interface OpenpiContext extends SessionContext {
+export interface OpenpiContext extends SocketContext {
   /** The served policy. */
   serving: PolicyServing;
   /** The encoded metadata frame. */
@@ -49,7 +49,7 @@ interface Reply {
 }
 
 /** The server side of one openpi websocket. */
-export class OpenpiConnection extends SocketSession {
+export class OpenpiConnection extends ServerSocket {
   #history: ObservationHistory;
   #replies: Reply[] = [];
   /** Observations since the connection opened or the last episode_start (seed index). */

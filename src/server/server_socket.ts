@@ -8,8 +8,8 @@
 
 import type { Metrics } from "./metrics.ts";
 
-/** What every websocket session needs from its server. */
-export interface SessionContext {
+/** What every server-side websocket needs from its server. */
+export interface SocketContext {
   /** The server's metrics. */
   metrics: Metrics;
   /** A client whose unsent data passes this many bytes is disconnected (code 1013). */
@@ -17,19 +17,19 @@ export interface SessionContext {
 }
 
 /** The server side of one websocket: the lifecycle, with frame handling left to the protocol. */
-export abstract class SocketSession {
+export abstract class ServerSocket {
   #closed = Promise.withResolvers<void>();
   #opened = false;
   #done = false;
-  #session: SessionContext;
+  #ctx: SocketContext;
 
   /** Attaches handlers to an upgraded socket; `greeting` is sent once it opens. */
-  constructor(readonly socket: WebSocket, session: SessionContext, greeting: Uint8Array) {
-    this.#session = session;
+  constructor(readonly socket: WebSocket, ctx: SocketContext, greeting: Uint8Array) {
+    this.#ctx = ctx;
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       this.#opened = true;
-      session.metrics.connections++;
+      ctx.metrics.connections++;
       this.sendPayload(greeting);
     };
     socket.onmessage = (event: MessageEvent) => this.onFrame(event.data, performance.now());
@@ -63,7 +63,7 @@ export abstract class SocketSession {
   /** Sends one frame, or disconnects a client whose unsent data passed the limit. */
   protected sendPayload(payload: Uint8Array | string): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
-    if (this.socket.bufferedAmount > this.#session.maxBufferedBytes) {
+    if (this.socket.bufferedAmount > this.#ctx.maxBufferedBytes) {
       this.close(1013, "Client reads too slowly");
       return;
     }
@@ -78,7 +78,7 @@ export abstract class SocketSession {
     if (this.#done) return;
     this.#done = true;
     this.release();
-    if (this.#opened) this.#session.metrics.connections--;
+    if (this.#opened) this.#ctx.metrics.connections--;
     this.socket.onmessage = null;
     this.#closed.resolve();
   }
