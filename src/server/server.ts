@@ -14,6 +14,7 @@ import { OpenpiConnection, type OpenpiContext } from "./openpi_connection.ts";
 import { policyMetadata, type PolicyServing } from "./openpi_protocol.ts";
 import { MSGPACKR_PATH, msgpackrResponse, renderPage } from "./page.ts";
 import { PUSHT_PAGE_PATH, servePushTPage } from "./pusht_page.ts";
+import { PUSHT_ACTION_DIM, PUSHT_STATE_DIM } from "../robot/pusht/model.ts";
 import type { ModelInfo } from "./denoiser.ts";
 import type { PolicySpec } from "../policy/spec.ts";
 import { type Limits, PROTOCOL_VERSION } from "./protocol.ts";
@@ -296,7 +297,8 @@ export function startServer(options: ServerOptions = {}): DitServer {
     if (url.pathname === "/" && !upgrade) {
       // A served Push-T policy is best seen driving Push-T: the root page is the live scene.
       const spec = openpi?.serving.spec;
-      if (spec?.stateDim === 5 && spec.actionDim === 2 && url.searchParams.get("page") !== "v1") {
+      const pushT = spec?.stateDim === PUSHT_STATE_DIM && spec.actionDim === PUSHT_ACTION_DIM;
+      if (pushT && url.searchParams.get("page") !== "v1") {
         return Response.redirect(new URL(PUSHT_PAGE_PATH, url), 302);
       }
       return new Response(renderPage(), {

@@ -21,10 +21,8 @@ import { FPS, type PushTEnv, type PushTState } from "./env.ts";
 import { type ExpertOptions, PushTExpert } from "./expert.ts";
 import { type EvalSummary, summarize } from "./eval_report.ts";
 
-/** Push-T's observation width: agent x, y, block x, y, angle. */
-export const PUSHT_STATE_DIM = 5;
-/** Push-T's action width: the target x, y. */
-export const PUSHT_ACTION_DIM = 2;
+import { PUSHT_ACTION_DIM, PUSHT_STATE_DIM } from "./model.ts";
+export { PUSHT_ACTION_DIM, PUSHT_STATE_DIM };
 
 /** A policy as the evaluation sees it: an observation window in, an action chunk out. */
 export interface ChunkPolicy {

@@ -11,6 +11,10 @@ export const PHYSICS_DT = 0.01;
 /** Workspace size: actions are clipped to [0, WORKSPACE]^2 (defined here, beside the scene, so
  * that pages can use it without loading MuJoCo through env.ts). */
 export const WORKSPACE = 512;
+/** Push-T's observation width: agent x, y, block x, y, angle. */
+export const PUSHT_STATE_DIM = 5;
+/** Push-T's action width: the target x, y. */
+export const PUSHT_ACTION_DIM = 2;
 /** Physics steps per 10 Hz control step. */
 export const SUBSTEPS = 10;
 /** Pusher radius (gym-pusht's agent circle). */
