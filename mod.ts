@@ -28,7 +28,9 @@
 /**
  * The WebGPU device every model runs on. `Gpu.create()` picks the adapter's kernel family by
  * itself (texture-fed kernels on CPU adapters such as llvmpipe, storage-buffer kernels on GPUs);
- * {@linkcode GpuOptions} overrides it.
+ * {@linkcode GpuOptions} overrides it. A device lives until the process ends: do not call
+ * `gpu.device.destroy()` (under Deno 2.9.6 a destroyed device aborts the process at exit about one
+ * run in three, "corrupted size vs. prev_size"); free large buffers with their own `destroy()`.
  *
  * @example Open the device and see which kernels it chose
  * ```ts
@@ -37,7 +39,6 @@
  * const options: GpuOptions = {}; // { matmul: "buffer" } forces the GPU kernels
  * const gpu = await Gpu.create(options);
  * console.log(gpu.info.description, gpu.info.matmul, gpu.info.isCpu);
- * gpu.device.destroy(); // frees every buffer of this device
  * ```
  */
 export { Gpu } from "./src/gpu/gpu.ts";
@@ -104,7 +105,6 @@ export {
  * const model = DiTModel.create(gpu, preset("tiny"), options);
  * const state = await model.stateDict(); // name -> { dtype, shape, data }, PyTorch's keys
  * console.log(model.parameterCount, Object.keys(state).length);
- * gpu.device.destroy();
  * ```
  */
 export { DiTModel, type ModelOptions } from "./src/model/model.ts";
@@ -124,7 +124,6 @@ export { DiTModel, type ModelOptions } from "./src/model/model.ts";
  * const loaded = await loadModel(gpu, dir);
  * console.log(loaded.cfg.hidden, loaded.parameterCount === model.parameterCount);
  * await Deno.remove(dir, { recursive: true });
- * gpu.device.destroy();
  * ```
  */
 export { loadModel } from "./src/sample/load.ts";
@@ -150,7 +149,6 @@ export { loadModel } from "./src/sample/load.ts";
  * const job: SampleJob = { sampler: "ddim", steps: 2, seeds: [7, 8], labels: [1, 1] };
  * const { x0, timing }: { x0: Float32Array; timing: SampleTiming } = await denoiser.sample(job);
  * console.log(x0.length, timing.gpuMs); // 2 * 4 * 8 * 8 floats
- * gpu.device.destroy();
  * ```
  */
 export { GpuDenoiser, type SampleJob, type SampleTiming } from "./src/sample/denoiser.ts";
@@ -270,7 +268,6 @@ export {
  * const model = await loadModel(gpu, out); // EMA weights of the newest checkpoint
  * console.log(result.step, result.checkpoint, model.cfg.depth);
  * await Deno.remove(out, { recursive: true });
- * gpu.device.destroy();
  * ```
  */
 export {
@@ -522,7 +519,6 @@ export {
  * console.log(z.shape, back.shape, options);
  * vae.destroy();
  * await Deno.remove(dir, { recursive: true });
- * gpu.device.destroy();
  * ```
  */
 export { type DecodeOptions, type EncodeOptions, VaeModel } from "./src/vae/model.ts";
