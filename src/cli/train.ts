@@ -13,6 +13,7 @@ import { loadLatents } from "../data/latents.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { DEFAULT_TRAIN, Trainer, type TrainOptions } from "../train/trainer.ts";
 import { PRESET_POLICY, PRESET_TIME, PRESET_TRAIN } from "../train/presets.ts";
+import { loadCheckpoint } from "../model/checkpoint.ts";
 import { formatSeconds, parseDuration, TimeBudget } from "../train/budget.ts";
 import type { PolicyData } from "../train/policy_batches.ts";
 import { DEFAULT_POLICY_DATA, policyDataDir, policySetup, readEpisodes } from "./policy_data.ts";
@@ -74,6 +75,27 @@ async function loadData(spec: string, size: number): Promise<Dataset> {
   return loadImageFolder(spec, { size, channels: 4 });
 }
 
+/**
+ * The policy preset a resumed run was trained with, read from its checkpoint: the one whose
+ * windows the checkpoint's policy has. Undefined for an image run (whose config the checkpoint
+ * restores under any preset).
+ */
+export async function resumedPreset(dir: string): Promise<string | undefined> {
+  const { policy } = await loadCheckpoint(dir);
+  if (!policy) return undefined;
+  const match = Object.entries(PRESET_POLICY).find(([, p]) =>
+    p.nObsSteps === policy.nObsSteps && p.horizon === policy.horizon &&
+    p.nActionSteps === policy.nActionSteps
+  );
+  if (!match) {
+    throw new Error(
+      `${dir} is a policy run with windows ${policy.nObsSteps}/${policy.horizon}/` +
+        `${policy.nActionSteps}, which no policy preset has: pass --preset`,
+    );
+  }
+  return match[0];
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -114,7 +136,8 @@ async function main(): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const presetName = values.preset ?? "small";
+  const presetName = values.preset ??
+    (values.resume ? await resumedPreset(values.resume) : undefined) ?? "small";
   let cfg: DiTConfig = preset(presetName);
   if (values.config) {
     const text = await Deno.readTextFile(values.config).catch(() => {
