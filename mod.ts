@@ -41,7 +41,7 @@
  * console.log(gpu.info.description, gpu.info.matmul, gpu.info.isCpu);
  * ```
  */
-export { Gpu } from "./src/gpu/gpu.ts";
+export { Gpu, type Tensor } from "./src/gpu/gpu.ts";
 /**
  * Device options and the adapter description {@linkcode Gpu.info} returns.
  *
@@ -168,7 +168,7 @@ export { GpuDenoiser, type SampleJob, type SampleTiming } from "./src/sample/den
  * assert.deepEqual([...SAMPLERS], ["ddim", "ddim-eta1", "dpm++2m", "ddpm"]);
  * ```
  */
-export { makeSampler, SAMPLERS } from "./src/sample/samplers.ts";
+export { type DiffusionSettings, makeSampler, SAMPLERS } from "./src/sample/samplers.ts";
 /**
  * The samplers as classes, for settings beyond the named ones (diffusers' options by their
  * camel-case names).
@@ -546,7 +546,12 @@ export type { VaeConfig } from "./src/vae/config.ts";
  * await server.shutdown();
  * ```
  */
-export { type DitServer, type ServerOptions, startServer } from "./src/server/server.ts";
+export {
+  type DitServer,
+  type Metrics,
+  type ServerOptions,
+  startServer,
+} from "./src/server/server.ts";
 /**
  * The TypeScript client: `connect(url)` waits for the server's `hello`, then `sample` sends
  * requests (pipelined; each resolves with its own result) and rejects with a
@@ -604,7 +609,7 @@ export {
  * console.log(ERROR_CODES.includes(code));
  * ```
  */
-export { ERROR_CODES, type ErrorCode } from "./src/server/protocol.ts";
+export { ERROR_CODES, type ErrorCode, type Limits } from "./src/server/protocol.ts";
 /**
  * What a denoiser module implements: `deno task serve --denoiser <module>` loads a module that
  * exports `createDenoiser: DenoiserFactory` (or a default export) in the inference worker.
@@ -693,7 +698,8 @@ export type {
 export type { Autoencoder, Tensor4 } from "./src/data/autoencoder.ts";
 export type { Shape3 } from "./src/data/transforms.ts";
 export type { EncodeResult } from "./src/vae/model.ts";
-export type { HelloFrame, Timing } from "./src/server/frames.ts";
+export type { HelloFrame, ResultFrame, Timing } from "./src/server/frames.ts";
+export type { WireTensor } from "./src/server/tensor.ts";
 export type { LatentsOptions } from "./src/data/latents.ts";
 export type { RequestId } from "./src/server/protocol.ts";
 export type { RunTiming } from "./src/server/denoiser.ts";
@@ -783,6 +789,7 @@ export {
  * ```
  */
 export {
+  type Pose,
   PushTEnv,
   type PushTOptions,
   type PushTState,
@@ -822,7 +829,12 @@ export { type ExpertEpisode, type ExpertOptions, PushTExpert } from "./src/robot
  * env.close();
  * ```
  */
-export { episodeGif, renderPng } from "./src/robot/pusht/render.ts";
+export {
+  episodeGif,
+  type GifOptions,
+  type RenderOptions,
+  renderPng,
+} from "./src/robot/pusht/render.ts";
 
 /**
  * The openpi-protocol client: what a TypeScript robot uses to ask a served policy
@@ -842,6 +854,7 @@ export { episodeGif, renderPng } from "./src/robot/pusht/render.ts";
  */
 export {
   connectPolicy,
+  type ObservationValue,
   type PolicyAction,
   type PolicyClient,
   PolicyClientError,

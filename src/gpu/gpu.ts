@@ -251,9 +251,15 @@ export class Gpu {
   #pipelines = new Map<string, Kernel>();
   #errors: string[] = [];
   #bytes = 0;
-  /** The timestamp profiler (when requested and supported). */
+  /**
+   * The timestamp profiler (when requested and supported).
+   * @internal
+   */
   profiler?: Profiler;
-  /** Reusable buffers (readback staging and temporaries). */
+  /**
+   * Reusable buffers (readback staging and temporaries).
+   * @internal
+   */
   readonly pool: BufferPool;
 
   private constructor(info: GpuDevice) {
@@ -278,12 +284,18 @@ export class Gpu {
   }
 
   #sink?: Tensor;
-  /** A placeholder for unused writable bindings (distinct from the read-only {@linkcode dummyU32}). */
+  /**
+   * A placeholder for unused writable bindings (distinct from the read-only {@linkcode dummyU32}).
+   * @internal
+   */
   sink(): Tensor {
     return this.#sink ??= this.tensor([64], "sink");
   }
 
-  /** A placeholder tensor for unused read-only tensor bindings. */
+  /**
+   * A placeholder tensor for unused read-only tensor bindings.
+   * @internal
+   */
   dummyU32(): Tensor {
     return new Tensor(this.dummy, [64]);
   }
@@ -295,6 +307,7 @@ export class Gpu {
    * matmuls). One per device, grown when a recording needs more (programs already recorded keep
    * the smaller one). Sharing is safe because commands run in order and every such pair reads its
    * partials back before the next pair writes.
+   * @internal
    */
   scratch(floats: number): Tensor {
     if (!this.#scratch || this.#scratch.size < floats) {
@@ -311,6 +324,7 @@ export class Gpu {
   /**
    * Compiles (or fetches from the cache) the kernel `file` with entry point `entry` and
    * pipeline-overridable `constants`. Compilation errors name the kernel.
+   * @internal
    */
   async kernel(
     file: string,
@@ -344,7 +358,10 @@ export class Gpu {
     return kernel;
   }
 
-  /** Creates a zero-filled storage tensor. */
+  /**
+   * Creates a zero-filled storage tensor.
+   * @internal
+   */
   tensor(shape: readonly number[], label: string): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
     return new Tensor(this.buffer(size * 4, label), shape);
@@ -384,6 +401,7 @@ export class Gpu {
   /**
    * A uniform buffer holding the given scalars in order (numbers as u32, {@linkcode f32} values as
    * f32), padded to 16 bytes; {@linkcode Gpu.setUniform} updates it later.
+   * @internal
    */
   uniform(values: (number | F32)[], label = "params"): GPUBuffer {
     const buf = this.device.createBuffer({
@@ -395,7 +413,10 @@ export class Gpu {
     return buf;
   }
 
-  /** Overwrites a uniform buffer made by {@linkcode Gpu.uniform}. */
+  /**
+   * Overwrites a uniform buffer made by {@linkcode Gpu.uniform}.
+   * @internal
+   */
   setUniform(buf: GPUBuffer, values: (number | F32)[]): void {
     const data = new ArrayBuffer(Math.max(16, Math.ceil(values.length / 4) * 16));
     const u = new Uint32Array(data);
@@ -409,12 +430,21 @@ export class Gpu {
     this.device.queue.writeBuffer(buf, 0, data);
   }
 
-  /** Creates a program to record commands into. */
+  /**
+
+   * Creates a program to record commands into.
+
+   * @internal
+
+   */
   program(label: string): Program {
     return new Program(this, label);
   }
 
-  /** Encodes the programs into one command encoder and submits it. */
+  /**
+   * Encodes the programs into one command encoder and submits it.
+   * @internal
+   */
   submit(...programs: Program[]): void {
     const enc = this.device.createCommandEncoder({ label: programs.map((p) => p.label).join("+") });
     for (const p of programs) p.encode(enc, this.profiler?.active ? this.profiler : undefined);

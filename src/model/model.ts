@@ -18,13 +18,25 @@ export interface ModelOptions {
 
 /** A model whose parameters live in GPU buffers. */
 export class DiTModel {
-  /** The flat parameter layout. */
+  /**
+   * The flat parameter layout.
+   * @internal
+   */
   readonly layout: ParamLayout;
-  /** All trainable parameters, flat [layout.paramsSize]. */
+  /**
+   * All trainable parameters, flat [layout.paramsSize].
+   * @internal
+   */
   readonly params: Tensor;
-  /** Frozen tensors (the official fixed pos_embed), flat. */
+  /**
+   * Frozen tensors (the official fixed pos_embed), flat.
+   * @internal
+   */
   readonly frozen: Tensor;
-  /** Gradients in the parameter layout (training only). */
+  /**
+   * Gradients in the parameter layout (training only).
+   * @internal
+   */
   readonly grads: Tensor | null;
 
   private constructor(readonly gpu: Gpu, readonly cfg: DiTConfig, training: boolean) {

@@ -10,6 +10,7 @@ import denoConfig from "../../deno.json" with { type: "json" };
 import { encodeFrame } from "./codec.ts";
 import { Connection, type ConnectionContext } from "./connection.ts";
 import { Metrics } from "./metrics.ts";
+export type { Metrics } from "./metrics.ts";
 import { OpenpiConnection, type OpenpiContext } from "./openpi_connection.ts";
 import { policyMetadata, type PolicyServing } from "./openpi_protocol.ts";
 import { MSGPACKR_PATH, msgpackrResponse, renderPage } from "./page.ts";

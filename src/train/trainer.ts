@@ -176,10 +176,14 @@ export class Trainer {
     readonly gpu: Gpu,
     readonly cfg: DiTConfig,
     readonly opts: TrainOptions,
+    /** @internal */
     readonly source: BatchSource,
     readonly model: DiTModel,
+    /** @internal */
     readonly graph: DiTGraph,
+    /** @internal */
     readonly optim: GpuAdamW,
+    /** @internal */
     readonly programs: {
       first: Program;
       micro: Program;
@@ -187,6 +191,7 @@ export class Trainer {
       slots: Program[];
       val: Program;
     },
+    /** @internal */
     readonly io: { x0: Tensor; tU32: Tensor; rows: Tensor; lossHist: Tensor },
     readonly sampler: { model: DiTModel; denoiser: GpuDenoiser },
   ) {}
@@ -459,6 +464,7 @@ export class Trainer {
   /**
    * Samples from the EMA weights with the run's sampler (the regression baseline: its one forward
    * pass). Returns x0 [n, L].
+   * @internal
    */
   sample: SampleFn = async (job) => {
     const { model: infer, denoiser } = this.sampler;

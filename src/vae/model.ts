@@ -106,7 +106,10 @@ interface Plan {
 export class VaeModel implements Autoencoder {
   readonly name: string;
   readonly scalingFactor: number;
-  /** Buffers and textures the VAE allocates (byte accounting). */
+  /**
+   * Buffers and textures the VAE allocates (byte accounting).
+   * @internal
+   */
   readonly mem: VaeMemory;
   /** Encode returns the posterior sample or its mean. */
   readonly mode: "sample" | "mean";

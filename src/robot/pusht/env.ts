@@ -6,6 +6,7 @@
  */
 import type { MjData, MjModel } from "mujoco-js";
 import { coverage as tCoverage, GOAL_POSE, type Pose, resetOrigin } from "./geometry.ts";
+export type { Pose } from "./geometry.ts";
 import { KP, KV, PHYSICS_DT, pushTXml, Q, SUBSTEPS, WORKSPACE } from "./model.ts";
 import { loadMujocoModule, type MujocoModule } from "./mujoco.ts";
 import { NumpyRandomState } from "./numpy_random.ts";
