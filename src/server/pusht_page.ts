@@ -15,6 +15,8 @@ import {
   KV,
   PHYSICS_DT,
   PUSHER_RADIUS,
+  PUSHT_ACTION_DIM,
+  PUSHT_STATE_DIM,
   pushTXml,
   Q,
   SUBSTEPS,
@@ -64,6 +66,8 @@ export function pushTPageConfig(): Record<string, unknown> {
     stem: STEM,
     goal: GOAL_POSE,
     pusherRadius: PUSHER_RADIUS,
+    stateDim: PUSHT_STATE_DIM,
+    actionDim: PUSHT_ACTION_DIM,
   };
 }
 

@@ -53,7 +53,7 @@ function randomStart() {
 function startParam() {
   const text = new URLSearchParams(location.search).get("start");
   const v = text ? text.split(",").map(Number) : [];
-  return v.length === 5 && v.every(Number.isFinite) ? v : null;
+  return v.length === config.stateDim && v.every(Number.isFinite) ? v : null;
 }
 
 function reset(start = randomStart()) {
@@ -109,8 +109,11 @@ function connect() {
 function setup(m) {
   const key = Object.keys(m.observation)[0];
   const stateDim = m.observation[key].shape[0], actionDim = m.action.shape[1];
-  if (stateDim !== 5 || actionDim !== 2) {
-    status(`the served policy has state ${stateDim} and action ${actionDim}: not Push-T (5, 2)`);
+  if (stateDim !== config.stateDim || actionDim !== config.actionDim) {
+    status(
+      `the served policy has state ${stateDim} and action ${actionDim}: ` +
+        `not Push-T (${config.stateDim}, ${config.actionDim})`,
+    );
     ws.onclose = null;
     ws.close();
     return;
