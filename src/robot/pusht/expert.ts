@@ -4,6 +4,9 @@
  * (state save/restore, the pusher placed just outside the contact), keeps the push that brings the
  * T's eight corners closest to the goal's, walks the pusher there around the block, and executes
  * the push. No randomness: the same seed gives the same episode.
+ *
+ * With `maxStep` set, the commanded target moves at most that far per control step (it leads the
+ * pusher instead of jumping to far goals), which gives demonstrations a learned policy can imitate.
  */
 import { type PushTEnv, type PushTState, WORKSPACE } from "./env.ts";
 import { BAR, GOAL_POSE, type Pose, STEM, T_COG, T_OUTLINE, toWorld } from "./geometry.ts";
@@ -19,6 +22,13 @@ export interface ExpertOptions {
   pushSteps?: number;
   /** clearance between pusher and block before a push, in pixels (default 6) */
   gap?: number;
+  /**
+   * largest move of the commanded target per control step, in pixels (default: unlimited, the
+   * target jumps straight to where the pusher should go). When set, every target is at most this
+   * far from the one before (the first from the pusher), walks around the block move along the
+   * circle in steps of this length, and push speeds above it are lowered to it (planned that way).
+   */
+  maxStep?: number;
 }
 
 /** One expert episode: frame t holds the observation before action t. */
@@ -57,6 +67,33 @@ interface Plan {
   speed: number;
   /** cost after the simulated push */
   cost: number;
+}
+
+/**
+ * Commanded targets of one episode, each at most `maxStep` from the previous one (the first from
+ * the pusher's position) along the straight line toward the wanted target; without `maxStep` the
+ * wanted target passes through unchanged.
+ */
+class TargetLeash {
+  /** the last commanded target (undefined before the first) */
+  last: [number, number] | undefined;
+  constructor(readonly maxStep: number | undefined, readonly pusher: () => [number, number]) {}
+
+  /** The target to command on the way to `want`. */
+  next(want: [number, number]): [number, number] {
+    const m = this.maxStep;
+    if (m === undefined) return want;
+    // clipped here, not only by the environment, so the next step starts where the target really is
+    const clip = (v: number) => Math.min(WORKSPACE, Math.max(0, v));
+    const w: [number, number] = [clip(want[0]), clip(want[1])];
+    const from = this.last ?? this.pusher();
+    const d = Math.hypot(w[0] - from[0], w[1] - from[1]);
+    const t: [number, number] = d > m
+      ? [from[0] + (w[0] - from[0]) * m / d, from[1] + (w[1] - from[1]) * m / d]
+      : w;
+    this.last = t;
+    return t;
+  }
 }
 
 /** Distance from world point (x, y) to the T at `pose` (0 inside). */
@@ -114,6 +151,9 @@ export class PushTExpert {
   readonly #speeds: number[];
   readonly #pushSteps: number;
   readonly #gap: number;
+  readonly #maxStep: number | undefined;
+  /** push speeds the planner tries: `speeds` capped at `maxStep` */
+  readonly #planSpeeds: number[];
   /** rollouts simulated so far (for speed reports) */
   rollouts = 0;
 
@@ -124,6 +164,12 @@ export class PushTExpert {
     this.#speeds = options.speeds ?? [3, 10, 20];
     this.#pushSteps = options.pushSteps ?? 4;
     this.#contacts = contactPoints(options.spacing ?? 12, this.#gap);
+    this.#maxStep = options.maxStep;
+    if (this.#maxStep !== undefined && !(Number.isFinite(this.#maxStep) && this.#maxStep > 0)) {
+      throw new Error(`expert maxStep must be a positive number, got ${this.#maxStep}`);
+    }
+    const m = this.#maxStep ?? Infinity;
+    this.#planSpeeds = [...new Set(this.#speeds.map((v) => Math.min(v, m)))];
     if (this.#speeds.length === 0 || !this.#speeds.every((s) => s > 0)) {
       throw new Error(`expert speeds must be positive, got [${this.#speeds}]`);
     }
@@ -182,12 +228,13 @@ export class PushTExpert {
    * episode is exactly {@linkcode PushTExpert.runEpisode}'s.
    */
   *actions(): Generator<[number, number], never, void> {
+    const leash = new TargetLeash(this.#maxStep, () => this.#env.pusher());
     while (true) {
       const plan = this.#plan();
-      yield* this.#navigate(plan.start);
+      yield* this.#navigate(plan.start, leash);
       for (let k = 1; k <= this.#pushSteps; k++) {
         const d = plan.speed * k;
-        yield [plan.start[0] + plan.dir[0] * d, plan.start[1] + plan.dir[1] * d];
+        yield leash.next([plan.start[0] + plan.dir[0] * d, plan.start[1] + plan.dir[1] * d]);
       }
     }
   }
@@ -206,7 +253,7 @@ export class PushTExpert {
       const nx = c * ct.n[0] - s * ct.n[1], ny = s * ct.n[0] + c * ct.n[1];
       const start: [number, number] = [px + nx * r, py + ny * r];
       if (start[0] < 0 || start[0] > 512 || start[1] < 0 || start[1] > 512) continue;
-      for (const speed of this.#speeds) {
+      for (const speed of this.#planSpeeds) {
         trial.qpos.set(base.qpos);
         trial.qvel.set(base.qvel);
         trial.qpos[Q.px] = start[0];
@@ -229,35 +276,51 @@ export class PushTExpert {
 
   /**
    * Walks the pusher to `goal` without touching the block: straight when the way is clear, else
-   * along a circle around the block's centre of gravity, 45 degrees at a time.
+   * along a circle around the block's centre of gravity, 45 degrees at a time (with `maxStep`, an
+   * arc of at most `maxStep` at a time, continued from the last commanded target, which the pusher
+   * trails). The leg ends when the pusher is at the goal and slow (with `maxStep`, and the
+   * commanded target there too, so the push starts as planned).
    */
-  *#navigate(goal: [number, number]): Generator<[number, number], void, void> {
+  *#navigate(goal: [number, number], leash: TargetLeash): Generator<[number, number], void, void> {
     const env = this.#env;
-    for (let i = 0; i < 30; i++) {
+    const m = this.#maxStep;
+    // a leash needs more steps for a long way (up to a diagonal plus half the circle, ~1,100 px)
+    const limit = m === undefined ? 30 : 30 + Math.ceil(1200 / m);
+    const radius = 112;
+    for (let i = 0; i < limit; i++) {
       const [x, y] = env.pusher();
       const [vx, vy] = env.pusherVelocity();
-      if (Math.hypot(goal[0] - x, goal[1] - y) < 3 && Math.hypot(vx, vy) < 40) return;
+      const ref: [number, number] = leash.last ?? [x, y];
+      if (
+        Math.hypot(goal[0] - x, goal[1] - y) < 3 && Math.hypot(vx, vy) < 40 &&
+        (m === undefined || Math.hypot(goal[0] - ref[0], goal[1] - ref[1]) < 1e-6)
+      ) return;
       const pose = env.blockPose();
-      if (this.#clear(pose, x, y, goal)) {
-        yield goal;
+      // with a leash the target leads the pusher, so both must see a clear way
+      if (this.#clear(pose, x, y, goal) && (m === undefined || this.#clear(pose, ...ref, goal))) {
+        yield leash.next(goal);
         continue;
       }
       const cg = toWorld(pose, [T_COG as [number, number]])[0];
-      const radius = 112;
       const a0 = Math.atan2(y - cg[1], x - cg[0]);
       const r0 = Math.hypot(x - cg[0], y - cg[1]);
       let target: [number, number];
       if (r0 < radius - 12) {
         target = [cg[0] + radius * Math.cos(a0), cg[1] + radius * Math.sin(a0)];
       } else {
+        // the arc continues from the commanded target (once it is on the circle), not from the
+        // pusher lagging behind it
+        const onCircle = Math.hypot(ref[0] - cg[0], ref[1] - cg[1]) >= radius - 12;
+        const from = m !== undefined && onCircle ? Math.atan2(ref[1] - cg[1], ref[0] - cg[0]) : a0;
         const a1 = Math.atan2(goal[1] - cg[1], goal[0] - cg[0]);
-        let da = a1 - a0;
+        let da = a1 - from;
         while (da > Math.PI) da -= 2 * Math.PI;
         while (da < -Math.PI) da += 2 * Math.PI;
-        const a = a0 + Math.sign(da) * Math.min(Math.abs(da), Math.PI / 4);
+        const arc = m === undefined ? Math.PI / 4 : m / radius;
+        const a = from + Math.sign(da) * Math.min(Math.abs(da), arc);
         target = [cg[0] + radius * Math.cos(a), cg[1] + radius * Math.sin(a)];
       }
-      yield target;
+      yield leash.next(target);
     }
   }
 
