@@ -96,6 +96,14 @@ class TargetLeash {
   }
 }
 
+/** Radius of the walk-around circle about the T's centre of gravity, in pixels. */
+const WALK_RADIUS = 112;
+/**
+ * With `maxStep`, corner error (px) a push must gain to be worth one more step of walking: a
+ * leashed pusher walks slowly, and without this the planner crosses the block for tiny gains.
+ */
+const TRAVEL_COST = 0.03;
+
 /** Distance from world point (x, y) to the T at `pose` (0 inside). */
 export function distanceToT(pose: Pose, x: number, y: number): number {
   const c = Math.cos(pose.angle), s = Math.sin(pose.angle);
@@ -239,7 +247,10 @@ export class PushTExpert {
     }
   }
 
-  /** Tries every contact and speed in the simulator; returns the push with the lowest cost. */
+  /**
+   * Tries every contact and speed in the simulator; returns the push with the lowest cost (with
+   * `maxStep`, plus `TRAVEL_COST` per step of the walk to its start).
+   */
   #plan(): Plan {
     const env = this.#env;
     const base = env.getState();
@@ -247,12 +258,16 @@ export class PushTExpert {
     const c = Math.cos(pose.angle), s = Math.sin(pose.angle);
     const r = PUSHER_RADIUS + this.#gap;
     let best: Plan | undefined;
+    const [x0, y0] = env.pusher();
     const trial: PushTState = { ...base, qpos: base.qpos.slice(), qvel: base.qvel.slice() };
     for (const ct of this.#contacts) {
       const px = pose.x + c * ct.p[0] - s * ct.p[1], py = pose.y + s * ct.p[0] + c * ct.p[1];
       const nx = c * ct.n[0] - s * ct.n[1], ny = s * ct.n[0] + c * ct.n[1];
       const start: [number, number] = [px + nx * r, py + ny * r];
       if (start[0] < 0 || start[0] > 512 || start[1] < 0 || start[1] > 512) continue;
+      const travel = this.#maxStep === undefined
+        ? 0
+        : TRAVEL_COST * this.#walkLength(pose, x0, y0, start) / this.#maxStep;
       for (const speed of this.#planSpeeds) {
         trial.qpos.set(base.qpos);
         trial.qvel.set(base.qvel);
@@ -265,7 +280,7 @@ export class PushTExpert {
           env.simulate([start[0] - nx * speed * k, start[1] - ny * speed * k]);
         }
         this.rollouts++;
-        const cost = cornerError(env.blockPose());
+        const cost = cornerError(env.blockPose()) + travel;
         if (!best || cost < best.cost) best = { start, dir: [-nx, -ny], speed, cost };
       }
     }
@@ -286,7 +301,7 @@ export class PushTExpert {
     const m = this.#maxStep;
     // a leash needs more steps for a long way (up to a diagonal plus half the circle, ~1,100 px)
     const limit = m === undefined ? 30 : 30 + Math.ceil(1200 / m);
-    const radius = 112;
+    const radius = WALK_RADIUS;
     for (let i = 0; i < limit; i++) {
       const [x, y] = env.pusher();
       const [vx, vy] = env.pusherVelocity();
@@ -322,6 +337,19 @@ export class PushTExpert {
       }
       yield leash.next(target);
     }
+  }
+
+  /** Approximate length of `#navigate`'s walk from (x, y) to `goal`. */
+  #walkLength(pose: Pose, x: number, y: number, goal: [number, number]): number {
+    if (this.#clear(pose, x, y, goal)) return Math.hypot(goal[0] - x, goal[1] - y);
+    const cg = toWorld(pose, [T_COG as [number, number]])[0];
+    let da = Math.atan2(goal[1] - cg[1], goal[0] - cg[0]) - Math.atan2(y - cg[1], x - cg[0]);
+    while (da > Math.PI) da -= 2 * Math.PI;
+    while (da < -Math.PI) da += 2 * Math.PI;
+    // out to the circle, along it, and in to the goal
+    return Math.abs(WALK_RADIUS - Math.hypot(x - cg[0], y - cg[1])) +
+      WALK_RADIUS * Math.abs(da) +
+      Math.abs(WALK_RADIUS - Math.hypot(goal[0] - cg[0], goal[1] - cg[1]));
   }
 
   /** Whether the pusher can move straight from (x, y) to `goal` without touching the block. */
