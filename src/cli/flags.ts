@@ -9,3 +9,13 @@ export function intFlag(v: string | undefined, name: string, def: number, min = 
   }
   return n;
 }
+
+/** The value of flag `--name` (undefined when absent); throws unless it is a finite number > 0. */
+export function positiveFlag(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new Error(`--${name} expects a positive number, got "${v}"`);
+  }
+  return n;
+}

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { intFlag } from "./flags.ts";
+import { intFlag, positiveFlag } from "./flags.ts";
 import { collectPushT } from "../robot/pusht/collect.ts";
 import { writeLeRobot } from "../data/lerobot/mod.ts";
 import { PUSHT_TASK } from "../robot/pusht/collect.ts";
@@ -18,9 +18,13 @@ const HELP = `Usage: deno task pusht:collect [options]
   --seed <s>       first seed (default 0); episode i is reset with seed s + i, as gym-pusht 0.1.5
   --out <dir>      dataset folder (default data/pusht): a LeRobot v3.0 dataset (observation.state
                    [agent_x, agent_y, block_x, block_y, block_angle], action [x, y], 10 fps), with
-                   meta/collect.json (seeds kept, success rate, average max reward, timing)
+                   meta/collect.json (seeds kept, success rate, average max reward, timing,
+                   max step)
   --overwrite      replace an existing dataset folder (refused otherwise, before any episode runs)
   --gif <n>        also write GIFs of the first n episodes played into <out>/gifs (default 0)
+  --max-step <px>  largest move of the expert's commanded target per control step, in pixels
+                   (default: unlimited, the target jumps to where the pusher should go; e.g. 25
+                   gives smooth targets that lead the pusher, as in human demonstrations)
   --help           this text`;
 
 async function main(): Promise<number> {
@@ -31,6 +35,7 @@ async function main(): Promise<number> {
       seed: { type: "string" },
       out: { type: "string", default: "data/pusht" },
       gif: { type: "string" },
+      "max-step": { type: "string" },
       overwrite: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -42,6 +47,7 @@ async function main(): Promise<number> {
   const episodes = intFlag(values.episodes, "episodes", 100, 1);
   const seed = intFlag(values.seed, "seed", 0, 0);
   const gifs = intFlag(values.gif, "gif", 0, 0);
+  const maxStep = positiveFlag(values["max-step"], "max-step");
   const out = values.out!;
   if (!values.overwrite && !isEmptyOrMissing(out)) {
     throw new Error(`${out} exists and is not empty (--overwrite replaces it)`);
@@ -54,6 +60,7 @@ async function main(): Promise<number> {
     episodes,
     seed,
     keepStates: gifs,
+    expert: { maxStep },
     onEpisode: (done, ep) => {
       if (ep.success) ok++;
       if (ep.states) gifFrames.push({ seed: ep.seed, states: ep.states });
@@ -76,6 +83,7 @@ async function main(): Promise<number> {
     successRate: result.successRate,
     averageMaxReward: result.averageMaxReward,
     seconds,
+    maxStep: maxStep ?? null,
     seeds: result.seeds,
   };
   await writeFileAtomic(
