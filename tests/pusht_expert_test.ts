@@ -8,7 +8,12 @@ import { decodePng } from "../src/data/png.ts";
 import { collectPushT, PUSHT_STATE_NAMES, PUSHT_TASK } from "../src/robot/pusht/collect.ts";
 import { readLeRobot, writeLeRobot } from "../src/data/lerobot/mod.ts";
 import { PushTEnv } from "../src/robot/pusht/env.ts";
-import { cornerError, distanceToT, PushTExpert } from "../src/robot/pusht/expert.ts";
+import {
+  cornerError,
+  distanceToT,
+  type ExpertEpisode,
+  PushTExpert,
+} from "../src/robot/pusht/expert.ts";
 import { GOAL_POSE, toWorld } from "../src/robot/pusht/geometry.ts";
 import { episodeGif, renderPng } from "../src/robot/pusht/render.ts";
 
@@ -133,6 +138,130 @@ Deno.test("collectPushT keeps successful episodes and round-trips through LeRobo
     );
     assert.deepEqual(back.stateNames, PUSHT_STATE_NAMES);
     assert.equal(back.fps, 10);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Largest distance between consecutive targets of a row-major [T, 2] action array. */
+function largestStep(action: Float32Array): number {
+  let m = 0;
+  for (let t = 1; t < action.length / 2; t++) {
+    m = Math.max(
+      m,
+      Math.hypot(action[2 * t] - action[2 * t - 2], action[2 * t + 1] - action[2 * t - 1]),
+    );
+  }
+  return m;
+}
+
+/** Distance of an episode's first target from the pusher's start (its first state's x, y). */
+function firstStep(state: Float32Array, action: Float32Array): number {
+  return Math.hypot(action[0] - state[0], action[1] - state[1]);
+}
+
+// Commanded targets are rounded to Float32 before they are applied and recorded.
+const ROUNDING = 1e-3;
+
+Deno.test("PushTExpert without maxStep reproduces the recorded default episodes exactly", async () => {
+  const fixture = JSON.parse(
+    await Deno.readTextFile(new URL("fixtures/pusht_expert_actions.json", import.meta.url)),
+  ) as { episodes: { seed: number; action: number[] }[] };
+  assert.ok(fixture.episodes.length >= 2);
+  const env = await PushTEnv.create();
+  try {
+    const expert = new PushTExpert(env, { maxStep: undefined });
+    for (const { seed, action } of fixture.episodes) {
+      const ep = expert.runEpisode(seed);
+      assert.deepEqual(Array.from(ep.action), action, `seed ${seed}`);
+      // the default expert jumps: this is what maxStep is for
+      assert.ok(largestStep(ep.action) > 60, `seed ${seed}: ${largestStep(ep.action)}`);
+    }
+  } finally {
+    env.close();
+  }
+});
+
+Deno.test("PushTExpert rejects a maxStep that is not a positive number", async () => {
+  const env = await PushTEnv.create();
+  try {
+    for (const maxStep of [0, -3, NaN, Infinity]) {
+      assert.throws(() => new PushTExpert(env, { maxStep }), /maxStep must be a positive number/);
+    }
+  } finally {
+    env.close();
+  }
+});
+
+Deno.test("collectPushT with expert.maxStep: targets move at most maxStep per step", async () => {
+  const maxStep = 15;
+  const played: ExpertEpisode[] = [];
+  const r = await collectPushT({
+    episodes: 2,
+    seed: 100000,
+    expert: { maxStep },
+    onEpisode: (_, ep) => played.push(ep),
+  });
+  assert.equal(played.length, 2);
+  assert.equal(r.successRate, 1, "the leashed expert still succeeds on these seeds");
+  for (const ep of played) {
+    const first = firstStep(ep.state, ep.action);
+    assert.ok(first <= maxStep + ROUNDING, `seed ${ep.seed}: first target ${first} px away`);
+    const step = largestStep(ep.action);
+    assert.ok(step <= maxStep + ROUNDING, `seed ${ep.seed}: a step of ${step} px`);
+    // the bound is reached (the leash is what holds the target back, not a slow expert)
+    assert.ok(step > maxStep - ROUNDING, `seed ${ep.seed}: largest step ${step} px`);
+  }
+  for (const [i, e] of r.dataset.episodes.entries()) {
+    assert.deepEqual(e.action, played[i].action, "the dataset keeps the played actions");
+  }
+  // deterministic, and the record replays: frame t's state is the observation before action t
+  const env = await PushTEnv.create();
+  try {
+    const again = new PushTExpert(env, { maxStep }).runEpisode(played[0].seed);
+    assert.deepEqual(again.action, played[0].action);
+    assert.deepEqual(again.state, played[0].state);
+    let obs = env.reset(played[0].seed);
+    for (let t = 0; t < again.length; t++) {
+      assert.deepEqual(Array.from(obs), Array.from(again.state.subarray(5 * t, 5 * t + 5)));
+      obs = env.step(again.action.subarray(2 * t, 2 * t + 2)).obs;
+    }
+  } finally {
+    env.close();
+  }
+});
+
+Deno.test("pusht:collect --max-step passes the leash to the expert and records it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = join(dir, "ds");
+    const cli = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/cli/pusht_collect.ts", "--episodes", "1", "--seed", "8"]
+        .concat(["--max-step", "20", "--out", out]),
+      cwd: new URL("../", import.meta.url),
+      env: { XDG_RUNTIME_DIR: "/tmp" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const said = new TextDecoder().decode(cli.stdout) + new TextDecoder().decode(cli.stderr);
+    assert.equal(cli.code, 0, said);
+    const meta = JSON.parse(await Deno.readTextFile(join(out, "meta", "collect.json")));
+    assert.equal(meta.maxStep, 20);
+    const ds = await readLeRobot(out);
+    assert.equal(ds.episodes.length, 1);
+    const { state, action } = ds.episodes[0];
+    assert.ok(firstStep(state, action) <= 20 + ROUNDING);
+    assert.ok(largestStep(action) <= 20 + ROUNDING, `a step of ${largestStep(action)} px`);
+    const bad = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/cli/pusht_collect.ts", "--max-step", "0", "--out", join(dir, "x")],
+      cwd: new URL("../", import.meta.url),
+      stderr: "piped",
+    }).output();
+    assert.equal(bad.code, 1);
+    assert.match(
+      new TextDecoder().decode(bad.stderr),
+      /--max-step expects a positive number, got "0"/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
