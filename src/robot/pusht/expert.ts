@@ -292,9 +292,9 @@ export class PushTExpert {
   /**
    * Walks the pusher to `goal` without touching the block: straight when the way is clear, else
    * along a circle around the block's centre of gravity, 45 degrees at a time (with `maxStep`, an
-   * arc of at most `maxStep` at a time, continued from the last commanded target, which the pusher
-   * trails). The leg ends when the pusher is at the goal and slow (with `maxStep`, and the
-   * commanded target there too, so the push starts as planned).
+   * arc of at most `maxStep` at a time, continued from the last arc step rather than from the
+   * pusher, which trails the target). The leg ends when the pusher is at the goal and slow (with
+   * `maxStep`, and the commanded target there too, so the push starts as planned).
    */
   *#navigate(goal: [number, number], leash: TargetLeash): Generator<[number, number], void, void> {
     const env = this.#env;
@@ -302,6 +302,9 @@ export class PushTExpert {
     // a leash needs more steps for a long way (up to a diagonal plus half the circle, ~1,100 px)
     const limit = m === undefined ? 30 : 30 + Math.ceil(1200 / m);
     const radius = WALK_RADIUS;
+    const clip = (v: number) => Math.min(WORKSPACE, Math.max(0, v));
+    // with a leash: the last walk-around target, its angle and where it was commanded (clipped)
+    let walked: { a: number; at: [number, number] } | undefined;
     for (let i = 0; i < limit; i++) {
       const [x, y] = env.pusher();
       const [vx, vy] = env.pusherVelocity();
@@ -313,20 +316,25 @@ export class PushTExpert {
       const pose = env.blockPose();
       // with a leash the target leads the pusher, so both must see a clear way
       if (this.#clear(pose, x, y, goal) && (m === undefined || this.#clear(pose, ...ref, goal))) {
+        walked = undefined;
         yield leash.next(goal);
         continue;
       }
       const cg = toWorld(pose, [T_COG as [number, number]])[0];
       const a0 = Math.atan2(y - cg[1], x - cg[0]);
       const r0 = Math.hypot(x - cg[0], y - cg[1]);
-      let target: [number, number];
-      if (r0 < radius - 12) {
-        target = [cg[0] + radius * Math.cos(a0), cg[1] + radius * Math.sin(a0)];
-      } else {
-        // the arc continues from the commanded target (once it is on the circle), not from the
-        // pusher lagging behind it
-        const onCircle = Math.hypot(ref[0] - cg[0], ref[1] - cg[1]) >= radius - 12;
-        const from = m !== undefined && onCircle ? Math.atan2(ref[1] - cg[1], ref[0] - cg[0]) : a0;
+      let target: [number, number] = [cg[0] + radius * Math.cos(a0), cg[1] + radius * Math.sin(a0)];
+      // A leashed target walks on along the arc once it got onto it (the leash did not hold it
+      // back); until then it heads for the circle next to the pusher, so it never cuts inside.
+      const onArc = walked !== undefined &&
+        Math.hypot(ref[0] - walked.at[0], ref[1] - walked.at[1]) < 1e-6;
+      // Out to the circle first, but not once on the arc (a trailing pusher may dip inside) nor
+      // past where a wall cuts the circle (the clipped point is reached).
+      const outward = m === undefined ||
+        (!onArc && Math.hypot(x - clip(target[0]), y - clip(target[1])) >= 3);
+      if (r0 < radius - 12 && outward) walked = undefined;
+      else {
+        const from = onArc ? walked!.a : a0;
         const a1 = Math.atan2(goal[1] - cg[1], goal[0] - cg[0]);
         let da = a1 - from;
         while (da > Math.PI) da -= 2 * Math.PI;
@@ -334,6 +342,7 @@ export class PushTExpert {
         const arc = m === undefined ? Math.PI / 4 : m / radius;
         const a = from + Math.sign(da) * Math.min(Math.abs(da), arc);
         target = [cg[0] + radius * Math.cos(a), cg[1] + radius * Math.sin(a)];
+        if (m !== undefined) walked = { a, at: [clip(target[0]), clip(target[1])] };
       }
       yield leash.next(target);
     }
