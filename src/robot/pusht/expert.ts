@@ -26,7 +26,8 @@ export interface ExpertOptions {
    * largest move of the commanded target per control step, in pixels (default: unlimited, the
    * target jumps straight to where the pusher should go). When set, every target is at most this
    * far from the one before (the first from the pusher), walks around the block move along the
-   * circle in steps of this length, and push speeds above it are lowered to it (planned that way).
+   * circle in steps of this length, push speeds above it are lowered to it (planned that way),
+   * and the planner charges each push for the steps of the walk to its start.
    */
   maxStep?: number;
 }
