@@ -63,3 +63,37 @@ gpuTest("deno task export writes the EMA weights without optimizer state", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task export --sampler/--steps set a policy's served defaults, checked", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "export-sampler-" });
+  const run = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/cli/export.ts", "--ckpt", `${dir}/run`, ...args],
+      env: { XDG_RUNTIME_DIR: "/tmp" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  try {
+    const src = await loadCheckpoint(await writeTestPolicy(`${dir}/run`, "tiny"));
+    assert.notEqual(src.policy!.sampler, "dpm++2m");
+    const ok = await run("--out", `${dir}/out`, "--sampler", "dpm++2m", "--steps", "8");
+    assert.equal(ok.code, 0, new TextDecoder().decode(ok.stderr));
+    const out = await loadCheckpoint(`${dir}/out`);
+    // Only the two defaults change; the rest of the record is the run's.
+    assert.deepEqual(out.policy, { ...src.policy, sampler: "dpm++2m", steps: 8 });
+    for (
+      const [args, message] of [
+        [["--sampler", "euler"], /--sampler must be one of ddim, ddim-eta1, dpm\+\+2m, ddpm/],
+        [["--steps", "0"], /--steps must be an integer in \[1, 100\]/],
+        [["--steps", "101"], /--steps must be an integer in \[1, 100\]/],
+      ] as const
+    ) {
+      const bad = await run("--out", `${dir}/bad`, ...args);
+      assert.equal(bad.code, 1);
+      assert.match(new TextDecoder().decode(bad.stderr), message);
+      await assert.rejects(() => Deno.stat(`${dir}/bad`));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -286,7 +286,7 @@ gpuTest(
     assert(straight.history.some((r) => Number.isFinite(r.valLoss)), "validation never ran");
     const ck = await loadCheckpoint(b);
     equal(ck.policy?.horizon, 8);
-    equal(ck.policy?.sampler, "ddim");
+    equal(ck.policy?.sampler, "dpm++2m"); // the pusht preset's default
     equal(ck.policy?.steps, 10);
     equal(ck.policy?.objective, "epsilon");
     assert(PRESET_POLICY.pusht.horizon === 16);

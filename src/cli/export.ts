@@ -8,12 +8,17 @@ import { parseArgs } from "node:util";
 import { Gpu } from "../gpu/gpu.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import { modelFromCheckpoint } from "../sample/load.ts";
+import { SAMPLERS } from "../sample/samplers.ts";
 
-const HELP = `Usage: deno task export --ckpt <run dir or checkpoint> --out <dir> [--raw]
-  --ckpt <path>   training run folder (its newest checkpoint) or a checkpoint file
-  --out <dir>     folder for the inference checkpoint (created; an existing checkpoint of the same
-                  step is replaced atomically)
-  --raw           export the raw weights instead of the EMA weights (default: EMA when present)`;
+const HELP =
+  `Usage: deno task export --ckpt <run dir or checkpoint> --out <dir> [--raw] [--sampler <name>] [--steps <n>]
+  --ckpt <path>     training run folder (its newest checkpoint) or a checkpoint file
+  --out <dir>       folder for the inference checkpoint (created; an existing checkpoint of the
+                    same step is replaced atomically)
+  --raw             export the raw weights instead of the EMA weights (default: EMA when present)
+  --sampler <name>  a policy's default sampler, the one the server uses when a client names none
+                    (${SAMPLERS.join(", ")}; default: the run's)
+  --steps <n>       a policy's default sampling steps (default: the run's)`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -22,6 +27,8 @@ async function main(): Promise<number> {
       ckpt: { type: "string" },
       out: { type: "string" },
       raw: { type: "boolean", default: false },
+      sampler: { type: "string" },
+      steps: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -31,6 +38,30 @@ async function main(): Promise<number> {
   }
   if (!values.ckpt || !values.out) throw new Error("--ckpt and --out are required (see --help)");
   const ck = await loadCheckpoint(values.ckpt);
+  const policy = ck.policy ? { ...ck.policy } : undefined;
+  if (values.sampler !== undefined || values.steps !== undefined) {
+    if (!policy) {
+      throw new Error(`--sampler and --steps set a policy's defaults; ${ck.path} is not a policy`);
+    }
+    if (policy.objective === "regression") {
+      throw new Error("--sampler and --steps: a regression policy answers with one forward pass");
+    }
+    if (values.sampler !== undefined) {
+      if (!(SAMPLERS as readonly string[]).includes(values.sampler)) {
+        throw new Error(`--sampler must be one of ${SAMPLERS.join(", ")}, got "${values.sampler}"`);
+      }
+      policy.sampler = values.sampler;
+    }
+    if (values.steps !== undefined) {
+      const steps = Number(values.steps);
+      if (!Number.isInteger(steps) || steps < 1 || steps > policy.numTrainTimesteps) {
+        throw new Error(
+          `--steps must be an integer in [1, ${policy.numTrainTimesteps}], got "${values.steps}"`,
+        );
+      }
+      policy.steps = steps;
+    }
+  }
   const gpu = await Gpu.create();
   const ema = !values.raw && ck.file.has("optim.ema");
   const model = modelFromCheckpoint(gpu, ck, { ema });
@@ -46,7 +77,7 @@ async function main(): Promise<number> {
   };
   const path = await saveCheckpoint(
     values.out,
-    { config: ck.config, step: ck.step, trainer, ...(ck.policy ? { policy: ck.policy } : {}) },
+    { config: ck.config, step: ck.step, trainer, ...(policy ? { policy } : {}) },
     await model.stateDict(),
     1,
   );

@@ -63,7 +63,7 @@ export const PRESET_TRAIN: Record<string, Partial<TrainOptions>> = {
     cosine: true,
     emaDecay: 0.999,
     numTrainTimesteps: 100,
-    sampler: "ddim",
+    sampler: "dpm++2m",
     sampleSteps: 10,
     logEvery: 50,
     sampleEvery: 500,
