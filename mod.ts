@@ -662,6 +662,7 @@ export type {
  *   HelloFrame,
  *   LatentsOptions,
  *   RequestId,
+ *   ResultFrame,
  *   RunTiming,
  *   SchedulePrecision,
  *   Shape3,
@@ -671,6 +672,7 @@ export type {
  *   TensorInfo,
  *   TimestepSpacing,
  *   Timing,
+ *   WireTensor,
  * } from "./mod.ts";
  *
  * // An autoencoder that passes images through unchanged.
@@ -689,10 +691,12 @@ export type {
  * const latents: LatentsOptions = { expectShape: [4, 32, 32] };
  * const timing: Pick<Timing, "queueMs" | "computeMs"> = { queueMs: 0.1, computeMs: 60 };
  * const readback: RunTiming = { readbackMs: 11 };
+ * const x0: WireTensor = { dtype: "float32", shape: [1], data: new Uint8Array(4) };
+ * const samples = (r: ResultFrame) => r.x0?.shape[0] ?? 0;
  * const describe = (h: HelloFrame, r: EncodeResult, row: StepRow) =>
  *   `${h.model.name} ${r.shape} ${row.clip}`;
  * console.log(identity.name, id, spacing, precision, data.length, info, latents, timing, readback);
- * console.log(typeof describe);
+ * console.log(typeof describe, typeof samples, x0.shape);
  * ```
  */
 export type { Autoencoder, Tensor4 } from "./src/data/autoencoder.ts";
