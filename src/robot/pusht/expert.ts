@@ -85,8 +85,7 @@ class TargetLeash {
     const m = this.maxStep;
     if (m === undefined) return want;
     // clipped here, not only by the environment, so the next step starts where the target really is
-    const clip = (v: number) => Math.min(WORKSPACE, Math.max(0, v));
-    const w: [number, number] = [clip(want[0]), clip(want[1])];
+    const w: [number, number] = [clipToWorkspace(want[0]), clipToWorkspace(want[1])];
     const from = this.last ?? this.pusher();
     const d = Math.hypot(w[0] - from[0], w[1] - from[1]);
     const t: [number, number] = d > m
@@ -104,6 +103,17 @@ const WALK_RADIUS = 112;
  * leashed pusher walks slowly, and without this the planner crosses the block for tiny gains.
  */
 const TRAVEL_COST = 0.03;
+
+/** `v` clipped to the workspace [0, WORKSPACE]. */
+const clipToWorkspace = (v: number) => Math.min(WORKSPACE, Math.max(0, v));
+
+/** The angle from `a0` to `a1`, wrapped to [-pi, pi]. */
+function angleBetween(a0: number, a1: number): number {
+  let da = a1 - a0;
+  while (da > Math.PI) da -= 2 * Math.PI;
+  while (da < -Math.PI) da += 2 * Math.PI;
+  return da;
+}
 
 /** Distance from world point (x, y) to the T at `pose` (0 inside). */
 export function distanceToT(pose: Pose, x: number, y: number): number {
@@ -203,7 +213,7 @@ export class PushTExpert {
     const act1 = (target: [number, number]): void => {
       // the record stores actions in the action space as Float32; applying exactly those keeps
       // the record replayable
-      const clip = (v: number) => Math.fround(Math.min(WORKSPACE, Math.max(0, v)));
+      const clip = (v: number) => Math.fround(clipToWorkspace(v));
       const a: [number, number] = [clip(target[0]), clip(target[1])];
       obs.push(...o);
       act.push(a[0], a[1]);
@@ -303,7 +313,6 @@ export class PushTExpert {
     // a leash needs more steps for a long way (up to a diagonal plus half the circle, ~1,100 px)
     const limit = m === undefined ? 30 : 30 + Math.ceil(1200 / m);
     const radius = WALK_RADIUS;
-    const clip = (v: number) => Math.min(WORKSPACE, Math.max(0, v));
     // with a leash: the last walk-around target, its angle and where it was commanded (clipped)
     let walked: { a: number; at: [number, number] } | undefined;
     for (let i = 0; i < limit; i++) {
@@ -332,18 +341,18 @@ export class PushTExpert {
       // Out to the circle first, but not once on the arc (a trailing pusher may dip inside) nor
       // past where a wall cuts the circle (the clipped point is reached).
       const outward = m === undefined ||
-        (!onArc && Math.hypot(x - clip(target[0]), y - clip(target[1])) >= 3);
+        (!onArc && Math.hypot(x - clipToWorkspace(target[0]), y - clipToWorkspace(target[1])) >= 3);
       if (r0 < radius - 12 && outward) walked = undefined;
       else {
         const from = onArc ? walked!.a : a0;
         const a1 = Math.atan2(goal[1] - cg[1], goal[0] - cg[0]);
-        let da = a1 - from;
-        while (da > Math.PI) da -= 2 * Math.PI;
-        while (da < -Math.PI) da += 2 * Math.PI;
+        const da = angleBetween(from, a1);
         const arc = m === undefined ? Math.PI / 4 : m / radius;
         const a = from + Math.sign(da) * Math.min(Math.abs(da), arc);
         target = [cg[0] + radius * Math.cos(a), cg[1] + radius * Math.sin(a)];
-        if (m !== undefined) walked = { a, at: [clip(target[0]), clip(target[1])] };
+        if (m !== undefined) {
+          walked = { a, at: [clipToWorkspace(target[0]), clipToWorkspace(target[1])] };
+        }
       }
       yield leash.next(target);
     }
@@ -353,9 +362,10 @@ export class PushTExpert {
   #walkLength(pose: Pose, x: number, y: number, goal: [number, number]): number {
     if (this.#clear(pose, x, y, goal)) return Math.hypot(goal[0] - x, goal[1] - y);
     const cg = toWorld(pose, [T_COG as [number, number]])[0];
-    let da = Math.atan2(goal[1] - cg[1], goal[0] - cg[0]) - Math.atan2(y - cg[1], x - cg[0]);
-    while (da > Math.PI) da -= 2 * Math.PI;
-    while (da < -Math.PI) da += 2 * Math.PI;
+    const da = angleBetween(
+      Math.atan2(y - cg[1], x - cg[0]),
+      Math.atan2(goal[1] - cg[1], goal[0] - cg[0]),
+    );
     // out to the circle, along it, and in to the goal
     return Math.abs(WALK_RADIUS - Math.hypot(x - cg[0], y - cg[1])) +
       WALK_RADIUS * Math.abs(da) +
