@@ -83,7 +83,10 @@ Deno.test("deno task export --sampler/--steps set a policy's served defaults, ch
     assert.deepEqual(out.policy, { ...src.policy, sampler: "dpm++2m", steps: 8 });
     for (
       const [args, message] of [
-        [["--sampler", "euler"], /--sampler must be one of ddim, ddim-eta1, dpm\+\+2m, ddpm/],
+        [
+          ["--sampler", "euler"],
+          /Unknown sampler "euler"; known: ddim, ddim-eta1, dpm\+\+2m, ddpm/,
+        ],
         [["--steps", "0"], /--steps must be an integer in \[1, 100\]/],
         [["--steps", "101"], /--steps must be an integer in \[1, 100\]/],
       ] as const

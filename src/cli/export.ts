@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { Gpu } from "../gpu/gpu.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import { modelFromCheckpoint } from "../sample/load.ts";
-import { SAMPLERS } from "../sample/samplers.ts";
+import { samplerName, SAMPLERS } from "../sample/samplers.ts";
 
 const HELP =
   `Usage: deno task export --ckpt <run dir or checkpoint> --out <dir> [--raw] [--sampler <name>] [--steps <n>]
@@ -46,12 +46,7 @@ async function main(): Promise<number> {
     if (policy.objective === "regression") {
       throw new Error("--sampler and --steps: a regression policy answers with one forward pass");
     }
-    if (values.sampler !== undefined) {
-      if (!(SAMPLERS as readonly string[]).includes(values.sampler)) {
-        throw new Error(`--sampler must be one of ${SAMPLERS.join(", ")}, got "${values.sampler}"`);
-      }
-      policy.sampler = values.sampler;
-    }
+    if (values.sampler !== undefined) policy.sampler = samplerName(values.sampler);
     if (values.steps !== undefined) {
       const steps = Number(values.steps);
       if (!Number.isInteger(steps) || steps < 1 || steps > policy.numTrainTimesteps) {
