@@ -51,7 +51,7 @@ const HELP = `Usage: deno task train [options]
   --val-every <n>     steps between validation-loss passes
   --schedule <name>   noise schedule: squaredcos_cap_v2 (default, the seed's) or linear (official DiT)
   --timesteps <n>     diffusion training timesteps (default 1000; pusht 100)
-  --sampler <name>    sampler for pictures (default ddim-eta1; pusht ddim), --sample-steps <n>
+  --sampler <name>    sampler for pictures (default ddim-eta1; pusht dpm++2m), --sample-steps <n>
                       (default 50; pusht 10)
 Policy presets train on action chunks conditioned on the observation history and draw
 chunks.png; see docs/policy.md.
