@@ -431,11 +431,8 @@ export class Gpu {
   }
 
   /**
-
    * Creates a program to record commands into.
-
    * @internal
-
    */
   program(label: string): Program {
     return new Program(this, label);
