@@ -96,8 +96,8 @@ async function main(): Promise<number> {
     const shipped = new URL(`../../${SHIPPED_POLICY}`, import.meta.url).pathname;
     if (!exists(shipped)) {
       throw new Error(
-        `No shipped policy yet: ${SHIPPED_POLICY} does not exist (it is trained and added ` +
-          `later); pass --ckpt <policy run> or --url ws://host:port, or --expert`,
+        `No shipped policy: ${SHIPPED_POLICY} does not exist; pass --ckpt <policy run> or ` +
+          `--url ws://host:port, or --expert`,
       );
     }
     ckpt = shipped;
