@@ -12,7 +12,7 @@ import { type PolicySpec, unnormalize, validatePolicySpec } from "../policy/spec
 import { PolicyWindows, splitEpisodes, type WindowConfig } from "../data/lerobot/mod.ts";
 import type { BatchSource, SampleFn, TrainBatch } from "./batch_source.ts";
 
-/** Random access to normalised windows (PolicyWindows of src/policy or of the LeRobot module). */
+/** Random access to normalised windows (implemented by the LeRobot module's PolicyWindows). */
 export interface PolicyWindowSet {
   /** Number of windows. */
   readonly length: number;
