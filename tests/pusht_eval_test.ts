@@ -15,7 +15,8 @@ import {
   openpiChunkPolicy,
   runEpisode,
 } from "../src/robot/pusht/eval.ts";
-import { jsonLine, quantile, summarize, wilsonInterval } from "../src/robot/pusht/eval_report.ts";
+import { jsonLine, summarize, wilsonInterval } from "../src/robot/pusht/eval_report.ts";
+import { mean, median, quantile } from "../src/util/stats.ts";
 import { connectPolicy, type PolicyClient } from "../src/server/policy_client.ts";
 import { writeTestPolicy } from "../examples/make_test_policy.ts";
 import { decodeAction, type FakeEvent, startFakeOpenpi } from "./_fake_openpi.ts";
@@ -58,7 +59,7 @@ function lastJson(stdout: string): Record<string, unknown> {
   return JSON.parse(lines[lines.length - 1]);
 }
 
-Deno.test("wilsonInterval() and quantile() match their references", () => {
+Deno.test("wilsonInterval(), quantile(), median() and mean() match their references", () => {
   // Published values (e.g. statsmodels proportion_confint(method="wilson")).
   const near = (a: number[], b: number[]) =>
     a.forEach((x, i) => assert.ok(Math.abs(x - b[i]) < 1e-4, `${a} vs ${b}`));
@@ -78,6 +79,11 @@ Deno.test("wilsonInterval() and quantile() match their references", () => {
   assert.ok(Math.abs(quantile([3, 1, 4, 2], 0.99) - 3.97) < 1e-12);
   assert.equal(quantile([3, 1, 4, 2], 0), 1);
   assert.ok(Number.isNaN(quantile([], 0.5)));
+  // numpy.median([5, 1, 3]) = 3.0, numpy.median([4, 1, 3, 2]) = 2.5, numpy.mean([1, 2, 6]) = 3.0
+  assert.equal(median([5, 1, 3]), 3);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(mean([1, 2, 6]), 3);
+  assert.ok(Number.isNaN(mean([])));
   assert.equal(autoLookahead(30, 100, 8), 1);
   assert.equal(autoLookahead(150, 100, 8), 2);
   assert.equal(autoLookahead(5000, 100, 8), 8);

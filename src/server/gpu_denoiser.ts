@@ -21,6 +21,7 @@ import { listCheckpoints, loadCheckpoint } from "../model/checkpoint.ts";
 import type { PolicySpec } from "../policy/spec.ts";
 import { encodePng } from "../data/png.ts";
 import { VaeModel } from "../vae/model.ts";
+import { median } from "../util/stats.ts";
 import type {
   DenoiseJob,
   Denoiser,
@@ -149,7 +150,7 @@ async function readbackFloor(gpu: Gpu): Promise<number> {
     await gpu.read(t);
     ts.push(performance.now() - t0);
   }
-  return ts.sort((a, b) => a - b)[2];
+  return median(ts);
 }
 
 /** Creates the GPU denoiser (see the module comment for how the checkpoint is chosen). */

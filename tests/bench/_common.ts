@@ -5,6 +5,7 @@ import { DiTModel } from "../../src/model/model.ts";
 import { DiTGraph } from "../../src/model/graph.ts";
 import { GpuAdamW } from "../../src/train/optimizer.ts";
 import { matmul, packMatrix } from "../../src/ops/matmul.ts";
+import { median } from "../../src/util/stats.ts";
 
 /** An inference forward of `cfg` at batch B (timestep 500, class 0) as a program, weights packed. */
 export async function forwardProgram(gpu: Gpu, cfg: DiTConfig, B: number): Promise<Program> {
@@ -64,8 +65,6 @@ async function submitMs(gpu: Gpu, p: Program): Promise<number> {
   await gpu.sync();
   return performance.now() - t0;
 }
-
-const median = (ts: number[]) => ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)];
 
 /**
  * Median ms of `reps` submits, each replaying `inner` copies of the programs (amortising Deno's

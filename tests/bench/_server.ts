@@ -1,14 +1,9 @@
 /**
- * Shared pieces of the serving benchmarks: a server subprocess, its /metrics counters, quantiles
- * and the split of a round trip into server parts.
+ * Shared pieces of the serving benchmarks: a server subprocess, its /metrics counters and the split of a round trip into server parts.
  */
 
 import { startServerProcess as startPolicyServer } from "../../src/robot/policy_server.ts";
-
-/** The mean of `xs` (0 when empty). */
-export function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-}
+import { mean } from "../../src/util/stats.ts";
 
 /** The mean round trip split into server parts, ms; "other" is what the parts leave over. */
 export interface TripSplit {
@@ -56,12 +51,6 @@ export function splitTrips<T>(
       other: round(mean(rtts) - queue - compute - readback),
     },
   };
-}
-
-/** The value at quantile `q` of ascending `sorted` (NaN when empty). */
-export function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /**

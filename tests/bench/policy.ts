@@ -10,6 +10,7 @@ import { type DiTConfig, preset } from "../../src/model/config.ts";
 import { DiTModel } from "../../src/model/model.ts";
 import { GpuDenoiser } from "../../src/sample/denoiser.ts";
 import { medianMs, trainStepProgram } from "./_common.ts";
+import { median } from "../../src/util/stats.ts";
 
 const HELP =
   `Usage: deno task bench:policy-model [--reps 15] [--sizes 128x4,192x4,256x4,256x6] [--batch 64]
@@ -49,8 +50,7 @@ for (const size of values.sizes!.split(",")) {
     await d.sample({ ...job, seeds: [r] });
     ts.push(performance.now() - t0);
   }
-  ts.sort((a, b) => a - b);
-  const sampleMs = ts[Math.floor(ts.length / 2)];
+  const sampleMs = median(ts);
   console.error(`${size}: training step ...`);
   const step = await trainStepProgram(gpu, cfg, B);
   const trainMs = await medianMs(gpu, [step], 5, 3);

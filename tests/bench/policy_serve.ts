@@ -28,7 +28,8 @@ import {
   TEST_POLICY_SIZES,
   writeTestPolicy,
 } from "../../examples/make_test_policy.ts";
-import { mean, quantile, serverStats, splitTrips, startServerProcess } from "./_server.ts";
+import { serverStats, splitTrips, startServerProcess } from "./_server.ts";
+import { mean, quantile } from "../../src/util/stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

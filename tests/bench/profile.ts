@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { Gpu } from "../../src/gpu/gpu.ts";
 import { preset } from "../../src/model/config.ts";
 import { forwardProgram, trainStepProgram } from "./_common.ts";
+import { median } from "../../src/util/stats.ts";
 
 const HELP = `Usage: deno task profile [options]
 
@@ -70,11 +71,11 @@ for (let r = 0; r <= reps; r++) {
   gpu.throwIfError(what);
   if (r > 0) rows.push([t1 - t0, performance.now() - t1, performance.now() - t2]);
 }
-const median = (i: number) => rows.map((x) => x[i]).sort((a, b) => a - b)[rows.length >> 1];
+const medianOf = (i: number) => median(rows.map((x) => x[i]));
 console.log(`adapter: ${gpu.info.description} (${gpu.info.matmul} kernels)`);
 console.log(
   `${what}: ${program.cmds.length} commands (${program.dispatches} dispatches); encode ` +
-    `${median(0).toFixed(2)} ms, submit + wait ${median(1).toFixed(1)} ms`,
+    `${medianOf(0).toFixed(2)} ms, submit + wait ${medianOf(1).toFixed(1)} ms`,
 );
 
 if (!gpu.profiler) {

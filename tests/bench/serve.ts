@@ -28,7 +28,8 @@ import {
   type DitClient,
   type SampleResult,
 } from "../../src/server/client.ts";
-import { mean, quantile, serverStats, splitTrips, startServerProcess } from "./_server.ts";
+import { serverStats, splitTrips, startServerProcess } from "./_server.ts";
+import { mean, quantile } from "../../src/util/stats.ts";
 
 const HELP = `Usage: deno task bench:serve [options]
 

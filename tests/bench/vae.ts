@@ -12,6 +12,7 @@ import { parseVaeConfig } from "../../src/vae/config.ts";
 import { parameterCount, vaeLayout } from "../../src/vae/layout.ts";
 import { VaeModel } from "../../src/vae/model.ts";
 import { randomVaeTensors } from "../../src/vae/random.ts";
+import { median } from "../../src/util/stats.ts";
 
 /** The sd-vae-ft-mse structure (as recorded in tests/golden/vae_sd_ft_mse_layout.json). */
 const SD_VAE = {
@@ -38,11 +39,6 @@ weights) and the GPU memory it allocates.
   -h, --help          show this help`;
 
 const MiB = 2 ** 20;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

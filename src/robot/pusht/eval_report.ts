@@ -5,6 +5,7 @@
  * @module
  */
 
+import { quantile } from "../../util/stats.ts";
 import type { EpisodeResult } from "./eval.ts";
 
 /** What an evaluation reports; the first six fields open the JSON line, in this order. */
@@ -49,15 +50,6 @@ export function wilsonInterval(k: number, n: number, z = 1.96): [number, number]
   const center = (p + z2 / (2 * n)) / denom;
   const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
   return [Math.max(0, center - half), Math.min(1, center + half)];
-}
-
-/** Quantile `q` of `values` by linear interpolation between order statistics (numpy's default). */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const h = (s.length - 1) * q;
-  const lo = Math.floor(h), hi = Math.min(s.length - 1, lo + 1);
-  return s[lo] + (h - lo) * (s[hi] - s[lo]);
 }
 
 /** The round trips of an episode's chunks, ms. */
